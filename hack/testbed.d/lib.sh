@@ -1,0 +1,52 @@
+# Shared helpers for hack/testbed. Sourced, never run.
+# shellcheck shell=bash
+set -euo pipefail
+
+TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$TESTBED_DIR/../.." && pwd)
+# shellcheck source=versions.env
+source "$TESTBED_DIR/versions.env"
+
+CACHE_ROOT=${GITOPS_DRILL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitops-drill}/testbed
+BIN_DIR=$CACHE_ROOT/bin                 # kind, kubectl for the host side
+LOG_DIR=$CACHE_ROOT/logs
+STATE_DIR=$CACHE_ROOT/state
+export GOCACHE=$CACHE_ROOT/go/build
+export GOMODCACHE=$CACHE_ROOT/go/mod
+export GOFLAGS=-mod=mod
+export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+mkdir -p "$BIN_DIR" "$LOG_DIR" "$STATE_DIR" "$GOCACHE" "$GOMODCACHE"
+export PATH=$BIN_DIR:$PATH
+
+# Every container, network and image the test bed makes carries this label,
+# so `down` removes exactly what is ours.
+TESTBED_LABEL=io.gitops-drill.testbed=true
+KIND_NETWORK=kind
+
+NODE_IMAGE_REPO=gitops-drill/kind-node
+
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+  _c_ok=$'\e[32m'; _c_err=$'\e[31m'; _c_dim=$'\e[2m'; _c_off=$'\e[0m'
+else
+  _c_ok=; _c_err=; _c_dim=; _c_off=
+fi
+log()  { printf '%s[testbed]%s %s\n' "$_c_dim" "$_c_off" "$*" >&2; }
+ok()   { printf '%s ✓%s %s\n' "$_c_ok" "$_c_off" "$*" >&2; }
+die()  { printf '%s ✗ %s%s\n' "$_c_err" "$*" "$_c_off" >&2; exit 1; }
+
+# now_ms: wall clock in milliseconds, for the timings we print.
+now_ms() { date +%s%3N; }
+secs_since() { awk -v s="$1" -v e="$(now_ms)" 'BEGIN { printf "%.1f", (e - s) / 1000 }'; }
+
+# key_of FILE... : a short content hash, used to key caches by inputs.
+key_of() { cat "$@" | sha256sum | cut -c1-12; }
+
+# run_logged NAME CMD...: run a build step with output to a log; on failure show its tail.
+run_logged() {
+  local name=$1; shift
+  local logf="$LOG_DIR/$name.log"
+  if ! "$@" >"$logf" 2>&1; then
+    tail -n 40 "$logf" >&2
+    die "$name failed (full log: $logf)"
+  fi
+}
