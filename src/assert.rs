@@ -1,0 +1,283 @@
+//! Verdicts: a pure function of the scenario's expectations, the timeline and the
+//! results of live object checks. Each assertion becomes one JUnit test case.
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::{Duration, Expect};
+use crate::timeline::Timeline;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assertion {
+    pub name: String,
+    pub passed: bool,
+    pub message: String,
+}
+
+/// The outcome of one `expect.objects` check, evaluated against the live cluster by the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectCheckOutcome {
+    pub description: String,
+    pub passed: bool,
+    pub message: String,
+}
+
+pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectCheckOutcome]) -> Vec<Assertion> {
+    let mut out = Vec::new();
+    for r in &timeline.recoveries {
+        let name = format!(
+            "step {} {}: recovered within RTO {}",
+            r.step + 1,
+            r.disaster,
+            expect.rto
+        );
+        let assertion = match r.rto_ms {
+            Some(rto) if rto <= expect.rto.as_millis() => Assertion {
+                name,
+                passed: true,
+                message: format!("recovered in {} (budget {})", ms(rto), expect.rto),
+            },
+            Some(rto) => Assertion {
+                name,
+                passed: false,
+                message: format!(
+                    "recovered in {}, over the budget of {} by {}",
+                    ms(rto),
+                    expect.rto,
+                    ms(rto - expect.rto.as_millis())
+                ),
+            },
+            None => Assertion {
+                name,
+                passed: false,
+                message: format!("did not recover within {}: {}", expect.rto, not_ready_summary(timeline)),
+            },
+        };
+        out.push(assertion);
+    }
+
+    for (phase, budget) in &expect.phases {
+        out.push(phase_budget(phase.as_str(), budget, timeline));
+    }
+
+    if expect.all_ready {
+        let stuck: Vec<String> = timeline.not_ready().map(describe_not_ready).collect();
+        let failed_pulls: Vec<String> = timeline
+            .images
+            .iter()
+            .filter_map(|p| {
+                p.failed
+                    .as_ref()
+                    .map(|why| format!("image {} on {}: {why}", p.image, p.node))
+            })
+            .collect();
+        let ready = timeline.objects.len() - stuck.len();
+        out.push(if stuck.is_empty() {
+            Assertion {
+                name: "all objects Ready".into(),
+                passed: true,
+                message: format!("{ready} objects Ready"),
+            }
+        } else {
+            let mut lines = stuck;
+            lines.extend(failed_pulls);
+            Assertion {
+                name: "all objects Ready".into(),
+                passed: false,
+                message: format!(
+                    "{} of {} not Ready: {}",
+                    timeline.objects.len() - ready,
+                    timeline.objects.len(),
+                    lines.join("; ")
+                ),
+            }
+        });
+    }
+
+    out.extend(object_checks.iter().map(|c| Assertion {
+        name: c.description.clone(),
+        passed: c.passed,
+        message: c.message.clone(),
+    }));
+    out
+}
+
+fn phase_budget(phase: &str, budget: &Duration, timeline: &Timeline) -> Assertion {
+    let name = format!("phase {phase} within {budget}");
+    let spans: Vec<_> = timeline.phases.iter().filter(|p| p.name == phase).collect();
+    if spans.is_empty() {
+        return Assertion {
+            name,
+            passed: false,
+            message: format!("phase {phase} was never observed in this run"),
+        };
+    }
+    let over: Vec<String> = spans
+        .iter()
+        .filter_map(|p| match p.duration_ms {
+            Some(d) if d <= budget.as_millis() => None,
+            Some(d) => Some(format!("took {} (started at {})", ms(d), ms(p.start_ms))),
+            None => Some(format!("never finished (started at {})", ms(p.start_ms))),
+        })
+        .collect();
+    if over.is_empty() {
+        let longest = spans.iter().filter_map(|p| p.duration_ms).max().unwrap_or(0);
+        Assertion {
+            name,
+            passed: true,
+            message: format!("longest {}", ms(longest)),
+        }
+    } else {
+        Assertion {
+            name,
+            passed: false,
+            message: over.join("; "),
+        }
+    }
+}
+
+fn describe_not_ready(o: &crate::timeline::ObjectTiming) -> String {
+    match &o.not_ready {
+        Some(why) => format!("{} ({}: {})", o.object, why.reason, why.message),
+        None => format!("{} (never became Ready)", o.object),
+    }
+}
+
+fn not_ready_summary(timeline: &Timeline) -> String {
+    let stuck: Vec<String> = timeline.not_ready().map(describe_not_ready).collect();
+    if stuck.is_empty() {
+        "no object reported why".into()
+    } else {
+        stuck.join("; ")
+    }
+}
+
+/// Milliseconds as a short human duration: 950ms, 12.3s, 2m 05s.
+pub fn ms(millis: u64) -> String {
+    if millis < 1_000 {
+        format!("{millis}ms")
+    } else if millis < 60_000 {
+        format!("{:.1}s", millis as f64 / 1000.0)
+    } else {
+        format!("{}m {:02}s", millis / 60_000, (millis % 60_000) / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::event::ObjectRef;
+    use crate::scenario::PhaseName;
+    use crate::timeline::{NotReady, ObjectTiming, PhaseSpan, Recovery};
+
+    fn expect(rto_secs: u64) -> Expect {
+        Expect {
+            rto: Duration(std::time::Duration::from_secs(rto_secs)),
+            phases: BTreeMap::new(),
+            all_ready: true,
+            objects: vec![],
+        }
+    }
+
+    fn timeline(rto_ms: Option<u64>, stuck: bool) -> Timeline {
+        Timeline {
+            recoveries: vec![Recovery {
+                step: 0,
+                disaster: "delete-namespace".into(),
+                description: String::new(),
+                started_ms: 1_000,
+                rto_ms,
+                timed_out: rto_ms.is_none(),
+            }],
+            objects: vec![ObjectTiming {
+                object: ObjectRef::new("Kustomization", "flux-system", "apps"),
+                ready_ms: if stuck { None } else { Some(5_000) },
+                api_ready_ms: None,
+                revision: None,
+                not_ready: stuck.then(|| NotReady {
+                    reason: "HealthCheckFailed".into(),
+                    message: "Deployment/users/users-api: ImagePullBackOff".into(),
+                }),
+                depends_on: vec![],
+            }],
+            phases: vec![PhaseSpan {
+                name: "reconcile".into(),
+                start_ms: 0,
+                duration_ms: Some(30_000),
+                ok: true,
+                message: None,
+            }],
+            ..Timeline::default()
+        }
+    }
+
+    #[test]
+    fn recovery_inside_the_budget_passes() {
+        let a = evaluate(&expect(60), &timeline(Some(42_000), false), &[]);
+        assert!(a.iter().all(|a| a.passed), "{a:?}");
+        assert_eq!(a[0].message, "recovered in 42.0s (budget 1m)");
+    }
+
+    #[test]
+    fn recovery_over_the_budget_fails_and_says_by_how_much() {
+        let a = evaluate(&expect(30), &timeline(Some(42_000), false), &[]);
+        assert!(!a[0].passed);
+        assert_eq!(a[0].message, "recovered in 42.0s, over the budget of 30s by 12.0s");
+    }
+
+    #[test]
+    fn a_stuck_object_fails_with_its_ready_message() {
+        let a = evaluate(&expect(30), &timeline(None, true), &[]);
+        assert!(!a[0].passed);
+        assert!(
+            a[0].message.contains(
+                "Kustomization/flux-system/apps (HealthCheckFailed: Deployment/users/users-api: ImagePullBackOff)"
+            ),
+            "{}",
+            a[0].message
+        );
+        let all_ready = a.iter().find(|a| a.name == "all objects Ready").unwrap();
+        assert!(!all_ready.passed);
+        assert!(
+            all_ready.message.starts_with("1 of 1 not Ready"),
+            "{}",
+            all_ready.message
+        );
+    }
+
+    #[test]
+    fn phase_budgets_are_checked_and_missing_phases_fail() {
+        let mut e = expect(60);
+        e.phases
+            .insert(PhaseName::Reconcile, Duration(std::time::Duration::from_secs(20)));
+        e.phases
+            .insert(PhaseName::ImagePulls, Duration(std::time::Duration::from_secs(20)));
+        let a = evaluate(&e, &timeline(Some(1_000), false), &[]);
+        let by_name = |n: &str| a.iter().find(|a| a.name.starts_with(n)).unwrap().clone();
+        assert!(!by_name("phase reconcile").passed);
+        assert_eq!(by_name("phase reconcile").message, "took 30.0s (started at 0ms)");
+        assert_eq!(
+            by_name("phase image-pulls").message,
+            "phase image-pulls was never observed in this run"
+        );
+    }
+
+    #[test]
+    fn object_checks_become_assertions() {
+        let check = ObjectCheckOutcome {
+            description: "ConfigMap users/users-api-env /data/DB_HOST == users-db".into(),
+            passed: false,
+            message: "is \"localhost\"".into(),
+        };
+        let a = evaluate(&expect(60), &timeline(Some(1_000), false), &[check]);
+        assert_eq!(a.last().map(|a| a.passed), Some(false));
+    }
+
+    #[test]
+    fn durations_print_short() {
+        assert_eq!(ms(950), "950ms");
+        assert_eq!(ms(12_345), "12.3s");
+        assert_eq!(ms(125_000), "2m 05s");
+    }
+}

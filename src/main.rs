@@ -1,0 +1,101 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use gitops_drill::cli::{Cli, Command, ReportFormat};
+use gitops_drill::report::{self, Report};
+use gitops_drill::{event, scenario};
+
+/// Exit code for errors (bad input, environment problems); 1 is reserved for failed assertions.
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { scenarios } => {
+            let mut failed = false;
+            for path in &scenarios {
+                match scenario::load(path) {
+                    Ok(plan) => println!(
+                        "{}: ok ({}, {} disaster step(s))",
+                        path.display(),
+                        plan.scenario.name,
+                        plan.scenario.disasters.len()
+                    ),
+                    Err(err) => {
+                        eprintln!("error: {err}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Schema => {
+            let schema = schemars::schema_for!(scenario::Scenario);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { run, format } => {
+            let report = rerender(&run)?;
+            let text = match format {
+                ReportFormat::Table => report::table::render(&report),
+                ReportFormat::Json => report.to_json(),
+                ReportFormat::Markdown => report::markdown::render(&report, None),
+                ReportFormat::Junit => report::junit::render(std::slice::from_ref(&report)),
+            };
+            print!("{text}");
+            Ok(ExitCode::from(
+                u8::try_from(report.result.exit_code()).unwrap_or(EXIT_ERROR),
+            ))
+        }
+    }
+}
+
+/// A recorded run keeps its verdict in report.json and its raw events in events.jsonl;
+/// re-rendering reads the report (assertions need the scenario, which may have changed since).
+fn rerender(path: &std::path::Path) -> anyhow::Result<Report> {
+    use anyhow::Context as _;
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(|p| p.to_path_buf()).unwrap_or_default()
+    };
+    let report_path = dir.join("report.json");
+    let text =
+        std::fs::read_to_string(&report_path).with_context(|| format!("failed to read {}", report_path.display()))?;
+    let mut report: Report =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a drill report", report_path.display()))?;
+    // Rebuild the timing parts from the raw events, so a renderer fix applies to old runs too.
+    let events_path = dir.join("events.jsonl");
+    if let Ok(events_text) = std::fs::read_to_string(&events_path) {
+        let events =
+            event::parse_jsonl(&events_text).with_context(|| format!("failed to parse {}", events_path.display()))?;
+        if !events.is_empty() {
+            let timeline = gitops_drill::timeline::build(&events);
+            let rebuilt = Report::new(
+                &timeline,
+                report.assertions.clone(),
+                report.rto_budget_ms,
+                report.error.clone(),
+            );
+            report = Report {
+                result: report.result,
+                ..rebuilt
+            };
+        }
+    }
+    Ok(report)
+}

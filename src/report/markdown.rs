@@ -1,0 +1,151 @@
+//! `summary.md`: short enough for a CI step summary; the verdict and RTO first.
+
+use std::fmt::Write;
+
+use super::{Outcome, Report};
+use crate::assert::ms;
+
+/// `previous` is the last recorded run of the same scenario, to show RTO regressions.
+pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
+    let mut out = String::new();
+    let verdict = match report.result {
+        Outcome::Pass => "✅ PASS",
+        Outcome::Fail => "❌ FAIL",
+        Outcome::Error => "⚠️ ERROR",
+    };
+    let _ = writeln!(out, "# drill: {} — {verdict}\n", report.scenario);
+    let rto = report.rto_ms.map(ms).unwrap_or_else(|| "not recovered".into());
+    let _ = write!(out, "**RTO {rto}** (budget {})", ms(report.rto_budget_ms));
+    if let (Some(now), Some(prev)) = (report.rto_ms, previous.and_then(|p| p.rto_ms)) {
+        let delta = now as i64 - prev as i64;
+        let sign = if delta >= 0 { "+" } else { "-" };
+        let _ = write!(out, ", previous run {} ({sign}{})", ms(prev), ms(delta.unsigned_abs()));
+    }
+    let _ = writeln!(out, " · run `{}`\n", report.run_id);
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "> **Error:** {}\n", one_line(error));
+    }
+
+    let _ = writeln!(out, "## Assertions\n");
+    for a in &report.assertions {
+        let mark = if a.passed { "✅" } else { "❌" };
+        let _ = writeln!(out, "- {mark} **{}** — {}", one_line(&a.name), one_line(&a.message));
+    }
+
+    let _ = writeln!(out, "\n## Phases\n\n| phase | start | duration |\n|---|---:|---:|");
+    for p in &report.phases {
+        let d = p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into());
+        let _ = writeln!(out, "| {} | {} | {d} |", p.name, ms(p.start_ms));
+    }
+    if !report.critical_path.is_empty() {
+        let _ = writeln!(out, "\n**Critical path:** {}", report.critical_path.join(" → "));
+    }
+
+    if !report.apps.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Objects\n\n| object | ready after | API server says | status |\n|---|---:|---:|---|"
+        );
+        for a in &report.apps {
+            let ready = a.ready_ms.map(ms).unwrap_or_else(|| "—".into());
+            let api = a
+                .api_ready_ms
+                .map(|v| {
+                    if v < 0 {
+                        format!("-{}", ms(v.unsigned_abs()))
+                    } else {
+                        ms(v as u64)
+                    }
+                })
+                .unwrap_or_else(|| "—".into());
+            let status = match (&a.not_ready_reason, &a.not_ready_message) {
+                (Some(r), Some(m)) => format!("{r}: {}", one_line(m)),
+                _ if a.ready_ms.is_some() => "Ready".into(),
+                _ => "never Ready".into(),
+            };
+            let ns = if a.namespace.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", a.namespace)
+            };
+            let _ = writeln!(out, "| {} {ns}{} | {ready} | {api} | {status} |", a.kind, a.name);
+        }
+    }
+
+    if !report.images.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Image pulls\n\n| image | node | pull | size |\n|---|---|---:|---:|"
+        );
+        for i in &report.images {
+            let pull = match (&i.failed, i.pull_ms) {
+                (Some(why), _) => format!("failed: {}", one_line(why)),
+                (None, Some(d)) => ms(d),
+                (None, None) => "unfinished".into(),
+            };
+            let size = i
+                .size_bytes
+                .map(|b| format!("{:.1} MB", b as f64 / 1e6))
+                .unwrap_or_else(|| "—".into());
+            let _ = writeln!(out, "| `{}` | {} | {pull} | {size} |", i.image, i.node);
+        }
+    }
+    out
+}
+
+/// Table cells and list items must stay on one line; pipes would split a table cell,
+/// and `<...>` would be taken for HTML by GitHub's step summary.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// One line of `history.jsonl`, kept per scenario so RTO regressions show.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryEntry {
+    pub run_id: String,
+    pub started_at: Option<jiff::Timestamp>,
+    pub result: Outcome,
+    pub rto_ms: Option<u64>,
+}
+
+impl HistoryEntry {
+    pub fn of(report: &Report) -> Self {
+        HistoryEntry {
+            run_id: report.run_id.clone(),
+            started_at: report.started_at,
+            result: report.result,
+            rto_ms: report.rto_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::failed_report;
+
+    #[test]
+    fn summary_of_a_failed_run() {
+        insta::assert_snapshot!(render(&failed_report(), None));
+    }
+
+    #[test]
+    fn summary_shows_the_rto_change_since_the_previous_run() {
+        let mut r = failed_report();
+        r.rto_ms = Some(50_000);
+        let prev = HistoryEntry {
+            run_id: "old".into(),
+            started_at: None,
+            result: Outcome::Pass,
+            rto_ms: Some(42_000),
+        };
+        let md = render(&r, Some(&prev));
+        assert!(
+            md.contains("**RTO 50.0s** (budget 1m 00s), previous run 42.0s (+8.0s)"),
+            "{md}"
+        );
+    }
+}

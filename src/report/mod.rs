@@ -1,0 +1,349 @@
+//! Reports: one [`Report`] value (the `report.json` contract) and pure renderers
+//! for it. Writing to disk is in [`write`], atomically.
+
+pub mod junit;
+pub mod markdown;
+pub mod table;
+pub mod write;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::assert::Assertion;
+use crate::timeline::Timeline;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Error,
+}
+
+impl Outcome {
+    /// The documented exit codes: 0 pass, 1 an assertion failed, 2 error.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Fail => 1,
+            Outcome::Error => 2,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: String,
+    pub start_ms: u64,
+    pub duration_ms: Option<u64>,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct App {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// From the start of the last disaster (or the run) to Ready; null if it never was.
+    pub ready_ms: Option<u64>,
+    /// The same from the API server's lastTransitionTime, to cross-check drill's clock.
+    pub api_ready_ms: Option<i64>,
+    pub revision: Option<String>,
+    pub not_ready_reason: Option<String>,
+    pub not_ready_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub image: String,
+    pub node: String,
+    pub pull_ms: Option<u64>,
+    pub size_bytes: Option<u64>,
+    pub failed: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryReport {
+    pub step: usize,
+    pub disaster: String,
+    pub description: String,
+    pub rto_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub scenario: String,
+    pub run_id: String,
+    pub result: Outcome,
+    pub started_at: Option<Timestamp>,
+    pub duration_ms: u64,
+    /// The longest recovery of the run (disaster start to everything Ready).
+    pub rto_ms: Option<u64>,
+    pub rto_budget_ms: u64,
+    pub recoveries: Vec<RecoveryReport>,
+    pub phases: Vec<Phase>,
+    pub apps: Vec<App>,
+    pub images: Vec<Image>,
+    pub critical_path: Vec<String>,
+    pub assertions: Vec<Assertion>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Builds the report; `error` is set when the run could not finish (exit 2).
+    pub fn new(timeline: &Timeline, assertions: Vec<Assertion>, rto_budget_ms: u64, error: Option<String>) -> Self {
+        let result = if error.is_some() {
+            Outcome::Error
+        } else if assertions.iter().all(|a| a.passed) {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
+        Report {
+            schema_version: SCHEMA_VERSION,
+            scenario: timeline.scenario.clone(),
+            run_id: timeline.run_id.clone(),
+            result,
+            started_at: timeline.started_at,
+            duration_ms: timeline.finished_ms,
+            rto_ms: timeline.rto_ms(),
+            rto_budget_ms,
+            recoveries: timeline
+                .recoveries
+                .iter()
+                .map(|r| RecoveryReport {
+                    step: r.step,
+                    disaster: r.disaster.clone(),
+                    description: r.description.clone(),
+                    rto_ms: r.rto_ms,
+                })
+                .collect(),
+            phases: timeline
+                .phases
+                .iter()
+                .map(|p| Phase {
+                    name: p.name.clone(),
+                    start_ms: p.start_ms,
+                    duration_ms: p.duration_ms,
+                    ok: p.ok,
+                    message: p.message.clone(),
+                })
+                .collect(),
+            apps: timeline
+                .objects
+                .iter()
+                .map(|o| App {
+                    kind: o.object.kind.clone(),
+                    namespace: o.object.namespace.clone(),
+                    name: o.object.name.clone(),
+                    ready_ms: o.ready_ms,
+                    api_ready_ms: o.api_ready_ms,
+                    revision: o.revision.clone(),
+                    not_ready_reason: o.not_ready.as_ref().map(|n| n.reason.clone()),
+                    not_ready_message: o.not_ready.as_ref().map(|n| n.message.clone()),
+                })
+                .collect(),
+            images: timeline
+                .images
+                .iter()
+                .map(|i| Image {
+                    image: i.image.clone(),
+                    node: i.node.clone(),
+                    pull_ms: i.pull_ms,
+                    size_bytes: i.size_bytes,
+                    failed: i.failed.clone(),
+                })
+                .collect(),
+            critical_path: timeline.critical_path.clone(),
+            assertions,
+            error,
+            warnings: timeline.warnings.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // A Report holds only strings, numbers and options: serializing cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}")) + "\n"
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use crate::assert::Assertion;
+    use crate::event::ObjectRef;
+    use crate::timeline::{ImagePull, NotReady, ObjectTiming, PhaseSpan, Recovery};
+
+    /// A failed namespace-loss run, with every kind of row filled in.
+    pub fn failed_report() -> Report {
+        let timeline = Timeline {
+            scenario: "flux-namespace-loss".into(),
+            run_id: "20261123T100000Z-ab12".into(),
+            started_at: Some("2026-11-23T10:00:00Z".parse().unwrap()),
+            finished_ms: 95_000,
+            phases: vec![
+                PhaseSpan {
+                    name: "cluster-create".into(),
+                    start_ms: 0,
+                    duration_ms: Some(16_200),
+                    ok: true,
+                    message: None,
+                },
+                PhaseSpan {
+                    name: "engine-install".into(),
+                    start_ms: 16_200,
+                    duration_ms: Some(21_000),
+                    ok: true,
+                    message: None,
+                },
+                PhaseSpan {
+                    name: "reconcile".into(),
+                    start_ms: 50_000,
+                    duration_ms: Some(30_000),
+                    ok: true,
+                    message: None,
+                },
+            ],
+            recoveries: vec![Recovery {
+                step: 0,
+                disaster: "delete-namespace".into(),
+                description: "delete namespaces users".into(),
+                started_ms: 50_000,
+                rto_ms: None,
+                timed_out: true,
+            }],
+            objects: vec![
+                ObjectTiming {
+                    object: ObjectRef::new("Kustomization", "flux-system", "infrastructure"),
+                    ready_ms: Some(3_100),
+                    api_ready_ms: Some(2_000),
+                    revision: Some("main@sha1:0123abcd".into()),
+                    not_ready: None,
+                    depends_on: vec![],
+                },
+                ObjectTiming {
+                    object: ObjectRef::new("Kustomization", "flux-system", "apps"),
+                    ready_ms: None,
+                    api_ready_ms: None,
+                    revision: None,
+                    not_ready: Some(NotReady {
+                        reason: "HealthCheckFailed".into(),
+                        message: "timeout waiting for: [Deployment/users/users-api status: 'InProgress']".into(),
+                    }),
+                    depends_on: vec![],
+                },
+            ],
+            images: vec![
+                ImagePull {
+                    image: "docker.io/gitops-drill/demo-big:1".into(),
+                    node: "drill-control-plane".into(),
+                    start_ms: 60_000,
+                    pull_ms: Some(8_400),
+                    size_bytes: Some(201_000_000),
+                    failed: None,
+                },
+                ImagePull {
+                    image: "docker.io/gitops-drill/missing:1".into(),
+                    node: "drill-control-plane".into(),
+                    start_ms: 60_000,
+                    pull_ms: None,
+                    size_bytes: None,
+                    failed: Some("ErrImagePull: not found".into()),
+                },
+            ],
+            critical_path: vec![
+                "GitRepository/flux-system/flux-system".into(),
+                "Kustomization/flux-system/apps".into(),
+            ],
+            warnings: vec![],
+        };
+        let assertions = vec![
+            Assertion {
+                name: "step 1 delete-namespace: recovered within RTO 1m".into(),
+                passed: false,
+                message: "did not recover within 1m: Kustomization/flux-system/apps (HealthCheckFailed: timeout)"
+                    .into(),
+            },
+            Assertion {
+                name: "all objects Ready".into(),
+                passed: false,
+                message: "1 of 2 not Ready: <apps> & \"quotes\"".into(),
+            },
+            Assertion {
+                name: "phase engine-install within 1m".into(),
+                passed: true,
+                message: "longest 21.0s".into(),
+            },
+        ];
+        Report::new(&timeline, assertions, 60_000, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_json_keeps_the_contract_names() {
+        let json: serde_json::Value = serde_json::from_str(&fixtures::failed_report().to_json()).unwrap();
+        for key in [
+            "schema_version",
+            "scenario",
+            "result",
+            "started_at",
+            "rto_ms",
+            "phases",
+            "apps",
+            "images",
+            "critical_path",
+            "assertions",
+        ] {
+            assert!(json.get(key).is_some(), "report.json lacks {key}");
+        }
+        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["result"], "fail");
+        assert_eq!(json["phases"][0]["name"], "cluster-create");
+        assert_eq!(json["phases"][0]["duration_ms"], 16_200);
+        assert_eq!(json["apps"][0]["ready_ms"], 3_100);
+        assert_eq!(json["images"][0]["pull_ms"], 8_400);
+        assert_eq!(json["assertions"][0]["passed"], false);
+    }
+
+    #[test]
+    fn outcome_follows_assertions_and_errors() {
+        let t = Timeline::default();
+        let pass = Assertion {
+            name: "a".into(),
+            passed: true,
+            message: String::new(),
+        };
+        let fail = Assertion {
+            name: "b".into(),
+            passed: false,
+            message: String::new(),
+        };
+        assert_eq!(Report::new(&t, vec![pass.clone()], 1, None).result, Outcome::Pass);
+        assert_eq!(Report::new(&t, vec![pass.clone(), fail], 1, None).result, Outcome::Fail);
+        assert_eq!(
+            Report::new(&t, vec![pass], 1, Some("docker down".into())).result,
+            Outcome::Error
+        );
+        assert_eq!(Outcome::Error.exit_code(), 2);
+    }
+}

@@ -1,0 +1,97 @@
+//! The terminal table printed at the end of `drill run`.
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use super::Report;
+use crate::assert::ms;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let rto = report.rto_ms.map(ms).unwrap_or_else(|| "not recovered".into());
+    out.push_str(&format!(
+        "{}: {} — RTO {rto} (budget {}), run {}\n",
+        report.scenario,
+        report.result.as_str().to_uppercase(),
+        ms(report.rto_budget_ms),
+        report.run_id
+    ));
+
+    let mut phases = Builder::default();
+    phases.push_record(["phase", "start", "duration"]);
+    for p in &report.phases {
+        phases.push_record([
+            p.name.clone(),
+            ms(p.start_ms),
+            p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into()),
+        ]);
+    }
+    out.push_str(&phases.build().with(Style::sharp()).to_string());
+    out.push('\n');
+
+    if !report.apps.is_empty() {
+        let mut apps = Builder::default();
+        apps.push_record(["object", "ready after", "status"]);
+        for a in &report.apps {
+            let status = match &a.not_ready_reason {
+                Some(reason) => format!("{reason}: {}", a.not_ready_message.clone().unwrap_or_default()),
+                None if a.ready_ms.is_some() => "Ready".into(),
+                None => "never Ready".into(),
+            };
+            let ns = if a.namespace.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", a.namespace)
+            };
+            apps.push_record([
+                format!("{} {ns}{}", a.kind, a.name),
+                a.ready_ms.map(ms).unwrap_or_else(|| "—".into()),
+                status,
+            ]);
+        }
+        out.push_str(&apps.build().with(Style::sharp()).to_string());
+        out.push('\n');
+    }
+
+    if !report.images.is_empty() {
+        let mut images = Builder::default();
+        images.push_record(["image", "node", "pull"]);
+        for i in &report.images {
+            let pull = match (&i.failed, i.pull_ms) {
+                (Some(why), _) => format!("failed: {why}"),
+                (None, Some(d)) => ms(d),
+                (None, None) => "unfinished".into(),
+            };
+            images.push_record([i.image.clone(), i.node.clone(), pull]);
+        }
+        out.push_str(&images.build().with(Style::sharp()).to_string());
+        out.push('\n');
+    }
+
+    if !report.critical_path.is_empty() {
+        out.push_str(&format!("critical path: {}\n", report.critical_path.join(" → ")));
+    }
+    for a in &report.assertions {
+        out.push_str(&format!(
+            "{} {} — {}\n",
+            if a.passed { "✓" } else { "✗" },
+            a.name,
+            a.message
+        ));
+    }
+    if let Some(error) = &report.error {
+        out.push_str(&format!("error: {error}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::failed_report;
+
+    #[test]
+    fn terminal_table_of_a_failed_run() {
+        insta::assert_snapshot!(render(&failed_report()));
+    }
+}

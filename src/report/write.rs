@@ -1,0 +1,160 @@
+//! Writes a run's reports under `<report-dir>/<scenario>/<UTC timestamp>/`.
+//!
+//! Nothing half-written is ever visible: files go into a hidden staging folder,
+//! which is renamed into place only when every file is complete. Report files are
+//! readable by the user only (0600): they name cluster objects and images.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::markdown::{self, HistoryEntry};
+use super::{Report, junit, table};
+use crate::event::DrillEvent;
+
+pub struct Written {
+    pub dir: PathBuf,
+}
+
+/// Writes report.json, junit.xml, summary.md, table.txt and events.jsonl, then appends history.
+pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent]) -> Result<Written> {
+    let scenario_dir = report_root.join(&report.scenario);
+    fs::create_dir_all(&scenario_dir)
+        .with_context(|| format!("failed to create report folder {}", scenario_dir.display()))?;
+    let history_path = scenario_dir.join("history.jsonl");
+    let previous = read_history(&history_path).pop();
+
+    let stamp = report
+        .started_at
+        .map(|t| t.strftime("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_else(|| report.run_id.clone());
+    let final_dir = unique_dir(&scenario_dir, &stamp);
+    let events_text: String = events
+        .iter()
+        .map(|e| serde_json::to_string(e).map(|line| line + "\n"))
+        .collect::<Result<_, _>>()
+        .context("failed to encode events")?;
+    let files = vec![
+        ("report.json", report.to_json().into_bytes()),
+        ("junit.xml", junit::render(std::slice::from_ref(report)).into_bytes()),
+        ("summary.md", markdown::render(report, previous.as_ref()).into_bytes()),
+        ("table.txt", table::render(report).into_bytes()),
+        ("events.jsonl", events_text.into_bytes()),
+    ];
+    publish(&final_dir, &files)?;
+
+    let line = serde_json::to_string(&HistoryEntry::of(report)).context("failed to encode history entry")? + "\n";
+    let mut history = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&history_path)
+        .with_context(|| format!("failed to open {}", history_path.display()))?;
+    history
+        .write_all(line.as_bytes())
+        .with_context(|| format!("failed to append to {}", history_path.display()))?;
+    Ok(Written { dir: final_dir })
+}
+
+/// Past runs of a scenario, oldest first; unreadable lines are skipped, not fatal.
+pub fn read_history(path: &Path) -> Vec<HistoryEntry> {
+    fs::read_to_string(path)
+        .map(|text| text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Writes `files` into a hidden staging folder beside `final_dir`, then renames it into
+/// place. On any failure the staging folder is removed and `final_dir` never appears.
+fn publish(final_dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
+    let parent = final_dir.parent().context("report folder has no parent")?;
+    let name = final_dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+    let staging = parent.join(format!(".{name}.partial"));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).with_context(|| format!("failed to create {}", staging.display()))?;
+    let result = files
+        .iter()
+        .try_for_each(|(file, bytes)| write_private(&staging.join(file), bytes))
+        .and_then(|()| {
+            fs::rename(&staging, final_dir)
+                .with_context(|| format!("failed to move reports into {}", final_dir.display()))
+        });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
+}
+
+fn unique_dir(parent: &Path, stamp: &str) -> PathBuf {
+    let mut dir = parent.join(stamp);
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = parent.join(format!("{stamp}-{n}"));
+    }
+    dir
+}
+
+/// Writes a file readable only by its owner, flushing it to disk before it is renamed.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("failed to create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("failed to write {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("failed to flush {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use crate::report::fixtures::failed_report;
+
+    #[test]
+    fn a_run_is_written_whole_with_private_files_and_history() {
+        let root = tempfile::tempdir().unwrap();
+        let report = failed_report();
+        let first = write_run(root.path(), &report, &[]).unwrap();
+        let second = write_run(root.path(), &report, &[]).unwrap();
+        assert_ne!(
+            first.dir, second.dir,
+            "a second run in the same second gets its own folder"
+        );
+        for name in ["report.json", "junit.xml", "summary.md", "table.txt", "events.jsonl"] {
+            let meta = fs::metadata(first.dir.join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+        let parsed: Report = serde_json::from_str(&fs::read_to_string(first.dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(parsed, report);
+        let history = read_history(&root.path().join("flux-namespace-loss/history.jsonl"));
+        assert_eq!(history.len(), 2);
+        let leftovers: Vec<_> = fs::read_dir(root.path().join("flux-namespace-loss"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_leaves_nothing_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let final_dir = root.path().join("20261123T100000Z");
+        // The second file cannot be created (its folder does not exist): the first is already written.
+        let files = vec![("report.json", b"{}".to_vec()), ("missing/junit.xml", b"<x/>".to_vec())];
+        let err = publish(&final_dir, &files).unwrap_err();
+        assert!(format!("{err:#}").contains("failed to create"), "{err:#}");
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "no staging folder and no report folder"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! Validation that needs several fields or other files, producing a [`Plan`].
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::ScenarioError;
+use super::spec::{ClusterSpec, Credentials, Disaster, EngineSpec, Repo, Scenario};
+
+/// Namespaces drill refuses to delete: losing them is not a GitOps recovery, it is a broken control plane.
+const PROTECTED_NAMESPACES: [&str; 4] = ["kube-system", "kube-public", "kube-node-lease", "default"];
+
+/// A validated scenario with every path resolved against the scenario file's folder.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub scenario: Scenario,
+    pub file: PathBuf,
+    /// The kind config, when drill creates the cluster.
+    pub kind_config: Option<PathBuf>,
+    /// kind's node names without the cluster prefix: control-plane, worker, worker2, ...
+    pub kind_nodes: Vec<String>,
+    pub repo: RepoSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoSource {
+    Local {
+        dir: PathBuf,
+        git_ref: String,
+    },
+    Remote {
+        url: String,
+        git_ref: String,
+        credentials: Option<Credentials>,
+    },
+}
+
+#[derive(Deserialize)]
+struct KindConfigNodes {
+    #[serde(default)]
+    nodes: Vec<KindNode>,
+}
+
+#[derive(Deserialize)]
+struct KindNode {
+    #[serde(default)]
+    role: Option<String>,
+}
+
+impl Plan {
+    pub fn build(scenario: Scenario, file: &Path) -> Result<Plan, ScenarioError> {
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let (kind_config, kind_nodes) = match &scenario.cluster {
+            ClusterSpec::Kind(kind) => {
+                let path = base.join(&kind.config.value);
+                let nodes =
+                    kind_node_names(&path).map_err(|msg| ScenarioError::at(file, &kind.config.referenced, msg))?;
+                (Some(path), nodes)
+            }
+            ClusterSpec::Existing(_) => (None, Vec::new()),
+        };
+
+        for disaster in &scenario.disasters {
+            check_disaster(disaster, &scenario.cluster, &kind_nodes, file)?;
+        }
+        for check in &scenario.expect.objects {
+            if check.field.is_some() != check.equals.is_some() {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!(
+                        "expect.objects: {} {}: `field` and `equals` go together",
+                        check.kind, check.name
+                    ),
+                ));
+            }
+            if !check.exists && check.field.is_some() {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!(
+                        "expect.objects: {} {}: `exists: false` cannot also check a field",
+                        check.kind, check.name
+                    ),
+                ));
+            }
+        }
+
+        let repo = match &scenario.engine {
+            EngineSpec::Flux(flux) => resolve_repo(&flux.repo, &base, file)?,
+        };
+        Ok(Plan {
+            scenario,
+            file: file.to_path_buf(),
+            kind_config,
+            kind_nodes,
+            repo,
+        })
+    }
+}
+
+fn check_disaster(
+    disaster: &Disaster,
+    cluster: &ClusterSpec,
+    kind_nodes: &[String],
+    file: &Path,
+) -> Result<(), ScenarioError> {
+    match disaster {
+        Disaster::DeleteNamespace(d) => {
+            if d.namespaces.value.is_empty() {
+                return Err(ScenarioError::at(
+                    file,
+                    &d.namespaces.referenced,
+                    "delete-namespace: list at least one namespace",
+                ));
+            }
+            if let Some(ns) = d
+                .namespaces
+                .value
+                .iter()
+                .find(|ns| PROTECTED_NAMESPACES.contains(&ns.as_str()))
+            {
+                return Err(ScenarioError::at(
+                    file,
+                    &d.namespaces.referenced,
+                    format!(
+                        "delete-namespace: refusing to delete {ns}: it is part of the control plane, not of what Git restores"
+                    ),
+                ));
+            }
+        }
+        Disaster::DeleteCluster(_) => {
+            if let ClusterSpec::Existing(existing) = cluster {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!(
+                        "delete-cluster: drill can only destroy clusters it created; context {} is an existing cluster",
+                        existing.context
+                    ),
+                ));
+            }
+        }
+        Disaster::KillNode(k) => {
+            if matches!(cluster, ClusterSpec::Existing(_)) {
+                return Err(ScenarioError::at(
+                    file,
+                    &k.node.referenced,
+                    "kill-node: only kind clusters created by drill have node containers to kill",
+                ));
+            }
+            if !kind_nodes.iter().any(|n| n == k.node.value.as_str()) {
+                return Err(ScenarioError::at(
+                    file,
+                    &k.node.referenced,
+                    format!(
+                        "kill-node: the kind config has no node {:?}; its nodes are: {}",
+                        k.node.value.as_str(),
+                        kind_nodes.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// kind names node containers `<cluster>-<role>[N]`: control-plane, control-plane2, worker, worker2, ...
+fn kind_node_names(config: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(config)
+        .map_err(|err| format!("cannot read kind config {}: {err}", config.display()))?;
+    let parsed: KindConfigNodes = serde_saphyr::from_str(&text).map_err(|err| {
+        format!(
+            "kind config {} is not valid YAML: {}",
+            config.display(),
+            err.to_string().lines().next().unwrap_or("")
+        )
+    })?;
+    if parsed.nodes.is_empty() {
+        return Ok(vec!["control-plane".into()]);
+    }
+    let (mut control_planes, mut workers, mut names) = (0, 0, Vec::new());
+    for node in parsed.nodes {
+        let role = node.role.unwrap_or_else(|| "control-plane".into());
+        let count = match role.as_str() {
+            "control-plane" => &mut control_planes,
+            "worker" => &mut workers,
+            other => return Err(format!("kind config {}: unknown node role {other:?}", config.display())),
+        };
+        *count += 1;
+        names.push(if *count == 1 { role } else { format!("{role}{count}") });
+    }
+    Ok(names)
+}
+
+fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, ScenarioError> {
+    match repo {
+        Repo::Local { path, git_ref } => {
+            let dir = base.join(path);
+            if !dir.join(".git").exists() {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!(
+                        "engine.flux.repo.path: {} is not a Git checkout (no .git)",
+                        dir.display()
+                    ),
+                ));
+            }
+            Ok(RepoSource::Local {
+                dir,
+                git_ref: git_ref.clone(),
+            })
+        }
+        Repo::Remote {
+            url,
+            git_ref,
+            credentials,
+        } => Ok(RepoSource::Remote {
+            url: url.clone(),
+            git_ref: git_ref.clone(),
+            credentials: credentials.clone(),
+        }),
+    }
+}

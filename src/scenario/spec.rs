@@ -1,0 +1,299 @@
+//! The scenario file format: strict YAML (unknown fields are errors), kebab-case keys,
+//! one externally tagged enum per choice so every error keeps its line and column.
+//! `drill schema` prints the JSON schema generated from these types.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use super::types::{Duration, Label, RelPath};
+
+/// A rehearsal: which cluster, which GitOps engine and repo, what damage, what must hold after.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    /// Short name; used for the report directory and the cluster name.
+    pub name: Label,
+    #[serde(default)]
+    pub description: String,
+    pub cluster: ClusterSpec,
+    pub engine: EngineSpec,
+    /// Ordered damage steps. Each is followed by a timed recovery.
+    #[serde(default)]
+    pub disasters: Vec<Disaster>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum ClusterSpec {
+    /// A kind cluster that drill creates and owns.
+    Kind(KindCluster),
+    /// A cluster drill did not create. Guarded: see docs/safety.md.
+    Existing(ExistingCluster),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KindCluster {
+    /// A kind config file, relative to the scenario file (e.g. ../kind-configs/1node.yaml).
+    #[schemars(with = "String")]
+    pub config: Spanned<String>,
+    /// Overrides every node's image (otherwise the config's, or the profile's).
+    #[serde(default)]
+    pub node_image: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExistingCluster {
+    /// The exact kubeconfig context drill may touch.
+    pub context: String,
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum EngineSpec {
+    Flux(FluxEngine),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FluxEngine {
+    pub repo: Repo,
+    /// The bootstrap path inside the repo, applied by the root Kustomization (e.g. clusters/demo).
+    pub path: RelPath,
+    /// Reconcile interval of the root GitRepository and Kustomization.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+}
+
+fn default_interval() -> Duration {
+    Duration(std::time::Duration::from_secs(60))
+}
+
+/// Where the desired state lives: a local checkout (served by drill to the cluster at a
+/// pinned commit) or a remote URL the cluster can reach.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(try_from = "RawRepo")]
+#[schemars(with = "RawRepo")]
+pub enum Repo {
+    Local {
+        path: String,
+        git_ref: String,
+    },
+    Remote {
+        url: String,
+        git_ref: String,
+        credentials: Option<Credentials>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRepo {
+    /// A local Git checkout, relative to the scenario file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A remote repository URL (http, https or ssh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Branch, tag or commit; default HEAD of the checkout, or `main` for a URL.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+/// Repo credentials come from the environment, never from the scenario file.
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Credentials {
+    pub username_env: String,
+    pub password_env: String,
+}
+
+impl TryFrom<RawRepo> for Repo {
+    type Error = String;
+
+    fn try_from(raw: RawRepo) -> Result<Self, String> {
+        match (raw.path, raw.url) {
+            (Some(path), None) => {
+                if raw.credentials.is_some() {
+                    return Err("repo: credentials only apply to a `url:` repo".into());
+                }
+                Ok(Repo::Local {
+                    path,
+                    git_ref: raw.git_ref.unwrap_or_else(|| "HEAD".into()),
+                })
+            }
+            (None, Some(url)) => {
+                let scheme_ok = ["http://", "https://", "ssh://"].iter().any(|s| url.starts_with(s));
+                if !scheme_ok {
+                    return Err(format!(
+                        "repo: url {url:?} must start with http://, https:// or ssh:// (Flux accepts no other scheme)"
+                    ));
+                }
+                Ok(Repo::Remote {
+                    url,
+                    git_ref: raw.git_ref.unwrap_or_else(|| "main".into()),
+                    credentials: raw.credentials,
+                })
+            }
+            (Some(_), Some(_)) => Err("repo: give either `path:` or `url:`, not both".into()),
+            (None, None) => Err("repo: missing `path:` (a local checkout) or `url:`".into()),
+        }
+    }
+}
+
+/// One damage step, followed by a timed recovery.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Disaster {
+    /// Delete namespaces (and everything in them).
+    DeleteNamespace(DeleteNamespace),
+    /// Destroy the whole cluster, then rebuild it from Git.
+    DeleteCluster(DeleteCluster),
+    /// Kill a node's container abruptly (docker kill), then start it again.
+    KillNode(KillNode),
+}
+
+impl Disaster {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Disaster::DeleteNamespace(_) => "delete-namespace",
+            Disaster::DeleteCluster(_) => "delete-cluster",
+            Disaster::KillNode(_) => "kill-node",
+        }
+    }
+
+    pub fn operator_action(&self) -> Option<OperatorAction> {
+        match self {
+            Disaster::DeleteNamespace(d) => d.operator_action,
+            Disaster::DeleteCluster(d) => d.operator_action,
+            Disaster::KillNode(d) => d.operator_action,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeleteNamespace {
+    #[schemars(with = "Vec<Label>")]
+    pub namespaces: Spanned<Vec<Label>>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeleteCluster {
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KillNode {
+    /// Node role suffix as kind names containers: `control-plane`, `worker`, `worker2`, ...
+    #[schemars(with = "Label")]
+    pub node: Spanned<Label>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+/// What the operator does right after the damage, so runs can compare
+/// "wait for the engine's interval" with "operator triggers a reconcile".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorAction {
+    /// Annotate every Flux source and Kustomization with a reconcile request.
+    ReconcileNow,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Expect {
+    /// Budget for each recovery: disaster start to everything Ready again.
+    pub rto: Duration,
+    /// Optional budgets for single phases.
+    #[serde(default)]
+    pub phases: BTreeMap<PhaseName, Duration>,
+    /// Every Flux object Ready at its current generation and revision, and every
+    /// Deployment/StatefulSet/DaemonSet available.
+    #[serde(default = "yes")]
+    pub all_ready: bool,
+    /// Extra checks on live objects after recovery.
+    #[serde(default)]
+    pub objects: Vec<ObjectCheck>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Phases that can carry a budget (see the report's `phases`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseName {
+    ClusterCreate,
+    EngineInstall,
+    SecretBootstrap,
+    SourceReady,
+    ImagePulls,
+    Reconcile,
+    WorkloadsReady,
+}
+
+impl PhaseName {
+    pub const ALL: [PhaseName; 7] = [
+        PhaseName::ClusterCreate,
+        PhaseName::EngineInstall,
+        PhaseName::SecretBootstrap,
+        PhaseName::SourceReady,
+        PhaseName::ImagePulls,
+        PhaseName::Reconcile,
+        PhaseName::WorkloadsReady,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PhaseName::ClusterCreate => "cluster-create",
+            PhaseName::EngineInstall => "engine-install",
+            PhaseName::SecretBootstrap => "secret-bootstrap",
+            PhaseName::SourceReady => "source-ready",
+            PhaseName::ImagePulls => "image-pulls",
+            PhaseName::Reconcile => "reconcile",
+            PhaseName::WorkloadsReady => "workloads-ready",
+        }
+    }
+}
+
+impl std::fmt::Display for PhaseName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A check on one live object after recovery.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ObjectCheck {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Whether the object must exist (true) or be absent (false).
+    #[serde(default = "yes")]
+    pub exists: bool,
+    /// A JSON pointer into the object, e.g. /data/DB_HOST; with `equals`.
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default)]
+    pub equals: Option<String>,
+}

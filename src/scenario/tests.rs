@@ -1,0 +1,191 @@
+use std::path::Path;
+
+use super::*;
+
+const VALID: &str = r#"name: flux-namespace-loss
+description: Delete the apps' namespaces and let Flux restore them.
+cluster:
+  kind:
+    config: kind.yaml
+engine:
+  flux:
+    repo:
+      path: fleet
+    path: clusters/demo
+    interval: 30s
+disasters:
+  - delete-namespace:
+      namespaces: [users]
+      operator-action: reconcile-now
+  - kill-node:
+      node: worker
+expect:
+  rto: 3m
+  phases:
+    reconcile: 2m
+  objects:
+    - api-version: v1
+      kind: ConfigMap
+      namespace: users
+      name: users-api-env
+      field: /data/DB_HOST
+      equals: users-db
+"#;
+
+/// A scenario folder with the kind config and a (fake) Git checkout the scenario names.
+fn fixture(scenario: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kind.yaml"),
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n  - role: worker\n  - role: worker\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("fleet/.git")).unwrap();
+    let file = dir.path().join("scenario.yaml");
+    std::fs::write(&file, scenario).unwrap();
+    (dir, file)
+}
+
+fn error_of(scenario: &str) -> String {
+    let (_dir, file) = fixture(scenario);
+    let err = load(&file).unwrap_err().to_string();
+    // Name the file by its last component so assertions do not depend on the temp dir.
+    err.replace(&file.display().to_string(), "scenario.yaml")
+}
+
+#[test]
+fn a_valid_scenario_becomes_a_plan() {
+    let (dir, file) = fixture(VALID);
+    let plan = load(&file).unwrap();
+    assert_eq!(plan.scenario.name.as_str(), "flux-namespace-loss");
+    assert_eq!(plan.kind_nodes, ["control-plane", "worker", "worker2"]);
+    assert_eq!(
+        plan.repo,
+        RepoSource::Local {
+            dir: dir.path().join("fleet"),
+            git_ref: "HEAD".into()
+        }
+    );
+    assert_eq!(plan.scenario.expect.rto.as_millis(), 180_000);
+    assert!(plan.scenario.expect.all_ready, "all-ready defaults to true");
+    assert_eq!(
+        plan.scenario.disasters[0].operator_action(),
+        Some(OperatorAction::ReconcileNow)
+    );
+    assert_eq!(
+        plan.scenario
+            .expect
+            .phases
+            .get(&PhaseName::Reconcile)
+            .map(|d| d.as_millis()),
+        Some(120_000)
+    );
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_line_and_column() {
+    let err = error_of(&VALID.replace("    interval: 30s", "    interval: 30s\n    intervall: 1m"));
+    assert!(err.starts_with("scenario.yaml:12:5: "), "{err}");
+    assert!(err.contains("intervall"), "{err}");
+}
+
+#[test]
+fn an_unknown_disaster_kind_names_the_choices() {
+    let err = error_of(&VALID.replace("  - kill-node:", "  - kill-pod:"));
+    assert!(
+        err.starts_with("scenario.yaml:16:5: unknown variant `kill-pod`"),
+        "{err}"
+    );
+    assert!(err.contains("kill-pod"), "{err}");
+    assert!(
+        err.contains("delete-namespace"),
+        "the message should list what is accepted: {err}"
+    );
+}
+
+#[test]
+fn bad_durations_point_at_the_value() {
+    let err = error_of(&VALID.replace("rto: 3m", "rto: 3 fortnights"));
+    assert!(err.starts_with("scenario.yaml:19:8: invalid duration"), "{err}");
+    assert!(err.contains("invalid duration"), "{err}");
+    let err = error_of(&VALID.replace("rto: 3m", "rto: 48h"));
+    assert!(err.contains("out of range"), "{err}");
+}
+
+#[test]
+fn bad_names_point_at_the_value() {
+    let err = error_of(&VALID.replace("namespaces: [users]", "namespaces: [Users_NS]"));
+    assert!(
+        err.starts_with("scenario.yaml:14:20: \"Users_NS\" is not a valid name"),
+        "{err}"
+    );
+    assert!(err.contains("not a valid name"), "{err}");
+}
+
+#[test]
+fn kill_node_must_name_a_node_of_the_kind_config() {
+    let err = error_of(&VALID.replace("node: worker", "node: worker7"));
+    assert!(err.starts_with("scenario.yaml:17:13: "), "{err}");
+    assert!(err.contains("control-plane, worker, worker2"), "{err}");
+}
+
+#[test]
+fn protected_namespaces_are_refused() {
+    let err = error_of(&VALID.replace("namespaces: [users]", "namespaces: [kube-system]"));
+    assert!(err.starts_with("scenario.yaml:14:"), "{err}");
+    assert!(err.contains("refusing to delete kube-system"), "{err}");
+}
+
+#[test]
+fn a_missing_kind_config_points_at_the_config_field() {
+    let err = error_of(&VALID.replace("config: kind.yaml", "config: nope.yaml"));
+    assert!(err.starts_with("scenario.yaml:5:13: "), "{err}");
+    assert!(err.contains("cannot read kind config"), "{err}");
+}
+
+#[test]
+fn repo_needs_exactly_one_of_path_and_url() {
+    let err = error_of(&VALID.replace(
+        "      path: fleet",
+        "      path: fleet\n      url: https://git.example/fleet",
+    ));
+    assert!(err.contains("either `path:` or `url:`, not both"), "{err}");
+    let err = error_of(&VALID.replace("      path: fleet", "      url: file:///srv/fleet"));
+    assert!(err.contains("must start with http://, https:// or ssh://"), "{err}");
+}
+
+#[test]
+fn existing_clusters_cannot_be_destroyed() {
+    let text = VALID
+        .replace("  kind:\n    config: kind.yaml", "  existing:\n    context: prod")
+        .replace("  - kill-node:\n      node: worker\n", "  - delete-cluster: {}\n");
+    let err = error_of(&text);
+    assert!(
+        err.contains("delete-cluster: drill can only destroy clusters it created"),
+        "{err}"
+    );
+}
+
+#[test]
+fn object_checks_need_field_and_equals_together() {
+    let err = error_of(&VALID.replace("      equals: users-db\n", ""));
+    assert!(err.contains("`field` and `equals` go together"), "{err}");
+}
+
+#[test]
+fn yaml_syntax_errors_have_a_position() {
+    let err = error_of("name: [unclosed\n");
+    assert!(err.starts_with("scenario.yaml:"), "{err}");
+    let position = err.trim_start_matches("scenario.yaml:");
+    assert!(position.chars().next().is_some_and(|c| c.is_ascii_digit()), "{err}");
+}
+
+#[test]
+fn parse_never_panics_on_truncated_input() {
+    // Every prefix of a valid file is either valid or a located error, never a panic.
+    for end in 0..VALID.len() {
+        if VALID.is_char_boundary(end) {
+            let _ = parse_str(&VALID[..end], Path::new("s.yaml"));
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Validated scalar types used by the scenario format. Each one checks its value
+//! while it is deserialized, so a bad value is reported at its own line and column.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written the humantime way (`90s`, `5m`, `1h 30m`), between 1 s and 24 h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const MIN: std::time::Duration = std::time::Duration::from_secs(1);
+    pub const MAX: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let value = humantime::parse_duration(text.trim())
+            .map_err(|err| format!("invalid duration {text:?}: {err} (write e.g. 90s, 5m, 1h)"))?;
+        if value < Self::MIN || value > Self::MAX {
+            return Err(format!(
+                "duration {text:?} is out of range: it must be between 1s and 24h"
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_millis(&self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A duration such as 90s, 5m or 1h 30m (humantime), from 1s to 24h.",
+            "pattern": "^\\s*[0-9]+\\s*[a-zA-Z]+(\\s*[0-9]+\\s*[a-zA-Z]+)*\\s*$"
+        })
+    }
+}
+
+/// A Kubernetes object name that must be a DNS-1123 label: namespaces, scenario names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Label(String);
+
+impl Label {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let ok_chars = text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok_ends = text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && text.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if text.is_empty() || text.len() > 63 || !ok_chars || !ok_ends {
+            return Err(format!(
+                "{text:?} is not a valid name: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Label {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Label {
+    fn schema_name() -> Cow<'static, str> {
+        "Label".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A DNS-1123 label: lowercase letters, digits and '-', at most 63 characters.",
+            "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+        })
+    }
+}
+
+/// A relative path inside a repository or next to the scenario file: no `..`, not absolute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RelPath(String);
+
+impl RelPath {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim_end_matches('/');
+        if trimmed.is_empty() {
+            return Err("path is empty".to_owned());
+        }
+        if trimmed.starts_with('/') {
+            return Err(format!("{text:?} must be a relative path"));
+        }
+        if trimmed.split('/').any(|part| part == "..") {
+            return Err(format!("{text:?} must not contain '..'"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for RelPath {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for RelPath {
+    fn schema_name() -> Cow<'static, str> {
+        "RelPath".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A relative path without '..'.",
+            "minLength": 1
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_humantime_and_respect_the_range() {
+        assert_eq!(Duration::parse("90s").map(|d| d.as_millis()), Ok(90_000));
+        assert_eq!(Duration::parse("1h 30m").map(|d| d.as_millis()), Ok(5_400_000));
+        assert!(Duration::parse("0s").unwrap_err().contains("out of range"));
+        assert!(Duration::parse("25h").unwrap_err().contains("out of range"));
+        assert!(Duration::parse("soon").unwrap_err().contains("invalid duration"));
+    }
+
+    #[test]
+    fn labels_follow_dns_1123() {
+        assert!(Label::parse("users-api").is_ok());
+        for bad in ["", "Users", "-a", "a-", "a_b", &"x".repeat(64)] {
+            assert!(Label::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn relative_paths_reject_escapes() {
+        assert_eq!(
+            RelPath::parse("clusters/demo/").map(|p| p.0),
+            Ok("clusters/demo".into())
+        );
+        assert!(RelPath::parse("/etc").is_err());
+        assert!(RelPath::parse("a/../../b").is_err());
+    }
+}

@@ -1,0 +1,645 @@
+//! The timeline: a pure fold of [`DrillEvent`]s into phases, recoveries, object and
+//! image timings, and the critical path. No I/O, no clocks: tests feed event lists.
+//!
+//! Time windows: the run starts window 0; each `DisasterStarted` opens a new window
+//! and forgets readiness seen before it, so every object's `ready_ms` is measured
+//! from the start of the last window (the last disaster, or the run start).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::event::{DrillEvent, EventKind, ObjectRef};
+
+const SOURCE_KINDS: [&str; 5] = [
+    "GitRepository",
+    "OCIRepository",
+    "HelmRepository",
+    "HelmChart",
+    "Bucket",
+];
+const RECONCILER_KINDS: [&str; 2] = ["Kustomization", "HelmRelease"];
+const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseSpan {
+    pub name: String,
+    pub start_ms: u64,
+    /// None when the phase never finished (the run failed inside it).
+    pub duration_ms: Option<u64>,
+    pub ok: bool,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recovery {
+    pub step: usize,
+    pub disaster: String,
+    pub description: String,
+    pub started_ms: u64,
+    /// Disaster start to everything Ready again; None if it never recovered.
+    pub rto_ms: Option<u64>,
+    pub timed_out: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectTiming {
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    /// From the start of the last window to the last transition to Ready.
+    pub ready_ms: Option<u64>,
+    /// The same, from the API server's lastTransitionTime (clock of the cluster).
+    pub api_ready_ms: Option<i64>,
+    pub revision: Option<String>,
+    /// Why it is not Ready, when it is not.
+    pub not_ready: Option<NotReady>,
+    #[serde(skip)]
+    pub depends_on: Vec<ObjectRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotReady {
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImagePull {
+    pub image: String,
+    pub node: String,
+    pub start_ms: u64,
+    pub pull_ms: Option<u64>,
+    pub size_bytes: Option<u64>,
+    pub failed: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    pub scenario: String,
+    pub run_id: String,
+    pub started_at: Option<Timestamp>,
+    pub finished_ms: u64,
+    pub phases: Vec<PhaseSpan>,
+    pub recoveries: Vec<Recovery>,
+    pub objects: Vec<ObjectTiming>,
+    pub images: Vec<ImagePull>,
+    pub critical_path: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Timeline {
+    /// The longest recovery: what the RTO budget is held against.
+    pub fn rto_ms(&self) -> Option<u64> {
+        self.recoveries.iter().filter_map(|r| r.rto_ms).max()
+    }
+
+    pub fn not_ready(&self) -> impl Iterator<Item = &ObjectTiming> {
+        self.objects
+            .iter()
+            .filter(|o| o.ready_ms.is_none() || o.not_ready.is_some())
+    }
+}
+
+#[derive(Default)]
+struct Fold {
+    t: Timeline,
+    window_start: u64,
+    /// End of the last phase drill drove itself (cluster-create, engine-install, ...) in this window.
+    driven_end: Option<u64>,
+    open_phases: BTreeMap<String, usize>,
+    objects: BTreeMap<ObjectRef, ObjectTiming>,
+    pulls: BTreeMap<(String, String), usize>,
+    window_first_pull: usize,
+}
+
+/// Folds a run's events into its timeline.
+pub fn build(events: &[DrillEvent]) -> Timeline {
+    let mut f = Fold::default();
+    for ev in events {
+        f.apply(ev);
+    }
+    f.finish()
+}
+
+impl Fold {
+    fn apply(&mut self, ev: &DrillEvent) {
+        let now = ev.elapsed_ms;
+        self.t.finished_ms = self.t.finished_ms.max(now);
+        match &ev.kind {
+            EventKind::RunStarted { scenario, run_id } => {
+                self.t.scenario = scenario.clone();
+                self.t.run_id = run_id.clone();
+                self.t.started_at = Some(ev.at);
+            }
+            EventKind::PhaseStarted { phase } => {
+                self.open_phases.insert(phase.clone(), self.t.phases.len());
+                self.t.phases.push(PhaseSpan {
+                    name: phase.clone(),
+                    start_ms: now,
+                    duration_ms: None,
+                    ok: false,
+                    message: None,
+                });
+            }
+            EventKind::PhaseFinished { phase, ok, message } => {
+                if let Some(idx) = self.open_phases.remove(phase) {
+                    let span = &mut self.t.phases[idx];
+                    span.duration_ms = Some(now.saturating_sub(span.start_ms));
+                    span.ok = *ok;
+                    span.message = message.clone();
+                    self.driven_end = Some(now);
+                }
+            }
+            EventKind::DisasterStarted {
+                step,
+                disaster,
+                description,
+            } => {
+                self.close_window();
+                self.window_start = now;
+                self.driven_end = None;
+                self.window_first_pull = self.t.images.len();
+                for o in self.objects.values_mut() {
+                    o.ready_ms = None;
+                    o.api_ready_ms = None;
+                }
+                self.t.recoveries.push(Recovery {
+                    step: *step,
+                    disaster: disaster.clone(),
+                    description: description.clone(),
+                    started_ms: now,
+                    rto_ms: None,
+                    timed_out: false,
+                });
+            }
+            EventKind::DisasterInjected { .. } | EventKind::OperatorAction { .. } | EventKind::RunFinished => {}
+            EventKind::ObjectObserved { object, depends_on } => {
+                self.object(object).depends_on = depends_on.clone();
+            }
+            EventKind::ObjectReady {
+                object,
+                revision,
+                api_transition,
+            } => {
+                let window = self.window_start;
+                let started_at = self.t.started_at;
+                let o = self.object(object);
+                if o.ready_ms.is_none() || o.not_ready.is_some() {
+                    o.ready_ms = Some(now.saturating_sub(window));
+                    o.api_ready_ms = match (api_transition, started_at) {
+                        (Some(api), Some(start)) => {
+                            let since_start = api.duration_since(start).as_millis() as i64;
+                            Some(since_start - window as i64)
+                        }
+                        _ => None,
+                    };
+                }
+                o.revision = revision.clone().or(o.revision.take());
+                o.not_ready = None;
+            }
+            EventKind::ObjectNotReady {
+                object,
+                reason,
+                message,
+            } => {
+                let o = self.object(object);
+                o.ready_ms = None;
+                o.not_ready = Some(NotReady {
+                    reason: reason.clone(),
+                    message: message.clone(),
+                });
+            }
+            EventKind::ImagePulling { image, node } => {
+                self.pulls.insert((image.clone(), node.clone()), self.t.images.len());
+                self.t.images.push(ImagePull {
+                    image: image.clone(),
+                    node: node.clone(),
+                    start_ms: now,
+                    pull_ms: None,
+                    size_bytes: None,
+                    failed: None,
+                });
+            }
+            EventKind::ImagePulled {
+                image,
+                node,
+                size_bytes,
+            } => {
+                if let Some(&idx) = self.pulls.get(&(image.clone(), node.clone())) {
+                    let pull = &mut self.t.images[idx];
+                    pull.pull_ms = Some(now.saturating_sub(pull.start_ms));
+                    pull.size_bytes = *size_bytes;
+                }
+            }
+            EventKind::ImagePullFailed {
+                image,
+                node,
+                reason,
+                message,
+            } => {
+                let idx = match self.pulls.get(&(image.clone(), node.clone())) {
+                    Some(&idx) => idx,
+                    None => {
+                        self.t.images.push(ImagePull {
+                            image: image.clone(),
+                            node: node.clone(),
+                            start_ms: now,
+                            pull_ms: None,
+                            size_bytes: None,
+                            failed: None,
+                        });
+                        self.t.images.len() - 1
+                    }
+                };
+                self.t.images[idx].failed = Some(format!("{reason}: {message}"));
+            }
+            EventKind::Recovered { step } => {
+                let window = self.window_start;
+                if let Some(r) = self.t.recoveries.iter_mut().find(|r| r.step == *step) {
+                    r.rto_ms = Some(now.saturating_sub(window));
+                }
+            }
+            EventKind::RecoveryTimedOut { step } => {
+                if let Some(r) = self.t.recoveries.iter_mut().find(|r| r.step == *step) {
+                    r.timed_out = true;
+                }
+            }
+            EventKind::Warning { message } => self.t.warnings.push(message.clone()),
+        }
+    }
+
+    fn object(&mut self, object: &ObjectRef) -> &mut ObjectTiming {
+        self.objects.entry(object.clone()).or_insert_with(|| ObjectTiming {
+            object: object.clone(),
+            ready_ms: None,
+            api_ready_ms: None,
+            revision: None,
+            not_ready: None,
+            depends_on: Vec::new(),
+        })
+    }
+
+    /// Derives the observed phases of the window that is ending.
+    fn close_window(&mut self) {
+        let from = self.driven_end.unwrap_or(self.window_start).max(self.window_start);
+        let last_ready = |kinds: &[&str]| {
+            self.objects
+                .values()
+                .filter(|o| kinds.contains(&o.object.kind.as_str()))
+                .filter_map(|o| o.ready_ms.map(|ms| ms + self.window_start))
+                .max()
+        };
+        let derived = [
+            ("source-ready", last_ready(&SOURCE_KINDS)),
+            ("reconcile", last_ready(&RECONCILER_KINDS)),
+            ("workloads-ready", last_ready(&WORKLOAD_KINDS)),
+        ];
+        for (name, end) in derived {
+            if let Some(end) = end {
+                self.t.phases.push(PhaseSpan {
+                    name: name.into(),
+                    start_ms: from,
+                    duration_ms: Some(end.saturating_sub(from)),
+                    ok: true,
+                    message: None,
+                });
+            }
+        }
+        let pulls = &self.t.images[self.window_first_pull..];
+        let first = pulls.iter().map(|p| p.start_ms).min();
+        let last = pulls.iter().filter_map(|p| p.pull_ms.map(|d| p.start_ms + d)).max();
+        if let (Some(first), Some(last)) = (first, last) {
+            self.t.phases.push(PhaseSpan {
+                name: "image-pulls".into(),
+                start_ms: first,
+                duration_ms: Some(last.saturating_sub(first)),
+                ok: pulls.iter().all(|p| p.failed.is_none()),
+                message: None,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Timeline {
+        self.close_window();
+        for r in &self.t.recoveries {
+            if let Some(rto) = r.rto_ms {
+                self.t.phases.push(PhaseSpan {
+                    name: "rto".into(),
+                    start_ms: r.started_ms,
+                    duration_ms: Some(rto),
+                    ok: true,
+                    message: Some(format!("step {}: {}", r.step + 1, r.disaster)),
+                });
+            }
+        }
+        self.t.phases.sort_by_key(|p| p.start_ms);
+        self.t.critical_path = critical_path(&self.t.phases, &self.objects, self.window_start);
+        let mut objects: Vec<ObjectTiming> = self.objects.into_values().collect();
+        objects.sort_by(|a, b| {
+            (a.ready_ms.is_none(), a.ready_ms, &a.object).cmp(&(b.ready_ms.is_none(), b.ready_ms, &b.object))
+        });
+        self.t.objects = objects;
+        let mut images = std::mem::take(&mut self.t.images);
+        images.sort_by(|a, b| b.pull_ms.cmp(&a.pull_ms).then_with(|| a.image.cmp(&b.image)));
+        self.t.images = images;
+        self.t
+    }
+}
+
+/// The chain that set the total of the last window: the phases drill drove in that window,
+/// then, from the object that became Ready last, each dependency that became Ready last.
+fn critical_path(phases: &[PhaseSpan], objects: &BTreeMap<ObjectRef, ObjectTiming>, window_start: u64) -> Vec<String> {
+    const DRIVEN: [&str; 3] = ["cluster-create", "engine-install", "secret-bootstrap"];
+    let mut path: Vec<String> = phases
+        .iter()
+        .filter(|p| p.start_ms >= window_start && DRIVEN.contains(&p.name.as_str()))
+        .map(|p| p.name.clone())
+        .collect();
+
+    let Some(mut current) = objects
+        .values()
+        .filter(|o| o.ready_ms.is_some())
+        .max_by_key(|o| (o.ready_ms, &o.object))
+    else {
+        return path;
+    };
+    let mut chain = vec![current.object.to_string()];
+    // Bounded by the object count, so a dependency cycle cannot loop forever.
+    for _ in 0..objects.len() {
+        let next = current
+            .depends_on
+            .iter()
+            .filter_map(|d| objects.get(d))
+            .filter(|d| d.ready_ms.is_some())
+            .max_by_key(|d| (d.ready_ms, &d.object));
+        match next {
+            Some(dep) if !chain.contains(&dep.object.to_string()) => {
+                chain.push(dep.object.to_string());
+                current = dep;
+            }
+            _ => break,
+        }
+    }
+    chain.reverse();
+    path.extend(chain);
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64, kind: EventKind) -> DrillEvent {
+        let base = Timestamp::from_second(1_700_000_000).unwrap();
+        DrillEvent {
+            at: base + std::time::Duration::from_millis(ms),
+            elapsed_ms: ms,
+            kind,
+        }
+    }
+
+    fn obj(kind: &str, name: &str) -> ObjectRef {
+        ObjectRef::new(kind, "flux-system", name)
+    }
+
+    fn ready(ms: u64, o: ObjectRef) -> DrillEvent {
+        at(
+            ms,
+            EventKind::ObjectReady {
+                object: o,
+                revision: Some("main@sha1:1".into()),
+                api_transition: None,
+            },
+        )
+    }
+
+    fn phase(ms: u64, name: &str, started: bool) -> DrillEvent {
+        at(
+            ms,
+            if started {
+                EventKind::PhaseStarted { phase: name.into() }
+            } else {
+                EventKind::PhaseFinished {
+                    phase: name.into(),
+                    ok: true,
+                    message: None,
+                }
+            },
+        )
+    }
+
+    /// A whole-cluster rebuild: recovery measured from the disaster, critical path through dependsOn.
+    fn rebuild_events() -> Vec<DrillEvent> {
+        let src = obj("GitRepository", "flux-system");
+        let infra = obj("Kustomization", "infrastructure");
+        let apps = obj("Kustomization", "apps");
+        let deploy = ObjectRef::new("Deployment", "users", "users-api");
+        vec![
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "rebuild".into(),
+                    run_id: "r1".into(),
+                },
+            ),
+            phase(0, "cluster-create", true),
+            phase(15_000, "cluster-create", false),
+            ready(30_000, src.clone()),
+            at(
+                40_000,
+                EventKind::DisasterStarted {
+                    step: 0,
+                    disaster: "delete-cluster".into(),
+                    description: "destroy".into(),
+                },
+            ),
+            phase(40_000, "cluster-create", true),
+            phase(55_000, "cluster-create", false),
+            phase(55_000, "engine-install", true),
+            phase(70_000, "engine-install", false),
+            at(
+                70_000,
+                EventKind::ObjectObserved {
+                    object: infra.clone(),
+                    depends_on: vec![src.clone()],
+                },
+            ),
+            at(
+                70_000,
+                EventKind::ObjectObserved {
+                    object: apps.clone(),
+                    depends_on: vec![src.clone(), infra.clone()],
+                },
+            ),
+            at(
+                70_000,
+                EventKind::ObjectObserved {
+                    object: deploy.clone(),
+                    depends_on: vec![apps.clone()],
+                },
+            ),
+            at(
+                71_000,
+                EventKind::ImagePulling {
+                    image: "users-api:1".into(),
+                    node: "n1".into(),
+                },
+            ),
+            ready(75_000, src),
+            ready(80_000, infra),
+            at(
+                86_000,
+                EventKind::ImagePulled {
+                    image: "users-api:1".into(),
+                    node: "n1".into(),
+                    size_bytes: Some(5_000_000),
+                },
+            ),
+            ready(90_000, apps),
+            ready(95_000, deploy),
+            at(95_100, EventKind::Recovered { step: 0 }),
+            at(95_200, EventKind::RunFinished),
+        ]
+    }
+
+    #[test]
+    fn rto_is_measured_from_the_disaster_to_recovery() {
+        let t = build(&rebuild_events());
+        assert_eq!(t.rto_ms(), Some(55_100));
+        assert_eq!(t.recoveries.len(), 1);
+        assert_eq!(t.finished_ms, 95_200);
+    }
+
+    #[test]
+    fn object_ready_times_are_relative_to_the_last_window() {
+        let t = build(&rebuild_events());
+        let ready: Vec<(String, Option<u64>)> = t.objects.iter().map(|o| (o.object.to_string(), o.ready_ms)).collect();
+        assert_eq!(
+            ready,
+            vec![
+                ("GitRepository/flux-system/flux-system".into(), Some(35_000)),
+                ("Kustomization/flux-system/infrastructure".into(), Some(40_000)),
+                ("Kustomization/flux-system/apps".into(), Some(50_000)),
+                ("Deployment/users/users-api".into(), Some(55_000)),
+            ]
+        );
+    }
+
+    #[test]
+    fn derived_phases_start_after_the_last_driven_phase() {
+        let t = build(&rebuild_events());
+        let find = |name: &str| {
+            t.phases
+                .iter()
+                .filter(|p| p.name == name)
+                .map(|p| (p.start_ms, p.duration_ms))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(find("cluster-create"), vec![(0, Some(15_000)), (40_000, Some(15_000))]);
+        assert_eq!(find("reconcile"), vec![(70_000, Some(20_000))]);
+        assert_eq!(find("workloads-ready"), vec![(70_000, Some(25_000))]);
+        assert_eq!(find("image-pulls"), vec![(71_000, Some(15_000))]);
+        assert_eq!(find("rto"), vec![(40_000, Some(55_100))]);
+        // The first window's source-ready (before the disaster) is kept too.
+        assert_eq!(
+            find("source-ready"),
+            vec![(15_000, Some(15_000)), (70_000, Some(5_000))]
+        );
+    }
+
+    #[test]
+    fn critical_path_follows_the_latest_dependency() {
+        let t = build(&rebuild_events());
+        assert_eq!(
+            t.critical_path,
+            vec![
+                "cluster-create",
+                "engine-install",
+                "GitRepository/flux-system/flux-system",
+                "Kustomization/flux-system/infrastructure",
+                "Kustomization/flux-system/apps",
+                "Deployment/users/users-api",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_object_that_falls_back_to_not_ready_has_no_ready_time_and_keeps_the_reason() {
+        let apps = obj("Kustomization", "apps");
+        let t = build(&[
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "s".into(),
+                    run_id: "r".into(),
+                },
+            ),
+            ready(1_000, apps.clone()),
+            at(
+                2_000,
+                EventKind::ObjectNotReady {
+                    object: apps,
+                    reason: "HealthCheckFailed".into(),
+                    message: "users-api not ready".into(),
+                },
+            ),
+            at(9_000, EventKind::RecoveryTimedOut { step: 0 }),
+        ]);
+        let o = &t.objects[0];
+        assert_eq!(o.ready_ms, None);
+        assert_eq!(
+            o.not_ready.as_ref().map(|n| n.reason.as_str()),
+            Some("HealthCheckFailed")
+        );
+        assert_eq!(t.not_ready().count(), 1);
+    }
+
+    #[test]
+    fn api_transition_times_are_reported_beside_drills_own() {
+        let k = obj("Kustomization", "apps");
+        let base = Timestamp::from_second(1_700_000_000).unwrap();
+        let t = build(&[
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "s".into(),
+                    run_id: "r".into(),
+                },
+            ),
+            at(
+                5_000,
+                EventKind::ObjectReady {
+                    object: k,
+                    revision: None,
+                    api_transition: Some(base + std::time::Duration::from_secs(4)),
+                },
+            ),
+        ]);
+        assert_eq!(t.objects[0].ready_ms, Some(5_000));
+        assert_eq!(t.objects[0].api_ready_ms, Some(4_000));
+    }
+
+    #[test]
+    fn failed_pulls_are_listed_with_their_reason() {
+        let t = build(&[
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "s".into(),
+                    run_id: "r".into(),
+                },
+            ),
+            at(
+                10,
+                EventKind::ImagePullFailed {
+                    image: "ghost:1".into(),
+                    node: "n".into(),
+                    reason: "ErrImagePull".into(),
+                    message: "not found".into(),
+                },
+            ),
+        ]);
+        assert_eq!(t.images[0].failed.as_deref(), Some("ErrImagePull: not found"));
+    }
+}
