@@ -18,6 +18,44 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Rehearse scenarios: create the cluster, bootstrap from Git, break it, time the recovery.
+    Run {
+        /// Scenario files (YAML); run one after another.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Where reports go: <DIR>/<scenario>/<UTC timestamp>/.
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        /// What stdout shows at the end: the table, or only the report as JSON.
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Leave the cluster running after the run (its name and kubeconfig are printed).
+        #[arg(long)]
+        keep_cluster: bool,
+        /// Run each scenario N times (each run is reported and kept in history).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: u32,
+        /// Profile file (KEY=value) for offline/air-gapped use; also DRILL_PROFILE.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// How long the first sync from Git may take.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        bootstrap_timeout: std::time::Duration,
+        /// No progress lines on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check this machine: Docker, kind, disk, cgroups, the profile and its node image.
+    Doctor {
+        #[arg(long)]
+        profile: Option<PathBuf>,
+    },
+    /// Delete every kind cluster drill created (names starting with `drill-`).
+    Clean {
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Parse and check scenario files without touching any cluster.
     Validate {
         /// Scenario files (YAML).
@@ -34,6 +72,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -96,10 +96,12 @@ pub enum EventKind {
         image: String,
         node: String,
     },
+    /// `kubelet_ms`: the pull time the kubelet measured itself (preferred over event spacing).
     ImagePulled {
         image: String,
         node: String,
         size_bytes: Option<u64>,
+        kubelet_ms: Option<u64>,
     },
     ImagePullFailed {
         image: String,

@@ -5,8 +5,17 @@
 //! → [`assert`] (pure verdicts) → [`report`] (pure renderers, atomic writer).
 
 pub mod assert;
+pub mod clean;
 pub mod cli;
+pub mod cluster;
+pub mod disaster;
+pub mod doctor;
+pub mod engine;
 pub mod event;
+pub mod gitserve;
+pub mod observe;
+pub mod profile;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod timeline;

@@ -1,8 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gitops_drill::cli::{Cli, Command, ReportFormat};
+use gitops_drill::cli::{Cli, Command, Output, ReportFormat};
+use gitops_drill::profile::Profile;
 use gitops_drill::report::{self, Report};
+use gitops_drill::runner::{self, RunOptions};
 use gitops_drill::{event, scenario};
 
 /// Exit code for errors (bad input, environment problems); 1 is reserved for failed assertions.
@@ -21,6 +23,77 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run {
+            scenarios,
+            report_dir,
+            output,
+            keep_cluster,
+            repeat,
+            profile,
+            bootstrap_timeout,
+            quiet,
+        } => {
+            // Every scenario is validated before any cluster is created: bad input costs nothing.
+            let mut plans = Vec::new();
+            for path in &scenarios {
+                plans.push(scenario::load(path)?);
+            }
+            let profile = Profile::load(profile.as_deref())?;
+            let opts = RunOptions {
+                keep_cluster,
+                profile,
+                bootstrap_timeout,
+                progress: !quiet,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut worst = 0;
+            for plan in &plans {
+                for _ in 0..repeat {
+                    let run_id = runner::run_id();
+                    let result = runtime.block_on(async {
+                        tokio::select! {
+                            r = runner::run(plan, &opts, &run_id) => Some(r),
+                            _ = runner::signals::wait_and_clean_up() => None,
+                        }
+                    });
+                    let Some(result) = result else {
+                        eprintln!("error: interrupted; no report written for run {run_id}");
+                        return Ok(ExitCode::from(EXIT_ERROR));
+                    };
+                    let written = report::write::write_run(&report_dir, &result.report, &result.events)?;
+                    match output {
+                        Output::Table => print!("{}", report::table::render(&result.report)),
+                        Output::Json => print!("{}", result.report.to_json()),
+                    }
+                    eprintln!("reports: {}", written.dir.display());
+                    worst = worst.max(result.report.result.exit_code());
+                }
+            }
+            Ok(ExitCode::from(u8::try_from(worst).unwrap_or(EXIT_ERROR)))
+        }
+        Command::Doctor { profile } => {
+            let profile = Profile::load(profile.as_deref())?;
+            let checks = tokio::runtime::Runtime::new()?.block_on(gitops_drill::doctor::run(&profile));
+            for c in &checks {
+                println!("{} {:<13} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
+            }
+            Ok(if checks.iter().all(|c| c.ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_ERROR)
+            })
+        }
+        Command::Clean { dry_run } => {
+            let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            if removed.is_empty() {
+                println!("no drill clusters found");
+            }
+            for name in removed {
+                println!("{verb} cluster {name}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { scenarios } => {
             let mut failed = false;
             for path in &scenarios {

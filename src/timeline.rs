@@ -225,12 +225,28 @@ impl Fold {
                 image,
                 node,
                 size_bytes,
+                kubelet_ms,
             } => {
-                if let Some(&idx) = self.pulls.get(&(image.clone(), node.clone())) {
-                    let pull = &mut self.t.images[idx];
-                    pull.pull_ms = Some(now.saturating_sub(pull.start_ms));
-                    pull.size_bytes = *size_bytes;
-                }
+                let idx = match self.pulls.get(&(image.clone(), node.clone())) {
+                    Some(&idx) => idx,
+                    None => {
+                        // Pulling was missed (seen before the window): the kubelet's own figure still counts.
+                        let start = now.saturating_sub(kubelet_ms.unwrap_or(0));
+                        self.pulls.insert((image.clone(), node.clone()), self.t.images.len());
+                        self.t.images.push(ImagePull {
+                            image: image.clone(),
+                            node: node.clone(),
+                            start_ms: start,
+                            pull_ms: None,
+                            size_bytes: None,
+                            failed: None,
+                        });
+                        self.t.images.len() - 1
+                    }
+                };
+                let pull = &mut self.t.images[idx];
+                pull.pull_ms = Some(kubelet_ms.unwrap_or(now.saturating_sub(pull.start_ms)));
+                pull.size_bytes = *size_bytes;
             }
             EventKind::ImagePullFailed {
                 image,
@@ -494,6 +510,7 @@ mod tests {
                     image: "users-api:1".into(),
                     node: "n1".into(),
                     size_bytes: Some(5_000_000),
+                    kubelet_ms: None,
                 },
             ),
             ready(90_000, apps),
@@ -618,6 +635,49 @@ mod tests {
         ]);
         assert_eq!(t.objects[0].ready_ms, Some(5_000));
         assert_eq!(t.objects[0].api_ready_ms, Some(4_000));
+    }
+
+    #[test]
+    fn the_kubelets_own_pull_time_wins_over_event_spacing() {
+        let t = build(&[
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "s".into(),
+                    run_id: "r".into(),
+                },
+            ),
+            at(
+                1_000,
+                EventKind::ImagePulling {
+                    image: "big:1".into(),
+                    node: "n".into(),
+                },
+            ),
+            at(
+                9_000,
+                EventKind::ImagePulled {
+                    image: "big:1".into(),
+                    node: "n".into(),
+                    size_bytes: Some(2),
+                    kubelet_ms: Some(7_400),
+                },
+            ),
+            at(
+                9_500,
+                EventKind::ImagePulled {
+                    image: "small:1".into(),
+                    node: "n".into(),
+                    size_bytes: None,
+                    kubelet_ms: Some(300),
+                },
+            ),
+        ]);
+        let pulls: Vec<(String, Option<u64>)> = t.images.iter().map(|p| (p.image.clone(), p.pull_ms)).collect();
+        assert_eq!(
+            pulls,
+            vec![("big:1".into(), Some(7_400)), ("small:1".into(), Some(300))]
+        );
     }
 
     #[test]

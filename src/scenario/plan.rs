@@ -194,17 +194,24 @@ fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, Sce
     match repo {
         Repo::Local { path, git_ref } => {
             let dir = base.join(path);
-            if !dir.join(".git").exists() {
+            let Ok(canonical) = dir.canonicalize() else {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!("engine.flux.repo.path: {} does not exist", dir.display()),
+                ));
+            };
+            // The fleet may be any folder inside a Git work tree; drill serves that folder.
+            if !canonical.is_dir() || !canonical.ancestors().any(|d| d.join(".git").exists()) {
                 return Err(ScenarioError::in_file(
                     file,
                     format!(
-                        "engine.flux.repo.path: {} is not a Git checkout (no .git)",
+                        "engine.flux.repo.path: {} is not a folder inside a Git checkout",
                         dir.display()
                     ),
                 ));
             }
             Ok(RepoSource::Local {
-                dir,
+                dir: canonical,
                 git_ref: git_ref.clone(),
             })
         }

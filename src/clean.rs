@@ -1,0 +1,50 @@
+//! `drill clean`: deletes every kind cluster drill created, found by name prefix on
+//! kind's own container label. Idempotent; clusters drill did not create are never touched.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+
+pub const CLUSTER_PREFIX: &str = "drill-";
+
+pub async fn drill_clusters(docker: &Docker) -> Result<BTreeSet<String>> {
+    let filters = std::collections::HashMap::from([("label".to_string(), vec!["io.x-k8s.kind.cluster".to_string()])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .context("failed to list Docker containers")?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| c.labels.and_then(|l| l.get("io.x-k8s.kind.cluster").cloned()))
+        .filter(|name| name.starts_with(CLUSTER_PREFIX))
+        .collect())
+}
+
+pub async fn clean(dry_run: bool) -> Result<Vec<String>> {
+    let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+    let clusters = drill_clusters(&docker).await?;
+    for name in &clusters {
+        if dry_run {
+            continue;
+        }
+        let out = tokio::process::Command::new("kind")
+            .args(["delete", "cluster", "--name", name])
+            .output()
+            .await
+            .context("failed to run kind")?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "kind delete cluster --name {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(clusters.into_iter().collect())
+}

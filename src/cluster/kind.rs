@@ -1,0 +1,193 @@
+//! kind clusters through the kind CLI (create/delete) and Docker (node containers).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::profile::Profile;
+
+/// A kind cluster drill created.
+#[derive(Debug, Clone)]
+pub struct KindCluster {
+    pub name: String,
+    pub kubeconfig: PathBuf,
+}
+
+/// Writes the kind config drill will use: the scenario's config with the profile's node
+/// image (or the scenario's override) on every node and the profile's kubeadm patches.
+pub fn effective_config(config: &Path, node_image: Option<&str>, profile: &Profile, out: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("failed to read kind config {}", config.display()))?;
+    let mut doc: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("kind config {} is not valid YAML: {e}", config.display()))?;
+    let image = node_image.map(str::to_string).or_else(|| profile.node_image.clone());
+    if let Some(image) = image {
+        if doc.get("nodes").and_then(Value::as_array).is_none_or(|n| n.is_empty()) {
+            doc["nodes"] = json!([{"role": "control-plane"}]);
+        }
+        for node in doc["nodes"].as_array_mut().into_iter().flatten() {
+            node["image"] = json!(image);
+        }
+    }
+    if let Some(tag) = &profile.kubeadm_dns_tag {
+        let patch = format!("kind: ClusterConfiguration\ndns:\n  imageTag: {tag}\n");
+        let patches = doc
+            .as_object_mut()
+            .context("kind config must be a mapping")?
+            .entry("kubeadmConfigPatches")
+            .or_insert(json!([]));
+        let already = patches
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x.as_str().is_some_and(|s| s.contains("imageTag"))));
+        if !already {
+            patches
+                .as_array_mut()
+                .context("kubeadmConfigPatches must be a list")?
+                .push(json!(patch));
+        }
+    }
+    // kind reads YAML, and JSON is YAML.
+    std::fs::write(out, serde_json::to_string_pretty(&doc)?)
+        .with_context(|| format!("failed to write {}", out.display()))
+}
+
+async fn kind(args: &[&str]) -> Result<String> {
+    let output = Command::new("kind")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("failed to run kind (is it on PATH? `drill doctor` checks)")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        let tail: Vec<&str> = text
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        bail!("kind {} failed:\n{}", args.join(" "), tail.join("\n"));
+    }
+    Ok(text)
+}
+
+impl KindCluster {
+    pub async fn create(name: &str, config: &Path, kubeconfig: &Path) -> Result<KindCluster> {
+        let config = config.to_string_lossy();
+        let kc = kubeconfig.to_string_lossy();
+        kind(&[
+            "create",
+            "cluster",
+            "--name",
+            name,
+            "--config",
+            &config,
+            "--kubeconfig",
+            &kc,
+            "--wait",
+            "0s",
+        ])
+        .await
+        .with_context(|| format!("failed to create kind cluster {name}"))?;
+        Ok(KindCluster {
+            name: name.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+        })
+    }
+
+    pub async fn delete(&self) -> Result<()> {
+        let kc = self.kubeconfig.to_string_lossy();
+        kind(&["delete", "cluster", "--name", &self.name, "--kubeconfig", &kc])
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn client(&self) -> Result<kube::Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .with_context(|| format!("failed to read kubeconfig {}", self.kubeconfig.display()))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("invalid kubeconfig written by kind")?;
+        kube::Client::try_from(config).context("failed to build a Kubernetes client")
+    }
+
+    pub fn node_container(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
+    }
+}
+
+/// The gateway of kind's Docker network: the address pods reach this host at.
+pub async fn kind_network_gateway(docker: &Docker) -> Result<std::net::IpAddr> {
+    let network = docker
+        .inspect_network("kind", None::<bollard::query_parameters::InspectNetworkOptions>)
+        .await
+        .context("failed to inspect Docker network `kind` (kind creates it with the first cluster)")?;
+    network
+        .ipam
+        .and_then(|ipam| ipam.config)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.gateway)
+        .filter_map(|g| g.parse().ok())
+        .find(|ip: &std::net::IpAddr| ip.is_ipv4())
+        .context("Docker network `kind` has no IPv4 gateway")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_sets_node_images_and_the_coredns_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("kind.yaml");
+        std::fs::write(
+            &config,
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n  - role: worker\n",
+        )
+        .unwrap();
+        let profile = Profile {
+            node_image: Some("offline/node:1".into()),
+            kubeadm_dns_tag: Some("v1.14.3".into()),
+            ..Profile::default()
+        };
+        let out = dir.path().join("effective.json");
+        effective_config(&config, None, &profile, &out).unwrap();
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(doc["nodes"][1]["image"], "offline/node:1");
+        assert!(
+            doc["kubeadmConfigPatches"][0]
+                .as_str()
+                .unwrap()
+                .contains("imageTag: v1.14.3")
+        );
+        // The scenario's own override wins over the profile.
+        effective_config(&config, Some("mine:2"), &profile, &out).unwrap();
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(doc["nodes"][0]["image"], "mine:2");
+    }
+
+    #[test]
+    fn online_runs_leave_the_config_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("kind.yaml");
+        std::fs::write(&config, "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n").unwrap();
+        let out = dir.path().join("effective.json");
+        effective_config(&config, None, &Profile::default(), &out).unwrap();
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert!(
+            doc.get("nodes").is_none() && doc.get("kubeadmConfigPatches").is_none(),
+            "{doc}"
+        );
+    }
+}

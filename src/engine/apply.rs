@@ -1,0 +1,105 @@
+//! Server-side apply of multi-document manifests, in dependency order: CRDs and
+//! Namespaces first, then (once the CRDs are Established) everything else.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::{Discovery, Scope};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::Value;
+
+pub const FIELD_MANAGER: &str = "gitops-drill";
+
+/// Parses a multi-document YAML manifest into objects (empty documents skipped).
+pub fn parse_manifest(text: &str) -> Result<Vec<Value>> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| anyhow::anyhow!("invalid manifest: {e}"))?;
+    Ok(docs
+        .into_iter()
+        .filter(|d| d.is_object() && d.get("kind").is_some())
+        .collect())
+}
+
+fn is_first_pass(doc: &Value) -> bool {
+    matches!(
+        doc.get("kind").and_then(Value::as_str),
+        Some("CustomResourceDefinition" | "Namespace")
+    )
+}
+
+/// Applies `docs` and waits up to `crd_timeout` for every CRD among them to be Established.
+pub async fn apply_all(client: &Client, docs: &[Value], crd_timeout: Duration) -> Result<()> {
+    let (first, rest): (Vec<&Value>, Vec<&Value>) = docs.iter().partition(|d| is_first_pass(d));
+    apply_batch(client, &first).await?;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for doc in first
+        .iter()
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+    {
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        tokio::time::timeout(
+            crd_timeout,
+            await_condition(crds.clone(), name, conditions::is_crd_established()),
+        )
+        .await
+        .with_context(|| format!("CRD {name} was not Established within {crd_timeout:?}"))?
+        .with_context(|| format!("failed to watch CRD {name}"))?;
+    }
+    apply_batch(client, &rest).await
+}
+
+async fn apply_batch(client: &Client, docs: &[&Value]) -> Result<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .context("API discovery failed")?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for doc in docs {
+        let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .context("object without metadata.name")?;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+        let Some((ar, caps)) = discovery.resolve_gvk(&gvk) else {
+            bail!("the cluster does not serve {api_version} {kind} (object {name})");
+        };
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => {
+                let ns = doc
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default");
+                Api::namespaced_with(client.clone(), ns, &ar)
+            }
+            Scope::Cluster => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(name, &params, &Patch::Apply(doc))
+            .await
+            .with_context(|| format!("failed to apply {kind} {name}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_split_into_objects_and_crds_go_first() {
+        let docs = parse_manifest("---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n# only a comment\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: a}\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert!(is_first_pass(&docs[0]));
+        assert!(!is_first_pass(&docs[1]));
+    }
+}

@@ -1,0 +1,430 @@
+//! Serves a Git repository to the cluster over smart HTTP, read-only.
+//!
+//! Rehearsing from a local checkout needs no Git hosting: drill takes the fleet's
+//! folder at a pinned commit, makes it the root of a one-commit repository (so the
+//! paths inside the fleet stay as its authors wrote them), and serves it on the kind
+//! network. Flux's source-controller (go-git) fetches it like any smart-HTTP remote.
+//! The protocol work is done by `git upload-pack --stateless-rpc`; this module only
+//! frames the three HTTP exchanges of the smart protocol.
+
+use std::convert::Infallible;
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+
+/// The branch the served repository exposes; GitRepository objects point at it.
+pub const BRANCH: &str = "main";
+/// Largest fetch negotiation accepted (git sends "have" lines; a few MB is plenty).
+const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// A checkout's folder at one commit, ready to serve.
+#[derive(Debug, Clone)]
+pub struct ServedRepo {
+    /// The bare repository drill serves.
+    pub bare_dir: PathBuf,
+    /// Repository name in the URL (`/<name>.git`).
+    pub name: String,
+    /// The commit of the checkout that was pinned (what the user named with `ref:`).
+    pub source_commit: String,
+    /// The commit the cluster sees: the fleet folder as repository root.
+    pub served_commit: String,
+}
+
+/// Runs `git` with a fixed identity and dates, so the served commit is reproducible.
+async fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "drill")
+        .env("GIT_AUTHOR_EMAIL", "drill@localhost")
+        .env("GIT_COMMITTER_NAME", "drill")
+        .env("GIT_COMMITTER_EMAIL", "drill@localhost")
+        .env("GIT_AUTHOR_DATE", "1970-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "1970-01-01T00:00:00Z")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("failed to run git (is it installed?)")?;
+    if !output.status.success() {
+        bail!(
+            "git {} failed in {}: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+impl ServedRepo {
+    /// Pins `folder` (anywhere inside a Git work tree) at `git_ref` and writes a bare
+    /// repository under `work_dir` whose `main` holds exactly that folder's tree.
+    pub async fn prepare(folder: &Path, git_ref: &str, work_dir: &Path) -> Result<ServedRepo> {
+        let folder = folder
+            .canonicalize()
+            .with_context(|| format!("repo path {} does not exist", folder.display()))?;
+        let source_commit = git(&folder, &["rev-parse", "--verify", &format!("{git_ref}^{{commit}}")])
+            .await
+            .with_context(|| {
+                format!(
+                    "ref {git_ref:?} is not a commit of the repository at {}",
+                    folder.display()
+                )
+            })?;
+        let prefix = git(&folder, &["rev-parse", "--show-prefix"]).await?;
+        let tree_spec = match prefix.trim_end_matches('/') {
+            "" => format!("{source_commit}^{{tree}}"),
+            sub => format!("{source_commit}:{sub}"),
+        };
+        let not_committed = || {
+            format!(
+                "{} is not committed at {git_ref} (drill serves committed content only)",
+                folder.display()
+            )
+        };
+        let tree = git(&folder, &["rev-parse", "--verify", &tree_spec])
+            .await
+            .with_context(not_committed)?;
+        if git(&folder, &["cat-file", "-t", &tree]).await? != "tree" {
+            bail!(not_committed());
+        }
+        let name = folder
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("fleet")
+            .to_string();
+        let bare_dir = work_dir.join(format!("{name}.git"));
+        tokio::fs::create_dir_all(work_dir)
+            .await
+            .with_context(|| format!("failed to create {}", work_dir.display()))?;
+        if bare_dir.exists() {
+            tokio::fs::remove_dir_all(&bare_dir).await?;
+        }
+        git(work_dir, &["init", "--quiet", "--bare", &format!("{name}.git")]).await?;
+        let message = format!(
+            "drill: {} at {source_commit}",
+            if prefix.is_empty() {
+                "."
+            } else {
+                prefix.trim_end_matches('/')
+            }
+        );
+        // Objects come from the checkout's object store; the bare repo borrows them.
+        let alternates = bare_dir.join("objects/info/alternates");
+        let common = git(&folder, &["rev-parse", "--git-common-dir"]).await?;
+        let objects = folder.join(common).join("objects").canonicalize()?;
+        tokio::fs::write(&alternates, format!("{}\n", objects.display())).await?;
+        let served_commit = git(&bare_dir, &["commit-tree", &tree, "-m", &message]).await?;
+        git(
+            &bare_dir,
+            &["update-ref", &format!("refs/heads/{BRANCH}"), &served_commit],
+        )
+        .await?;
+        git(&bare_dir, &["symbolic-ref", "HEAD", &format!("refs/heads/{BRANCH}")]).await?;
+        // Make the bare repository self-contained, so the checkout can change under it.
+        git(&bare_dir, &["repack", "-a", "-d", "-q"]).await?;
+        tokio::fs::remove_file(&alternates).await?;
+        Ok(ServedRepo {
+            bare_dir,
+            name,
+            source_commit,
+            served_commit,
+        })
+    }
+}
+
+/// A running server; dropping it stops serving.
+pub struct GitServer {
+    pub addr: SocketAddr,
+    pub repo: ServedRepo,
+    task: JoinHandle<()>,
+}
+
+impl GitServer {
+    /// Serves `repo` on `bind` (port 0 picks a free port).
+    pub async fn start(repo: ServedRepo, bind: SocketAddr) -> Result<GitServer> {
+        let listener = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("failed to listen on {bind} for the Git server"))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(repo.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let repo = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let repo = repo.clone();
+                        async move { Ok::<_, Infallible>(handle(&repo, req).await) }
+                    });
+                    if let Err(err) = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                    {
+                        tracing::debug!(%peer, "git client connection ended: {err}");
+                    }
+                });
+            }
+        });
+        Ok(GitServer { addr, repo, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/{}.git", self.addr, self.repo.name)
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handle(repo: &ServedRepo, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let base = format!("/{}.git", repo.name);
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let protocol = req
+        .headers()
+        .get("git-protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    tracing::debug!(method = %req.method(), %path, "git request");
+    let result = match (req.method(), path.strip_prefix(&base)) {
+        (&Method::GET, Some("/info/refs")) if query.split('&').any(|q| q == "service=git-upload-pack") => {
+            advertise(repo, protocol.as_deref()).await
+        }
+        (&Method::POST, Some("/git-upload-pack")) => upload_pack(repo, req, protocol.as_deref()).await,
+        (_, Some(p)) if p.contains("receive-pack") => {
+            Err((StatusCode::FORBIDDEN, "drill serves repositories read-only".into()))
+        }
+        _ => Err((StatusCode::NOT_FOUND, format!("no such repository path {path}"))),
+    };
+    result.unwrap_or_else(|(status, message)| plain(status, message))
+}
+
+type HandlerResult = std::result::Result<Response<Full<Bytes>>, (StatusCode, String)>;
+
+async fn advertise(repo: &ServedRepo, protocol: Option<&str>) -> HandlerResult {
+    let refs = upload_pack_process(repo, &["--advertise-refs"], protocol, Vec::new()).await?;
+    let mut body = pkt_line("# service=git-upload-pack\n");
+    body.extend_from_slice(b"0000");
+    body.extend_from_slice(&refs);
+    Ok(git_response("application/x-git-upload-pack-advertisement", body))
+}
+
+async fn upload_pack(repo: &ServedRepo, req: Request<Incoming>, protocol: Option<&str>) -> HandlerResult {
+    let gzip = req
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let body = Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+        .map_err(|err| (StatusCode::PAYLOAD_TOO_LARGE, format!("bad request body: {err}")))?
+        .to_bytes();
+    let input = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .take(MAX_REQUEST_BYTES as u64)
+            .read_to_end(&mut out)
+            .map_err(|err| (StatusCode::BAD_REQUEST, format!("bad gzip body: {err}")))?;
+        out
+    } else {
+        body.to_vec()
+    };
+    let out = upload_pack_process(repo, &[], protocol, input).await?;
+    Ok(git_response("application/x-git-upload-pack-result", out))
+}
+
+async fn upload_pack_process(
+    repo: &ServedRepo,
+    extra: &[&str],
+    protocol: Option<&str>,
+    input: Vec<u8>,
+) -> std::result::Result<Vec<u8>, (StatusCode, String)> {
+    let internal = |what: &str, err: std::io::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {err}"));
+    let mut cmd = Command::new("git");
+    cmd.args(["upload-pack", "--stateless-rpc"])
+        .args(extra)
+        .arg(&repo.bare_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(p) = protocol {
+        cmd.env("GIT_PROTOCOL", p);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| internal("failed to start git upload-pack", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&input)
+            .await
+            .map_err(|e| internal("failed to feed git upload-pack", e))?;
+    }
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|e| internal("git upload-pack failed", e))?;
+    if !output.status.success() {
+        return Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("git upload-pack: {}", String::from_utf8_lossy(&output.stderr).trim()),
+        ));
+    }
+    Ok(output.stdout)
+}
+
+fn pkt_line(text: &str) -> Vec<u8> {
+    format!("{:04x}{text}", text.len() + 4).into_bytes()
+}
+
+fn git_response(content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let headers = resp.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_str(content_type)
+            .unwrap_or(hyper::header::HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache"),
+    );
+    resp
+}
+
+fn plain(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(message + "\n")));
+    *resp.status_mut() = status;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sh(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .current_dir(dir)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=trunk",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A checkout with the fleet in a subfolder, and a later commit that must not be served.
+    async fn checkout() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        sh(dir.path(), &["init", "-q"]).await;
+        std::fs::create_dir_all(dir.path().join("examples/fleet/clusters/demo")).unwrap();
+        std::fs::write(dir.path().join("examples/fleet/clusters/demo/app.yaml"), "version: 1\n").unwrap();
+        std::fs::write(dir.path().join("README"), "outside the fleet\n").unwrap();
+        sh(dir.path(), &["add", "."]).await;
+        sh(dir.path(), &["commit", "-qm", "one"]).await;
+        let pinned = sh(dir.path(), &["rev-parse", "HEAD"]).await;
+        std::fs::write(dir.path().join("examples/fleet/clusters/demo/app.yaml"), "version: 2\n").unwrap();
+        sh(dir.path(), &["commit", "-qam", "two"]).await;
+        (dir, pinned)
+    }
+
+    #[tokio::test]
+    async fn a_git_client_clones_the_pinned_folder_as_repository_root() {
+        let (dir, pinned) = checkout().await;
+        let work = tempfile::tempdir().unwrap();
+        let repo = ServedRepo::prepare(&dir.path().join("examples/fleet"), &pinned, work.path())
+            .await
+            .unwrap();
+        assert_eq!(repo.source_commit, pinned);
+        let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+
+        let clone_dir = tempfile::tempdir().unwrap();
+        let url = server.url();
+        let out = tokio::process::Command::new("git")
+            .args(["clone", "-q", &url, "c"])
+            .current_dir(clone_dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "clone failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cloned = clone_dir.path().join("c");
+        assert_eq!(
+            std::fs::read_to_string(cloned.join("clusters/demo/app.yaml")).unwrap(),
+            "version: 1\n"
+        );
+        assert!(!cloned.join("README").exists(), "only the fleet folder is served");
+        assert_eq!(sh(&cloned, &["rev-parse", "HEAD"]).await, server.repo.served_commit);
+        assert_eq!(sh(&cloned, &["rev-parse", "--abbrev-ref", "HEAD"]).await, BRANCH);
+    }
+
+    #[tokio::test]
+    async fn the_served_commit_is_reproducible_and_the_repo_is_read_only() {
+        let (dir, pinned) = checkout().await;
+        let (w1, w2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = ServedRepo::prepare(&dir.path().join("examples/fleet"), &pinned, w1.path())
+            .await
+            .unwrap();
+        let b = ServedRepo::prepare(&dir.path().join("examples/fleet"), &pinned, w2.path())
+            .await
+            .unwrap();
+        assert_eq!(a.served_commit, b.served_commit);
+        let server = GitServer::start(a, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let push = tokio::process::Command::new("git")
+            .args(["push", &server.url(), "HEAD:refs/heads/evil"])
+            .current_dir(dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(!push.status.success(), "pushes must be refused");
+    }
+
+    #[tokio::test]
+    async fn uncommitted_folders_and_bad_refs_are_clear_errors() {
+        let (dir, pinned) = checkout().await;
+        let work = tempfile::tempdir().unwrap();
+        let err = ServedRepo::prepare(&dir.path().join("examples/fleet"), "no-such-ref", work.path())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("is not a commit"), "{err:#}");
+        std::fs::create_dir_all(dir.path().join("examples/new")).unwrap();
+        let err = ServedRepo::prepare(&dir.path().join("examples/new"), &pinned, work.path())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("is not committed"), "{err:#}");
+    }
+}

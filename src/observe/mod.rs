@@ -1,0 +1,200 @@
+//! Watches the cluster and turns what it sees into typed updates. Watch-based (kube-rs
+//! `watcher` with backoff; it resumes after dropped connections), never sleep-and-poll.
+//!
+//! The readiness rules and the recovery judgement are pure ([`readiness`], [`state`]);
+//! this module only connects them to the API server.
+
+pub mod kubelet;
+pub mod readiness;
+pub mod state;
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
+use futures::StreamExt as _;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Event as KubeEvent;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, discovery};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use crate::event::ObjectRef;
+use readiness::{Observation, observe};
+
+/// What the watchers report.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Object(Observation),
+    Pull {
+        fact: kubelet::PullFact,
+        node: String,
+        at: Option<Timestamp>,
+    },
+    /// A watch failed; it retries with backoff, the runner records a warning.
+    WatchError(String),
+}
+
+/// Flux kinds drill follows, with their API groups.
+const FLUX_KINDS: [(&str, &str); 6] = [
+    ("source.toolkit.fluxcd.io", "GitRepository"),
+    ("source.toolkit.fluxcd.io", "HelmRepository"),
+    ("source.toolkit.fluxcd.io", "HelmChart"),
+    ("source.toolkit.fluxcd.io", "OCIRepository"),
+    ("kustomize.toolkit.fluxcd.io", "Kustomization"),
+    ("helm.toolkit.fluxcd.io", "HelmRelease"),
+];
+
+/// Running watchers; dropping it stops them.
+pub struct Observer {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Observer {
+    /// Starts one watcher per followed kind, plus kubelet Events for image pulls.
+    /// Flux kinds whose CRDs are not installed are skipped.
+    pub async fn start(client: Client, tx: UnboundedSender<Update>) -> Result<Observer> {
+        let mut tasks = Vec::new();
+        let mut groups = std::collections::BTreeMap::new();
+        for (group, kind) in FLUX_KINDS {
+            if !groups.contains_key(group) {
+                let g = discovery::group(&client, group)
+                    .await
+                    .with_context(|| format!("failed to discover API group {group} (is Flux installed?)"))?;
+                groups.insert(group, g);
+            }
+            if let Some((ar, _)) = groups[group].recommended_kind(kind) {
+                tasks.push(watch_kind(client.clone(), ar, kind, tx.clone(), false));
+            }
+        }
+        for (kind, ar) in [
+            (
+                "Deployment",
+                ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+            ),
+            (
+                "StatefulSet",
+                ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&()),
+            ),
+            (
+                "DaemonSet",
+                ApiResource::erase::<k8s_openapi::api::apps::v1::DaemonSet>(&()),
+            ),
+        ] {
+            tasks.push(watch_kind(client.clone(), ar, kind, tx.clone(), true));
+        }
+        tasks.push(watch_pull_events(client, tx));
+        Ok(Observer { tasks })
+    }
+}
+
+/// Watches all objects of one kind. `flux_managed_only`: workloads count only when a
+/// Kustomization or HelmRelease manages them (Git's objects, not the cluster's own).
+fn watch_kind(
+    client: Client,
+    ar: ApiResource,
+    kind: &'static str,
+    tx: UnboundedSender<Update>,
+    flux_managed_only: bool,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        let mut stream = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        // Objects seen since the last (re)list, to report those that vanished while disconnected.
+        let mut known: BTreeSet<ObjectRef> = BTreeSet::new();
+        let mut relist: BTreeSet<ObjectRef> = BTreeSet::new();
+        while let Some(item) = stream.next().await {
+            let send = |o: Observation| {
+                let _ = tx.send(Update::Object(o));
+            };
+            match item {
+                Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
+                    let Ok(value) = serde_json::to_value(&obj) else {
+                        continue;
+                    };
+                    let o = observe(kind, &value);
+                    if flux_managed_only && o.depends_on.is_empty() {
+                        continue;
+                    }
+                    known.insert(o.object.clone());
+                    relist.insert(o.object.clone());
+                    send(o);
+                }
+                Ok(Event::Delete(obj)) => {
+                    let Ok(value) = serde_json::to_value(&obj) else {
+                        continue;
+                    };
+                    let o = observe(kind, &value);
+                    if known.remove(&o.object) {
+                        send(Observation::deleted(o.object));
+                    }
+                }
+                Ok(Event::Init) => relist.clear(),
+                Ok(Event::InitDone) => {
+                    for gone in known.difference(&relist).cloned().collect::<Vec<_>>() {
+                        known.remove(&gone);
+                        send(Observation::deleted(gone));
+                    }
+                }
+                Err(err) => {
+                    let _ = tx.send(Update::WatchError(format!("watching {kind}: {err}")));
+                }
+            }
+        }
+    })
+}
+
+fn watch_pull_events(client: Client, tx: UnboundedSender<Update>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let api: Api<KubeEvent> = Api::all(client);
+        let config = watcher::Config::default().fields("involvedObject.kind=Pod");
+        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+        // An Event object is updated in place when it repeats: report each (uid, count) once.
+        let mut seen: BTreeSet<(String, i32)> = BTreeSet::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(Event::Apply(ev) | Event::InitApply(ev)) => {
+                    let key = (ev.metadata.uid.clone().unwrap_or_default(), ev.count.unwrap_or(1));
+                    if !seen.insert(key) {
+                        continue;
+                    }
+                    let (Some(reason), Some(message)) = (ev.reason.as_deref(), ev.message.as_deref()) else {
+                        continue;
+                    };
+                    let Some(fact) = kubelet::parse(reason, message) else {
+                        continue;
+                    };
+                    let node = ev
+                        .source
+                        .as_ref()
+                        .and_then(|s| s.host.clone())
+                        .or_else(|| ev.reporting_instance.clone())
+                        .unwrap_or_default();
+                    let at = ev
+                        .event_time
+                        .as_ref()
+                        .map(|t| t.0)
+                        .or_else(|| ev.last_timestamp.as_ref().map(|t| t.0))
+                        .or_else(|| ev.first_timestamp.as_ref().map(|t| t.0));
+                    let _ = tx.send(Update::Pull { fact, node, at });
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let _ = tx.send(Update::WatchError(format!("watching Events: {err}")));
+                }
+            }
+        }
+    })
+}

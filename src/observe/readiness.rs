@@ -1,0 +1,350 @@
+//! Readiness rules, as pure functions of an object's JSON. One [`Observation`] per
+//! object; the watchers feed them into [`super::state::ClusterState`].
+//!
+//! Flux objects (checked in kustomize-, helm- and source-controller): Ready when the
+//! `Ready` condition is True *and* `status.observedGeneration == metadata.generation`
+//! (a Ready from the previous generation says nothing about the current spec).
+//! Workloads: every replica updated and available at the current generation.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::event::ObjectRef;
+
+/// Kinds drill follows, by API group.
+pub const FLUX_SOURCE_KINDS: [&str; 4] = ["GitRepository", "HelmRepository", "HelmChart", "OCIRepository"];
+pub const FLUX_RECONCILER_KINDS: [&str; 2] = ["Kustomization", "HelmRelease"];
+pub const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub object: ObjectRef,
+    /// False once the object is deleted.
+    pub present: bool,
+    pub ready: bool,
+    pub reason: String,
+    pub message: String,
+    /// Sources: the artifact revision. Kustomization: lastAppliedRevision. HelmRelease: lastAttemptedRevision.
+    pub revision: Option<String>,
+    /// The source a Kustomization or HelmRelease reads from.
+    pub source: Option<ObjectRef>,
+    /// Objects a Kustomization applied (status.inventory).
+    pub inventory: Vec<ObjectRef>,
+    /// What this object waits for: dependsOn, its source, or the Kustomization/HelmRelease that manages it.
+    pub depends_on: Vec<ObjectRef>,
+    /// The API server's lastTransitionTime of the readiness condition.
+    pub api_transition: Option<Timestamp>,
+}
+
+impl Observation {
+    pub fn deleted(object: ObjectRef) -> Self {
+        Observation {
+            object,
+            present: false,
+            ready: false,
+            reason: "Deleted".into(),
+            message: "the object does not exist".into(),
+            revision: None,
+            source: None,
+            inventory: vec![],
+            depends_on: vec![],
+            api_transition: None,
+        }
+    }
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn int_at(v: &Value, pointer: &str) -> Option<i64> {
+    v.pointer(pointer).and_then(Value::as_i64)
+}
+
+fn condition<'a>(v: &'a Value, type_: &str) -> Option<&'a Value> {
+    v.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}
+
+fn transition(c: Option<&Value>) -> Option<Timestamp> {
+    c.and_then(|c| c.get("lastTransitionTime"))
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse().ok())
+}
+
+/// Reads one object (as the API server returns it) of kind `kind`.
+pub fn observe(kind: &str, v: &Value) -> Observation {
+    let namespace = str_at(v, "/metadata/namespace").unwrap_or_default().to_string();
+    let object = ObjectRef::new(kind, &namespace, str_at(v, "/metadata/name").unwrap_or_default());
+    let mut o = Observation {
+        object,
+        present: true,
+        ready: false,
+        reason: String::new(),
+        message: String::new(),
+        revision: None,
+        source: None,
+        inventory: vec![],
+        depends_on: vec![],
+        api_transition: None,
+    };
+    if WORKLOAD_KINDS.contains(&kind) {
+        workload(kind, v, &mut o);
+    } else {
+        flux(kind, v, &namespace, &mut o);
+    }
+    o
+}
+
+fn flux(kind: &str, v: &Value, namespace: &str, o: &mut Observation) {
+    let ready = condition(v, "Ready");
+    let generation = int_at(v, "/metadata/generation");
+    let observed = int_at(v, "/status/observedGeneration");
+    let ready_true = ready.and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True");
+    let current = generation.is_some() && generation == observed;
+    o.ready = ready_true && current;
+    o.api_transition = transition(ready);
+    o.reason = ready
+        .and_then(|c| c.get("reason"))
+        .and_then(Value::as_str)
+        .unwrap_or("Progressing")
+        .to_string();
+    o.message = ready
+        .and_then(|c| c.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("no Ready condition yet")
+        .to_string();
+    if ready_true && !current {
+        o.reason = "StaleGeneration".into();
+        o.message = format!(
+            "Ready is from generation {}, the object is at {}",
+            observed.unwrap_or(0),
+            generation.unwrap_or(0)
+        );
+    }
+    o.revision = match kind {
+        "Kustomization" => str_at(v, "/status/lastAppliedRevision"),
+        "HelmRelease" => str_at(v, "/status/lastAttemptedRevision"),
+        _ => str_at(v, "/status/artifact/revision"),
+    }
+    .map(str::to_string);
+
+    let source_ref = match kind {
+        "Kustomization" => v.pointer("/spec/sourceRef"),
+        "HelmRelease" => v
+            .pointer("/spec/chart/spec/sourceRef")
+            .or_else(|| v.pointer("/spec/chartRef")),
+        "HelmChart" => v.pointer("/spec/sourceRef"),
+        _ => None,
+    };
+    if let Some(r) = source_ref {
+        let ns = r.get("namespace").and_then(Value::as_str).unwrap_or(namespace);
+        let src = ObjectRef::new(
+            r.get("kind").and_then(Value::as_str).unwrap_or("GitRepository"),
+            ns,
+            r.get("name").and_then(Value::as_str).unwrap_or_default(),
+        );
+        o.depends_on.push(src.clone());
+        o.source = Some(src);
+    }
+    for dep in v
+        .pointer("/spec/dependsOn")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let ns = dep.get("namespace").and_then(Value::as_str).unwrap_or(namespace);
+        o.depends_on.push(ObjectRef::new(
+            kind,
+            ns,
+            dep.get("name").and_then(Value::as_str).unwrap_or_default(),
+        ));
+    }
+    for entry in v
+        .pointer("/status/inventory/entries")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(r) = entry.get("id").and_then(Value::as_str).and_then(parse_inventory_id) {
+            o.inventory.push(r);
+        }
+    }
+}
+
+/// Flux inventory ids are `<namespace>_<name>_<group>_<kind>` (namespace and group may be empty).
+pub fn parse_inventory_id(id: &str) -> Option<ObjectRef> {
+    let parts: Vec<&str> = id.split('_').collect();
+    match parts.as_slice() {
+        [ns, name, _group, kind] if !name.is_empty() && !kind.is_empty() => Some(ObjectRef::new(kind, ns, name)),
+        _ => None,
+    }
+}
+
+fn workload(kind: &str, v: &Value, o: &mut Observation) {
+    let generation = int_at(v, "/metadata/generation").unwrap_or(0);
+    let observed = int_at(v, "/status/observedGeneration").unwrap_or(0);
+    let n = |p: &str| int_at(v, p).unwrap_or(0);
+    let (ready, progress) = match kind {
+        "DaemonSet" => {
+            let desired = n("/status/desiredNumberScheduled");
+            let ok = desired > 0
+                && n("/status/numberAvailable") == desired
+                && n("/status/updatedNumberScheduled") == desired;
+            (ok, format!("{}/{desired} available", n("/status/numberAvailable")))
+        }
+        "StatefulSet" => {
+            let want = int_at(v, "/spec/replicas").unwrap_or(1);
+            let ok = n("/status/readyReplicas") == want && n("/status/updatedReplicas") == want;
+            (ok, format!("{}/{want} ready", n("/status/readyReplicas")))
+        }
+        _ => {
+            let want = int_at(v, "/spec/replicas").unwrap_or(1);
+            let ok = n("/status/updatedReplicas") == want
+                && n("/status/availableReplicas") == want
+                && n("/status/replicas") == want;
+            (ok, format!("{}/{want} available", n("/status/availableReplicas")))
+        }
+    };
+    o.ready = ready && observed >= generation;
+    let available = condition(v, "Available");
+    o.api_transition = transition(available);
+    if !o.ready {
+        let progressing = condition(v, "Progressing");
+        o.reason = progressing
+            .and_then(|c| c.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("NotAvailable")
+            .to_string();
+        o.message = progress;
+        if let Some(m) = progressing.and_then(|c| c.get("message")).and_then(Value::as_str) {
+            o.message = format!("{}: {m}", o.message);
+        }
+    }
+    // Which Flux object manages it: the labels kustomize- and helm-controller set.
+    let label = |k: &str| {
+        v.pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+    };
+    if let (Some(name), Some(ns)) = (
+        label("kustomize.toolkit.fluxcd.io/name"),
+        label("kustomize.toolkit.fluxcd.io/namespace"),
+    ) {
+        o.depends_on.push(ObjectRef::new("Kustomization", ns, name));
+    } else if let (Some(name), Some(ns)) = (
+        label("helm.toolkit.fluxcd.io/name"),
+        label("helm.toolkit.fluxcd.io/namespace"),
+    ) {
+        o.depends_on.push(ObjectRef::new("HelmRelease", ns, name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn kustomization(generation: i64, observed: i64, ready: &str) -> Value {
+        json!({
+            "metadata": {"name": "apps", "namespace": "flux-system", "generation": generation},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "flux-system"}, "dependsOn": [{"name": "infrastructure"}]},
+            "status": {
+                "observedGeneration": observed,
+                "lastAppliedRevision": "main@sha1:abc",
+                "conditions": [{"type": "Ready", "status": ready, "reason": "ReconciliationSucceeded", "message": "Applied revision: main@sha1:abc", "lastTransitionTime": "2026-11-23T10:00:05Z"}],
+                "inventory": {"entries": [{"id": "users_users-api_apps_Deployment", "v": "v1"}, {"id": "_users__Namespace", "v": "v1"}]}
+            }
+        })
+    }
+
+    #[test]
+    fn flux_ready_needs_the_current_generation() {
+        let o = observe("Kustomization", &kustomization(2, 2, "True"));
+        assert!(o.ready);
+        assert_eq!(o.revision.as_deref(), Some("main@sha1:abc"));
+        assert_eq!(o.api_transition, Some("2026-11-23T10:00:05Z".parse().unwrap()));
+        let stale = observe("Kustomization", &kustomization(3, 2, "True"));
+        assert!(!stale.ready);
+        assert_eq!(stale.reason, "StaleGeneration");
+        assert!(!observe("Kustomization", &kustomization(2, 2, "False")).ready);
+    }
+
+    #[test]
+    fn flux_dependencies_and_inventory_are_read() {
+        let o = observe("Kustomization", &kustomization(1, 1, "True"));
+        assert_eq!(
+            o.source,
+            Some(ObjectRef::new("GitRepository", "flux-system", "flux-system"))
+        );
+        assert_eq!(
+            o.depends_on,
+            vec![
+                ObjectRef::new("GitRepository", "flux-system", "flux-system"),
+                ObjectRef::new("Kustomization", "flux-system", "infrastructure")
+            ]
+        );
+        assert_eq!(
+            o.inventory,
+            vec![
+                ObjectRef::new("Deployment", "users", "users-api"),
+                ObjectRef::new("Namespace", "", "users")
+            ]
+        );
+    }
+
+    #[test]
+    fn deployments_are_ready_when_every_replica_is_updated_and_available() {
+        let mut d = json!({
+            "metadata": {"name": "users-api", "namespace": "users", "generation": 4,
+                         "labels": {"kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}},
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 4, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
+                       "conditions": [{"type": "Available", "status": "True", "lastTransitionTime": "2026-11-23T10:01:00Z"}]}
+        });
+        let o = observe("Deployment", &d);
+        assert!(o.ready, "{o:?}");
+        assert_eq!(
+            o.depends_on,
+            vec![ObjectRef::new("Kustomization", "flux-system", "apps")]
+        );
+        d["status"]["availableReplicas"] = json!(1);
+        d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet has timed out progressing."}]);
+        let o = observe("Deployment", &d);
+        assert!(!o.ready);
+        assert_eq!(o.reason, "ProgressDeadlineExceeded");
+        assert_eq!(o.message, "1/2 available: ReplicaSet has timed out progressing.");
+    }
+
+    #[test]
+    fn a_deployment_from_an_old_generation_is_not_ready() {
+        let d = json!({"metadata": {"name": "a", "namespace": "n", "generation": 5},
+                       "spec": {}, "status": {"observedGeneration": 4, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}});
+        assert!(!observe("Deployment", &d).ready);
+    }
+
+    #[test]
+    fn helm_releases_point_at_their_chart_source() {
+        let hr = json!({"metadata": {"name": "podinfo", "namespace": "apps", "generation": 1},
+                        "spec": {"chart": {"spec": {"sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}},
+                        "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True", "reason": "InstallSucceeded", "message": "ok"}]}});
+        let o = observe("HelmRelease", &hr);
+        assert!(o.ready);
+        assert_eq!(
+            o.source,
+            Some(ObjectRef::new("GitRepository", "flux-system", "flux-system"))
+        );
+    }
+
+    #[test]
+    fn inventory_ids_parse_with_empty_parts() {
+        assert_eq!(
+            parse_inventory_id("_users__Namespace"),
+            Some(ObjectRef::new("Namespace", "", "users"))
+        );
+        assert_eq!(parse_inventory_id("garbage"), None);
+    }
+}

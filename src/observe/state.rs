@@ -1,0 +1,278 @@
+//! What the cluster looks like to drill, and whether it has recovered. Pure: the
+//! watchers apply [`Observation`]s; the runner asks [`ClusterState::recovery`].
+//!
+//! "Recovered" means everything Git declares is back and Ready, not merely that
+//! nothing reports an error. The required set is the closure of the root
+//! Kustomization's inventory (child Kustomizations, HelmReleases, workloads), their
+//! sources and dependencies, plus the baseline: everything that was Ready before the
+//! disaster. After a namespace is deleted, its Deployments are gone from the cluster
+//! but still in the inventory and the baseline, so drill keeps waiting for them.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::readiness::{FLUX_RECONCILER_KINDS, FLUX_SOURCE_KINDS, Observation, WORKLOAD_KINDS};
+use crate::event::ObjectRef;
+
+/// Kinds whose readiness drill judges; other inventory entries (ConfigMaps, ...) are not waited on.
+pub fn is_tracked(kind: &str) -> bool {
+    FLUX_SOURCE_KINDS.contains(&kind) || FLUX_RECONCILER_KINDS.contains(&kind) || WORKLOAD_KINDS.contains(&kind)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    objects: BTreeMap<ObjectRef, Observation>,
+}
+
+/// What recovery is still waiting for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    pub complete: bool,
+    /// Objects not (yet) Ready, with why.
+    pub waiting_for: Vec<(ObjectRef, String)>,
+    /// Every object the judgement covered.
+    pub required: BTreeSet<ObjectRef>,
+}
+
+impl ClusterState {
+    /// Records an observation; returns the previous one for the same object.
+    pub fn apply(&mut self, o: Observation) -> Option<Observation> {
+        self.objects.insert(o.object.clone(), o)
+    }
+
+    pub fn get(&self, r: &ObjectRef) -> Option<&Observation> {
+        self.objects.get(r)
+    }
+
+    /// Forgets everything (a new cluster after delete-cluster).
+    pub fn clear(&mut self) {
+        self.objects.clear();
+    }
+
+    /// Present and Ready objects: the baseline a later recovery must restore.
+    pub fn ready_set(&self) -> BTreeSet<ObjectRef> {
+        self.objects
+            .values()
+            .filter(|o| o.present && o.ready)
+            .map(|o| o.object.clone())
+            .collect()
+    }
+
+    /// Judges recovery: `root` is the root Kustomization, `root_source` its source, whose
+    /// artifact revision must name `commit`; `baseline` must all be back.
+    pub fn recovery(
+        &self,
+        root: &ObjectRef,
+        root_source: &ObjectRef,
+        commit: &str,
+        baseline: &BTreeSet<ObjectRef>,
+    ) -> Recovery {
+        let required = self.required(root, root_source, baseline);
+        let mut waiting_for = Vec::new();
+        for r in &required {
+            if let Some(why) = self.not_ready_reason(r, root_source, commit) {
+                waiting_for.push((r.clone(), why));
+            }
+        }
+        Recovery {
+            complete: waiting_for.is_empty(),
+            waiting_for,
+            required,
+        }
+    }
+
+    fn required(
+        &self,
+        root: &ObjectRef,
+        root_source: &ObjectRef,
+        baseline: &BTreeSet<ObjectRef>,
+    ) -> BTreeSet<ObjectRef> {
+        let mut required = BTreeSet::new();
+        let mut queue: VecDeque<ObjectRef> = [root.clone(), root_source.clone()]
+            .into_iter()
+            .chain(baseline.iter().cloned())
+            .collect();
+        while let Some(r) = queue.pop_front() {
+            if !is_tracked(&r.kind) || !required.insert(r.clone()) {
+                continue;
+            }
+            if let Some(o) = self.objects.get(&r) {
+                // Workloads point at the Kustomization managing them; that is not a requirement
+                // of the workload (it would pull unrelated objects in), so only follow Flux links.
+                if !WORKLOAD_KINDS.contains(&r.kind.as_str()) {
+                    queue.extend(o.depends_on.iter().cloned());
+                }
+                queue.extend(o.inventory.iter().cloned());
+            }
+        }
+        required
+    }
+
+    fn not_ready_reason(&self, r: &ObjectRef, root_source: &ObjectRef, commit: &str) -> Option<String> {
+        let Some(o) = self.objects.get(r) else {
+            return Some("not created yet".into());
+        };
+        if !o.present {
+            return Some("deleted, not restored yet".into());
+        }
+        if !o.ready {
+            return Some(format!("{}: {}", o.reason, o.message));
+        }
+        if r == root_source {
+            let at_commit = o.revision.as_deref().is_some_and(|rev| rev.ends_with(commit));
+            if !at_commit {
+                return Some(format!(
+                    "at revision {}, expected commit {commit}",
+                    o.revision.as_deref().unwrap_or("none")
+                ));
+            }
+        }
+        // A Kustomization is only done when it applied what its source currently holds.
+        if r.kind == "Kustomization" {
+            let source_rev = o
+                .source
+                .as_ref()
+                .and_then(|s| self.objects.get(s))
+                .and_then(|s| s.revision.as_deref());
+            if let (Some(applied), Some(source_rev)) = (o.revision.as_deref(), source_rev)
+                && applied != source_rev
+            {
+                return Some(format!("applied {applied}, source is at {source_rev}"));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(kind: &str, ns: &str, name: &str, ready: bool) -> Observation {
+        let mut o = Observation::deleted(ObjectRef::new(kind, ns, name));
+        o.present = true;
+        o.ready = ready;
+        o.reason = if ready { "Ready".into() } else { "Progressing".into() };
+        o.message = "msg".into();
+        o
+    }
+
+    fn fleet() -> (ClusterState, ObjectRef, ObjectRef) {
+        let src = ObjectRef::new("GitRepository", "flux-system", "flux-system");
+        let root = ObjectRef::new("Kustomization", "flux-system", "flux-system");
+        let apps = ObjectRef::new("Kustomization", "flux-system", "apps");
+        let deploy = ObjectRef::new("Deployment", "users", "users-api");
+        let mut state = ClusterState::default();
+        let mut s = obs("GitRepository", "flux-system", "flux-system", true);
+        s.revision = Some("main@sha1:c0ffee".into());
+        state.apply(s);
+        let mut r = obs("Kustomization", "flux-system", "flux-system", true);
+        r.source = Some(src.clone());
+        r.depends_on = vec![src.clone()];
+        r.revision = Some("main@sha1:c0ffee".into());
+        r.inventory = vec![apps.clone(), ObjectRef::new("Namespace", "", "users")];
+        state.apply(r);
+        let mut a = obs("Kustomization", "flux-system", "apps", true);
+        a.source = Some(src.clone());
+        a.revision = Some("main@sha1:c0ffee".into());
+        a.inventory = vec![deploy.clone()];
+        state.apply(a);
+        state.apply(obs("Deployment", "users", "users-api", true));
+        (state, root, src)
+    }
+
+    #[test]
+    fn a_settled_fleet_is_recovered() {
+        let (state, root, src) = fleet();
+        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        assert!(r.complete, "{:?}", r.waiting_for);
+        assert_eq!(
+            r.required.len(),
+            4,
+            "Namespace entries are not judged: {:?}",
+            r.required
+        );
+    }
+
+    #[test]
+    fn a_deleted_workload_keeps_recovery_open_even_while_flux_still_says_ready() {
+        let (mut state, root, src) = fleet();
+        let baseline = state.ready_set();
+        state.apply(Observation::deleted(ObjectRef::new("Deployment", "users", "users-api")));
+        let r = state.recovery(&root, &src, "c0ffee", &baseline);
+        assert!(!r.complete);
+        assert_eq!(
+            r.waiting_for,
+            vec![(
+                ObjectRef::new("Deployment", "users", "users-api"),
+                "deleted, not restored yet".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn after_a_cluster_rebuild_the_baseline_must_come_back() {
+        let (state, root, src) = fleet();
+        let baseline = state.ready_set();
+        let mut fresh = ClusterState::default();
+        let mut s = obs("GitRepository", "flux-system", "flux-system", true);
+        s.revision = Some("main@sha1:c0ffee".into());
+        fresh.apply(s);
+        let r = fresh.recovery(&root, &src, "c0ffee", &baseline);
+        let waiting: Vec<String> = r.waiting_for.iter().map(|(o, why)| format!("{o}: {why}")).collect();
+        assert_eq!(
+            waiting,
+            vec![
+                "Deployment/users/users-api: not created yet",
+                "Kustomization/flux-system/apps: not created yet",
+                "Kustomization/flux-system/flux-system: not created yet",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_root_source_must_be_at_the_pinned_commit() {
+        let (mut state, root, src) = fleet();
+        let mut s = obs("GitRepository", "flux-system", "flux-system", true);
+        s.revision = Some("main@sha1:0ld".into());
+        state.apply(s);
+        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        assert!(!r.complete);
+        assert!(
+            r.waiting_for[0].1.contains("expected commit c0ffee"),
+            "{:?}",
+            r.waiting_for
+        );
+    }
+
+    #[test]
+    fn a_kustomization_behind_its_source_is_not_done() {
+        let (mut state, root, src) = fleet();
+        let mut a = state
+            .get(&ObjectRef::new("Kustomization", "flux-system", "apps"))
+            .unwrap()
+            .clone();
+        a.revision = Some("main@sha1:0ld".into());
+        state.apply(a);
+        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        assert_eq!(r.waiting_for.len(), 1);
+        assert!(
+            r.waiting_for[0]
+                .1
+                .starts_with("applied main@sha1:0ld, source is at main@sha1:c0ffee")
+        );
+    }
+
+    #[test]
+    fn a_not_ready_child_is_reported_with_its_message() {
+        let (mut state, root, src) = fleet();
+        state.apply(obs("Deployment", "users", "users-api", false));
+        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        assert_eq!(
+            r.waiting_for,
+            vec![(
+                ObjectRef::new("Deployment", "users", "users-api"),
+                "Progressing: msg".into()
+            )]
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! Runs a plan: creates the cluster, installs and bootstraps the engine, waits for the
+//! initial sync, injects each disaster, and times each recovery. The runner never
+//! prints reports: it emits [`DrillEvent`]s (stamped in one place, [`Run::emit`]) and
+//! the pure timeline/assert/report stages turn them into a verdict.
+
+mod progress;
+pub mod signals;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use bollard::Docker;
+use kube::Client;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::time::Instant;
+
+use crate::assert::{self, Assertion, ObjectCheckOutcome};
+use crate::cluster::kind::{KindCluster, effective_config, kind_network_gateway};
+use crate::disaster;
+use crate::engine::flux;
+use crate::event::{DrillEvent, EventClock, EventKind, ObjectRef};
+use crate::gitserve::{self, GitServer, ServedRepo};
+use crate::observe::kubelet::PullFact;
+use crate::observe::state::ClusterState;
+use crate::observe::{Observer, Update};
+use crate::profile::Profile;
+use crate::report::Report;
+use crate::scenario::{Disaster, EngineSpec, OperatorAction, Plan, RepoSource};
+use crate::timeline;
+pub use progress::Progress;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub keep_cluster: bool,
+    pub profile: Profile,
+    /// How long the first sync from Git may take before the run fails.
+    pub bootstrap_timeout: Duration,
+    pub progress: bool,
+}
+
+/// What a run produced: the report and the raw events (written by the caller).
+pub struct RunResult {
+    pub report: Report,
+    pub events: Vec<DrillEvent>,
+}
+
+struct Run<'a> {
+    plan: &'a Plan,
+    opts: &'a RunOptions,
+    clock: EventClock,
+    events: Vec<DrillEvent>,
+    progress: Progress,
+    state: ClusterState,
+    /// Assertions the runner itself decides (the initial sync).
+    extra: Vec<Assertion>,
+    object_checks: Vec<ObjectCheckOutcome>,
+    work_dir: PathBuf,
+    cluster: Option<KindCluster>,
+    server: Option<GitServer>,
+    observer: Option<(Observer, UnboundedReceiver<Update>)>,
+    /// Wall time of the current window's start, to ignore older kubelet events.
+    window_started_at: jiff::Timestamp,
+    last_wait_note: Instant,
+}
+
+pub fn run_id() -> String {
+    let now = jiff::Timestamp::now();
+    let nanos = now.subsec_nanosecond().unsigned_abs();
+    format!(
+        "{}-{:04x}",
+        now.strftime("%Y%m%dT%H%M%SZ"),
+        (nanos ^ std::process::id()) & 0xffff
+    )
+}
+
+/// kind cluster names become container names and hostnames: keep them short.
+pub fn cluster_name(scenario: &str, run_id: &str) -> String {
+    let short: String = scenario
+        .chars()
+        .take(20)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string();
+    format!("drill-{short}-{}", &run_id[run_id.len() - 4..])
+}
+
+pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
+    let work_dir = std::env::temp_dir().join(format!("drill-{run_id}"));
+    let mut run = Run {
+        plan,
+        opts,
+        clock: EventClock::start(),
+        events: Vec::new(),
+        progress: Progress::new(opts.progress),
+        state: ClusterState::default(),
+        extra: Vec::new(),
+        object_checks: Vec::new(),
+        work_dir,
+        cluster: None,
+        server: None,
+        observer: None,
+        window_started_at: jiff::Timestamp::now(),
+        last_wait_note: Instant::now(),
+    };
+    run.emit(EventKind::RunStarted {
+        scenario: plan.scenario.name.to_string(),
+        run_id: run_id.to_string(),
+    });
+    let outcome = run.execute(run_id).await;
+    run.emit(EventKind::RunFinished);
+    run.teardown().await;
+
+    let timeline = timeline::build(&run.events);
+    let mut assertions = std::mem::take(&mut run.extra);
+    assertions.extend(assert::evaluate(&plan.scenario.expect, &timeline, &run.object_checks));
+    let error = outcome.err().map(|e| format!("{e:#}"));
+    let report = Report::new(&timeline, assertions, plan.scenario.expect.rto.as_millis(), error);
+    RunResult {
+        report,
+        events: run.events,
+    }
+}
+
+impl Run<'_> {
+    fn emit(&mut self, kind: EventKind) {
+        let ev = self.clock.stamp(kind);
+        self.progress.event(&ev);
+        self.events.push(ev);
+    }
+
+    /// Runs `f` as a named phase: PhaseStarted, then PhaseFinished with its outcome.
+    async fn phase<T>(&mut self, name: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.emit(EventKind::PhaseStarted { phase: name.into() });
+        let result = f.await;
+        let message = result.as_ref().err().map(|e| format!("{e:#}"));
+        self.emit(EventKind::PhaseFinished {
+            phase: name.into(),
+            ok: result.is_ok(),
+            message,
+        });
+        result
+    }
+
+    async fn execute(&mut self, run_id: &str) -> Result<()> {
+        let plan = self.plan;
+        let EngineSpec::Flux(flux_spec) = &plan.scenario.engine;
+        let flux_install = self.opts.profile.flux_install.clone().context(
+            "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)",
+        )?;
+        let kind_config = plan
+            .kind_config
+            .clone()
+            .context("only kind clusters can be rehearsed so far (cluster: existing is not supported yet)")?;
+        std::fs::create_dir_all(&self.work_dir)
+            .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
+
+        // The repo the cluster syncs from, pinned before anything else can change it.
+        let (repo_url_later, commit) = match &plan.repo {
+            RepoSource::Local { dir, git_ref } => {
+                let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
+                let commit = served.served_commit.clone();
+                self.progress.line(&format!(
+                    "serving {} at {} (served as commit {})",
+                    dir.display(),
+                    &served.source_commit[..12],
+                    &commit[..12]
+                ));
+                (Some(served), commit)
+            }
+            RepoSource::Remote { url, .. } => {
+                let _ = url;
+                return Err(anyhow!(
+                    "remote repositories (`url:`) are not supported yet; use a local checkout (`path:`)"
+                ));
+            }
+        };
+
+        let name = cluster_name(plan.scenario.name.as_str(), run_id);
+        let effective = self.work_dir.join("kind-config.json");
+        let kind_spec = match &plan.scenario.cluster {
+            crate::scenario::ClusterSpec::Kind(k) => k,
+            crate::scenario::ClusterSpec::Existing(_) => unreachable!("checked above: kind_config is set"),
+        };
+        effective_config(
+            &kind_config,
+            kind_spec.node_image.as_deref(),
+            &self.opts.profile,
+            &effective,
+        )?;
+        let kubeconfig = self.work_dir.join("kubeconfig");
+        signals::register_cluster(&name, &kubeconfig);
+        let cluster = self
+            .phase("cluster-create", KindCluster::create(&name, &effective, &kubeconfig))
+            .await?;
+        self.cluster = Some(cluster.clone());
+
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        let gateway = kind_network_gateway(&docker).await?;
+        if let Some(served) = repo_url_later {
+            self.server = Some(GitServer::start(served, std::net::SocketAddr::new(gateway, 0)).await?);
+        }
+        let url = self.server.as_ref().map(GitServer::url).unwrap_or_default();
+        let root = flux::root_objects(
+            &url,
+            gitserve::BRANCH,
+            flux_spec.path.as_str(),
+            flux_spec.interval.0,
+            None,
+        );
+
+        let client = self.install_engine(&cluster, &flux_install, &root).await?;
+        self.start_observer(client.clone()).await?;
+
+        // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
+        let deadline = Instant::now() + self.opts.bootstrap_timeout;
+        let initial = self.wait_recovered(&commit, &BTreeSet::new(), deadline).await;
+        let name_initial = format!(
+            "initial sync from Git within {}",
+            humantime::format_duration(self.opts.bootstrap_timeout)
+        );
+        if !initial.0 {
+            self.extra.push(Assertion {
+                name: name_initial,
+                passed: false,
+                message: format!("not Ready: {}", initial.1),
+            });
+            return Ok(());
+        }
+        self.extra.push(Assertion {
+            name: name_initial,
+            passed: true,
+            message: format!("{} objects Ready", self.state.ready_set().len()),
+        });
+        let baseline = self.state.ready_set();
+
+        for (step, d) in plan.scenario.disasters.iter().enumerate() {
+            self.window_started_at = jiff::Timestamp::now();
+            self.emit(EventKind::DisasterStarted {
+                step,
+                disaster: d.kind().into(),
+                description: describe(d),
+            });
+            let client = self.inject(step, d, &docker, &flux_install, &root).await?;
+            if d.operator_action() == Some(OperatorAction::ReconcileNow) {
+                let n = flux::reconcile_now(&client).await?;
+                self.emit(EventKind::OperatorAction {
+                    step,
+                    action: format!("reconcile-now ({n} objects annotated)"),
+                });
+            }
+            let budget = plan.scenario.expect.rto.0;
+            // Keep watching past the budget, so an over-budget recovery is still measured.
+            let deadline = Instant::now() + budget + budget.min(Duration::from_secs(600));
+            let (done, _) = self.wait_recovered(&commit, &baseline, deadline).await;
+            self.emit(if done {
+                EventKind::Recovered { step }
+            } else {
+                EventKind::RecoveryTimedOut { step }
+            });
+        }
+
+        if let Some(cluster) = &self.cluster {
+            let client = cluster.client().await?;
+            self.object_checks = crate::runner::checks::evaluate(&client, &plan.scenario.expect.objects).await;
+        }
+        Ok(())
+    }
+
+    async fn install_engine(
+        &mut self,
+        cluster: &KindCluster,
+        manifest: &std::path::Path,
+        root: &[serde_json::Value],
+    ) -> Result<Client> {
+        let client = cluster.client().await?;
+        let c = client.clone();
+        let manifest = manifest.to_path_buf();
+        self.phase("engine-install", async move {
+            flux::install(&c, &manifest, Duration::from_secs(300)).await
+        })
+        .await?;
+        flux::bootstrap(&client, root).await?;
+        Ok(client)
+    }
+
+    async fn start_observer(&mut self, client: Client) -> Result<()> {
+        let (tx, rx) = unbounded_channel();
+        let observer = Observer::start(client, tx).await?;
+        self.observer = Some((observer, rx));
+        Ok(())
+    }
+
+    /// Does the damage; returns a client for the (possibly new) cluster.
+    async fn inject(
+        &mut self,
+        step: usize,
+        d: &Disaster,
+        docker: &Docker,
+        flux_install: &std::path::Path,
+        root: &[serde_json::Value],
+    ) -> Result<Client> {
+        let cluster = self.cluster.clone().context("no cluster")?;
+        match d {
+            Disaster::DeleteNamespace(dn) => {
+                let client = cluster.client().await?;
+                let names: Vec<String> = dn.namespaces.value.iter().map(|n| n.to_string()).collect();
+                disaster::delete_namespaces(&client, &names, Duration::from_secs(300)).await?;
+                self.emit(EventKind::DisasterInjected { step });
+                Ok(client)
+            }
+            Disaster::KillNode(k) => {
+                disaster::kill_node(docker, &cluster.node_container(k.node.value.as_str())).await?;
+                self.emit(EventKind::DisasterInjected { step });
+                cluster.client().await
+            }
+            Disaster::DeleteCluster(_) => {
+                self.observer = None;
+                cluster.delete().await.context("failed to delete the cluster")?;
+                self.state.clear();
+                self.emit(EventKind::DisasterInjected { step });
+                let effective = self.work_dir.join("kind-config.json");
+                let rebuilt = self
+                    .phase(
+                        "cluster-create",
+                        KindCluster::create(&cluster.name, &effective, &cluster.kubeconfig),
+                    )
+                    .await?;
+                let client = self.install_engine(&rebuilt, flux_install, root).await?;
+                self.start_observer(client.clone()).await?;
+                Ok(client)
+            }
+        }
+    }
+
+    /// Waits, driven by watch updates, until the cluster has recovered or `deadline`
+    /// passes. Returns whether it recovered and, if not, what it was still waiting for.
+    async fn wait_recovered(
+        &mut self,
+        commit: &str,
+        baseline: &BTreeSet<ObjectRef>,
+        deadline: Instant,
+    ) -> (bool, String) {
+        let root = flux::root_kustomization();
+        let source = flux::root_source();
+        loop {
+            let status = self.state.recovery(&root, &source, commit, baseline);
+            if status.complete {
+                return (true, String::new());
+            }
+            let waiting: Vec<String> = status
+                .waiting_for
+                .iter()
+                .map(|(o, why)| format!("{o} ({why})"))
+                .collect();
+            if self.last_wait_note.elapsed() > Duration::from_secs(20) {
+                self.last_wait_note = Instant::now();
+                self.progress.line(&format!(
+                    "  waiting for {} object(s): {}",
+                    waiting.len(),
+                    waiting.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                ));
+            }
+            let Some((_, rx)) = self.observer.as_mut() else {
+                return (false, "no observer".into());
+            };
+            let update = tokio::select! {
+                u = rx.recv() => u,
+                _ = tokio::time::sleep_until(deadline) => return (false, waiting.join("; ")),
+                // Re-print what is being waited for even when nothing changes.
+                _ = tokio::time::sleep(Duration::from_secs(21)) => continue,
+            };
+            match update {
+                Some(u) => self.apply(u),
+                None => return (false, "the watchers stopped".into()),
+            }
+        }
+    }
+
+    fn apply(&mut self, update: Update) {
+        match update {
+            Update::Object(o) => {
+                let previous = self.state.apply(o.clone());
+                if previous.is_none() {
+                    self.emit(EventKind::ObjectObserved {
+                        object: o.object.clone(),
+                        depends_on: o.depends_on.clone(),
+                    });
+                }
+                let was_ready = previous.as_ref().is_some_and(|p| p.ready && p.present);
+                let same_reason = previous
+                    .as_ref()
+                    .is_some_and(|p| p.reason == o.reason && p.message == o.message && !p.ready);
+                if o.ready && o.present && !was_ready {
+                    self.emit(EventKind::ObjectReady {
+                        object: o.object,
+                        revision: o.revision,
+                        api_transition: o.api_transition,
+                    });
+                } else if !(o.ready && o.present) && (was_ready || !same_reason) && previous.is_some() {
+                    self.emit(EventKind::ObjectNotReady {
+                        object: o.object,
+                        reason: o.reason,
+                        message: o.message,
+                    });
+                }
+            }
+            Update::Pull { fact, node, at } => {
+                // The Events watch lists old events too; only pulls of this window count.
+                if at.is_some_and(|t| t < self.window_started_at - jiff::SignedDuration::from_secs(2)) {
+                    return;
+                }
+                let kind = match fact {
+                    PullFact::Pulling { image } => EventKind::ImagePulling { image, node },
+                    PullFact::Pulled {
+                        image,
+                        kubelet_ms,
+                        size_bytes,
+                    } => EventKind::ImagePulled {
+                        image,
+                        node,
+                        size_bytes,
+                        kubelet_ms,
+                    },
+                    PullFact::Failed { image, reason, message } => EventKind::ImagePullFailed {
+                        image: image.unwrap_or_else(|| "?".into()),
+                        node,
+                        reason,
+                        message,
+                    },
+                };
+                self.emit(kind);
+            }
+            Update::WatchError(message) => {
+                if !self
+                    .events
+                    .iter()
+                    .rev()
+                    .take(50)
+                    .any(|e| matches!(&e.kind, EventKind::Warning { message: m } if *m == message))
+                {
+                    self.emit(EventKind::Warning { message });
+                }
+            }
+        }
+    }
+
+    async fn teardown(&mut self) {
+        self.observer = None;
+        self.server = None;
+        if let Some(cluster) = self.cluster.take() {
+            if self.opts.keep_cluster {
+                self.progress.line(&format!(
+                    "keeping cluster {} (kubeconfig {})",
+                    cluster.name,
+                    cluster.kubeconfig.display()
+                ));
+                return;
+            }
+            if let Err(err) = cluster.delete().await {
+                self.progress.line(&format!(
+                    "warning: failed to delete cluster {}: {err:#}; run `drill clean`",
+                    cluster.name
+                ));
+            }
+        }
+        signals::unregister_cluster();
+        let _ = std::fs::remove_dir_all(&self.work_dir);
+    }
+}
+
+fn describe(d: &Disaster) -> String {
+    match d {
+        Disaster::DeleteNamespace(dn) => {
+            format!(
+                "delete namespace(s) {}",
+                dn.namespaces
+                    .value
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        Disaster::DeleteCluster(_) => "destroy the whole cluster and rebuild it from Git".into(),
+        Disaster::KillNode(k) => format!("kill node {} (SIGKILL) and start it again", k.node.value),
+    }
+}
+
+pub mod checks;
