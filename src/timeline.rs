@@ -21,6 +21,8 @@ const SOURCE_KINDS: [&str; 5] = [
 ];
 const RECONCILER_KINDS: [&str; 2] = ["Kustomization", "HelmRelease"];
 const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+/// Phases drill performs itself; what the engine does is measured from the end of the last one.
+const DRIVEN_PHASES: [&str; 3] = ["cluster-create", "engine-install", "secret-bootstrap"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseSpan {
@@ -148,7 +150,9 @@ impl Fold {
                     span.duration_ms = Some(now.saturating_sub(span.start_ms));
                     span.ok = *ok;
                     span.message = message.clone();
-                    self.driven_end = Some(now);
+                    if DRIVEN_PHASES.contains(&phase.as_str()) {
+                        self.driven_end = Some(now);
+                    }
                 }
             }
             EventKind::DisasterStarted {
@@ -366,10 +370,9 @@ impl Fold {
 /// The chain that set the total of the last window: the phases drill drove in that window,
 /// then, from the object that became Ready last, each dependency that became Ready last.
 fn critical_path(phases: &[PhaseSpan], objects: &BTreeMap<ObjectRef, ObjectTiming>, window_start: u64) -> Vec<String> {
-    const DRIVEN: [&str; 3] = ["cluster-create", "engine-install", "secret-bootstrap"];
     let mut path: Vec<String> = phases
         .iter()
-        .filter(|p| p.start_ms >= window_start && DRIVEN.contains(&p.name.as_str()))
+        .filter(|p| p.start_ms >= window_start && DRIVEN_PHASES.contains(&p.name.as_str()))
         .map(|p| p.name.clone())
         .collect();
 

@@ -223,7 +223,13 @@ fn workload(kind: &str, v: &Value, o: &mut Observation) {
             o.message = format!("{}: {m}", o.message);
         }
     }
-    // Which Flux object manages it: the labels kustomize- and helm-controller set.
+    if let Some(manager) = managed_by(v) {
+        o.depends_on.push(manager);
+    }
+}
+
+/// The Flux object that applied this one, from the labels kustomize- and helm-controller set.
+fn managed_by(v: &Value) -> Option<ObjectRef> {
     let label = |k: &str| {
         v.pointer("/metadata/labels")
             .and_then(|l| l.get(k))
@@ -233,13 +239,15 @@ fn workload(kind: &str, v: &Value, o: &mut Observation) {
         label("kustomize.toolkit.fluxcd.io/name"),
         label("kustomize.toolkit.fluxcd.io/namespace"),
     ) {
-        o.depends_on.push(ObjectRef::new("Kustomization", ns, name));
-    } else if let (Some(name), Some(ns)) = (
+        return Some(ObjectRef::new("Kustomization", ns, name));
+    }
+    if let (Some(name), Some(ns)) = (
         label("helm.toolkit.fluxcd.io/name"),
         label("helm.toolkit.fluxcd.io/namespace"),
     ) {
-        o.depends_on.push(ObjectRef::new("HelmRelease", ns, name));
+        return Some(ObjectRef::new("HelmRelease", ns, name));
     }
+    None
 }
 
 #[cfg(test)]
@@ -328,7 +336,8 @@ mod tests {
 
     #[test]
     fn helm_releases_point_at_their_chart_source() {
-        let hr = json!({"metadata": {"name": "podinfo", "namespace": "apps", "generation": 1},
+        let hr = json!({"metadata": {"name": "podinfo", "namespace": "apps", "generation": 1,
+                                     "labels": {"kustomize.toolkit.fluxcd.io/name": "releases", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}},
                         "spec": {"chart": {"spec": {"sourceRef": {"kind": "GitRepository", "name": "flux-system", "namespace": "flux-system"}}}},
                         "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True", "reason": "InstallSucceeded", "message": "ok"}]}});
         let o = observe("HelmRelease", &hr);

@@ -215,16 +215,25 @@ impl Run<'_> {
 
         // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
         let deadline = Instant::now() + self.opts.bootstrap_timeout;
-        let initial = self.wait_recovered(&commit, &BTreeSet::new(), deadline).await;
+        self.emit(EventKind::PhaseStarted {
+            phase: "initial-sync".into(),
+        });
+        let (synced, waiting) = self.wait_recovered(&commit, &BTreeSet::new(), deadline).await;
+        let message = (!synced).then(|| format!("not Ready: {waiting}"));
+        self.emit(EventKind::PhaseFinished {
+            phase: "initial-sync".into(),
+            ok: synced,
+            message: message.clone(),
+        });
         let name_initial = format!(
             "initial sync from Git within {}",
             humantime::format_duration(self.opts.bootstrap_timeout)
         );
-        if !initial.0 {
+        if let Some(message) = message {
             self.extra.push(Assertion {
                 name: name_initial,
                 passed: false,
-                message: format!("not Ready: {}", initial.1),
+                message,
             });
             return Ok(());
         }
