@@ -192,6 +192,7 @@ mod tests {
             }],
             objects: vec![ObjectTiming {
                 object: ObjectRef::new("Kustomization", "flux-system", "apps"),
+                ready: !stuck,
                 ready_ms: if stuck { None } else { Some(5_000) },
                 api_ready_ms: None,
                 revision: None,

@@ -51,10 +51,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for _ in 0..repeat {
                     let run_id = runner::run_id();
                     let result = runtime.block_on(async {
-                        tokio::select! {
+                        // On a signal the run is cancelled first (its future dropped), so only
+                        // the cleanup below touches the cluster.
+                        let outcome = tokio::select! {
                             r = runner::run(plan, &opts, &run_id) => Some(r),
-                            _ = runner::signals::wait_and_clean_up() => None,
+                            _ = runner::signals::interrupted() => None,
+                        };
+                        if outcome.is_none() {
+                            runner::signals::clean_up_after_interrupt().await;
                         }
+                        outcome
                     });
                     let Some(result) = result else {
                         eprintln!("error: interrupted; no report written for run {run_id}");

@@ -49,7 +49,10 @@ pub struct Recovery {
 pub struct ObjectTiming {
     #[serde(flatten)]
     pub object: ObjectRef,
-    /// From the start of the last window to the last transition to Ready.
+    /// Ready at the end of the run.
+    pub ready: bool,
+    /// From the start of the last window to its last transition to Ready; None when it
+    /// did not transition in that window (unaffected, or never Ready).
     pub ready_ms: Option<u64>,
     /// The same, from the API server's lastTransitionTime (clock of the cluster).
     pub api_ready_ms: Option<i64>,
@@ -97,9 +100,7 @@ impl Timeline {
     }
 
     pub fn not_ready(&self) -> impl Iterator<Item = &ObjectTiming> {
-        self.objects
-            .iter()
-            .filter(|o| o.ready_ms.is_none() || o.not_ready.is_some())
+        self.objects.iter().filter(|o| !o.ready)
     }
 }
 
@@ -189,7 +190,8 @@ impl Fold {
                 let window = self.window_start;
                 let started_at = self.t.started_at;
                 let o = self.object(object);
-                if o.ready_ms.is_none() || o.not_ready.is_some() {
+                if !o.ready {
+                    o.ready = true;
                     o.ready_ms = Some(now.saturating_sub(window));
                     o.api_ready_ms = match (api_transition, started_at) {
                         (Some(api), Some(start)) => {
@@ -208,6 +210,7 @@ impl Fold {
                 message,
             } => {
                 let o = self.object(object);
+                o.ready = false;
                 o.ready_ms = None;
                 o.not_ready = Some(NotReady {
                     reason: reason.clone(),
@@ -292,6 +295,7 @@ impl Fold {
     fn object(&mut self, object: &ObjectRef) -> &mut ObjectTiming {
         self.objects.entry(object.clone()).or_insert_with(|| ObjectTiming {
             object: object.clone(),
+            ready: false,
             ready_ms: None,
             api_ready_ms: None,
             revision: None,
@@ -473,6 +477,14 @@ mod tests {
                     description: "destroy".into(),
                 },
             ),
+            at(
+                40_500,
+                EventKind::ObjectNotReady {
+                    object: src.clone(),
+                    reason: "Deleted".into(),
+                    message: "the cluster was deleted".into(),
+                },
+            ),
             phase(40_000, "cluster-create", true),
             phase(55_000, "cluster-create", false),
             phase(55_000, "engine-install", true),
@@ -613,6 +625,33 @@ mod tests {
             Some("HealthCheckFailed")
         );
         assert_eq!(t.not_ready().count(), 1);
+    }
+
+    #[test]
+    fn objects_untouched_by_the_damage_stay_ready_without_a_new_ready_time() {
+        let src = obj("GitRepository", "flux-system");
+        let t = build(&[
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "s".into(),
+                    run_id: "r".into(),
+                },
+            ),
+            ready(1_000, src),
+            at(
+                2_000,
+                EventKind::DisasterStarted {
+                    step: 0,
+                    disaster: "delete-namespace".into(),
+                    description: String::new(),
+                },
+            ),
+            at(9_000, EventKind::Recovered { step: 0 }),
+        ]);
+        assert!(t.objects[0].ready);
+        assert_eq!(t.objects[0].ready_ms, None);
+        assert_eq!(t.not_ready().count(), 0);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub fn is_tracked(kind: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct ClusterState {
     objects: BTreeMap<ObjectRef, Observation>,
+    /// Reconcilers that must finish a reconcile after the given time: their Ready
+    /// condition must have transitioned since (a Ready from before the damage says
+    /// nothing about objects it applied that are now gone, such as ConfigMaps).
+    awaiting_reconcile: BTreeMap<ObjectRef, jiff::Timestamp>,
 }
 
 /// What recovery is still waiting for.
@@ -46,6 +50,37 @@ impl ClusterState {
     /// Forgets everything (a new cluster after delete-cluster).
     pub fn clear(&mut self) {
         self.objects.clear();
+        self.awaiting_reconcile.clear();
+    }
+
+    /// After namespaces were deleted (and confirmed gone): every object in them is gone,
+    /// and every reconciler that had applied objects into them must reconcile again.
+    /// Returns the reconcilers now awaited.
+    pub fn namespaces_deleted(&mut self, namespaces: &[String], at: jiff::Timestamp) -> Vec<ObjectRef> {
+        let gone: Vec<ObjectRef> = self
+            .objects
+            .keys()
+            .filter(|r| namespaces.contains(&r.namespace))
+            .cloned()
+            .collect();
+        for r in gone {
+            self.objects.insert(r.clone(), Observation::deleted(r));
+        }
+        let touched: Vec<ObjectRef> = self
+            .objects
+            .values()
+            .filter(|o| {
+                o.present
+                    && o.inventory.iter().any(|i| {
+                        namespaces.contains(&i.namespace) || (i.kind == "Namespace" && namespaces.contains(&i.name))
+                    })
+            })
+            .map(|o| o.object.clone())
+            .collect();
+        for r in &touched {
+            self.awaiting_reconcile.insert(r.clone(), at);
+        }
+        touched
     }
 
     /// Present and Ready objects: the baseline a later recovery must restore.
@@ -116,6 +151,11 @@ impl ClusterState {
         }
         if !o.ready {
             return Some(format!("{}: {}", o.reason, o.message));
+        }
+        if let Some(since) = self.awaiting_reconcile.get(r)
+            && o.api_transition.is_none_or(|t| t <= *since)
+        {
+            return Some("waiting for a reconcile after the damage (its Ready is from before)".into());
         }
         if r == root_source {
             let at_commit = o.revision.as_deref().is_some_and(|rev| rev.ends_with(commit));
@@ -260,6 +300,41 @@ mod tests {
                 .1
                 .starts_with("applied main@sha1:0ld, source is at main@sha1:c0ffee")
         );
+    }
+
+    #[test]
+    fn after_a_namespace_loss_the_reconciler_must_run_again() {
+        let (mut state, root, src) = fleet();
+        let baseline = state.ready_set();
+        let damage_done: jiff::Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+        let awaited = state.namespaces_deleted(&["users".to_string()], damage_done);
+        assert_eq!(
+            awaited,
+            vec![
+                ObjectRef::new("Kustomization", "flux-system", "apps"),
+                ObjectRef::new("Kustomization", "flux-system", "flux-system")
+            ]
+        );
+        // The Deployment comes back, but the Kustomization's Ready is still the old one.
+        state.apply(obs("Deployment", "users", "users-api", true));
+        let r = state.recovery(&root, &src, "c0ffee", &baseline);
+        assert!(
+            r.waiting_for
+                .iter()
+                .any(|(o, why)| o.name == "apps" && why.starts_with("waiting for a reconcile")),
+            "{:?}",
+            r.waiting_for
+        );
+        // A Ready from a reconcile after the damage settles it.
+        for name in ["apps", "flux-system"] {
+            let mut k = state
+                .get(&ObjectRef::new("Kustomization", "flux-system", name))
+                .unwrap()
+                .clone();
+            k.api_transition = Some("2026-11-23T10:00:30Z".parse().unwrap());
+            state.apply(k);
+        }
+        assert!(state.recovery(&root, &src, "c0ffee", &baseline).complete);
     }
 
     #[test]

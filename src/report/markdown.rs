@@ -60,7 +60,8 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
                 .unwrap_or_else(|| "—".into());
             let status = match (&a.not_ready_reason, &a.not_ready_message) {
                 (Some(r), Some(m)) => format!("{r}: {}", one_line(m)),
-                _ if a.ready_ms.is_some() => "Ready".into(),
+                _ if a.ready && a.ready_ms.is_some() => "Ready".into(),
+                _ if a.ready => "Ready (unaffected)".into(),
                 _ => "never Ready".into(),
             };
             let ns = if a.namespace.is_empty() {

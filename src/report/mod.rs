@@ -56,7 +56,10 @@ pub struct App {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// From the start of the last disaster (or the run) to Ready; null if it never was.
+    /// Ready at the end of the run.
+    pub ready: bool,
+    /// From the start of the last disaster (or the run) to Ready; null if it did not
+    /// change in that window (unaffected by the damage) or never became Ready.
     pub ready_ms: Option<u64>,
     /// The same from the API server's lastTransitionTime, to cross-check drill's clock.
     pub api_ready_ms: Option<i64>,
@@ -152,6 +155,7 @@ impl Report {
                     kind: o.object.kind.clone(),
                     namespace: o.object.namespace.clone(),
                     name: o.object.name.clone(),
+                    ready: o.ready,
                     ready_ms: o.ready_ms,
                     api_ready_ms: o.api_ready_ms,
                     revision: o.revision.clone(),
@@ -231,6 +235,7 @@ pub(crate) mod fixtures {
             objects: vec![
                 ObjectTiming {
                     object: ObjectRef::new("Kustomization", "flux-system", "infrastructure"),
+                    ready: true,
                     ready_ms: Some(3_100),
                     api_ready_ms: Some(2_000),
                     revision: Some("main@sha1:0123abcd".into()),
@@ -239,6 +244,7 @@ pub(crate) mod fixtures {
                 },
                 ObjectTiming {
                     object: ObjectRef::new("Kustomization", "flux-system", "apps"),
+                    ready: false,
                     ready_ms: None,
                     api_ready_ms: None,
                     revision: None,

@@ -35,7 +35,8 @@ pub fn render(report: &Report) -> String {
         for a in &report.apps {
             let status = match &a.not_ready_reason {
                 Some(reason) => format!("{reason}: {}", a.not_ready_message.clone().unwrap_or_default()),
-                None if a.ready_ms.is_some() => "Ready".into(),
+                None if a.ready && a.ready_ms.is_some() => "Ready".into(),
+                None if a.ready => "Ready (unaffected)".into(),
                 None => "never Ready".into(),
             };
             let ns = if a.namespace.is_empty() {

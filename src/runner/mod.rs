@@ -190,7 +190,7 @@ impl Run<'_> {
             &effective,
         )?;
         let kubeconfig = self.work_dir.join("kubeconfig");
-        signals::register_cluster(&name, &kubeconfig);
+        signals::register_cluster(&name, &kubeconfig, &self.work_dir);
         let cluster = self
             .phase("cluster-create", KindCluster::create(&name, &effective, &kubeconfig))
             .await?;
@@ -294,6 +294,20 @@ impl Run<'_> {
         Ok(client)
     }
 
+    fn state_deleted_in(&self, namespaces: &[String]) -> Vec<ObjectRef> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ObjectObserved { object, .. } if namespaces.contains(&object.namespace) => {
+                    Some(object.clone())
+                }
+                _ => None,
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
     async fn start_observer(&mut self, client: Client) -> Result<()> {
         let (tx, rx) = unbounded_channel();
         let observer = Observer::start(client, tx).await?;
@@ -316,6 +330,23 @@ impl Run<'_> {
                 let client = cluster.client().await?;
                 let names: Vec<String> = dn.namespaces.value.iter().map(|n| n.to_string()).collect();
                 disaster::delete_namespaces(&client, &names, Duration::from_secs(300)).await?;
+                // The namespaces are confirmed gone: so is everything in them, whatever the
+                // watch stream has delivered yet.
+                let awaited = self.state.namespaces_deleted(&names, jiff::Timestamp::now());
+                for object in self.state_deleted_in(&names) {
+                    self.emit(EventKind::ObjectNotReady {
+                        object,
+                        reason: "Deleted".into(),
+                        message: "its namespace was deleted".into(),
+                    });
+                }
+                for object in awaited {
+                    self.emit(EventKind::ObjectNotReady {
+                        object,
+                        reason: "AwaitingReconcile".into(),
+                        message: "applied objects into a deleted namespace".into(),
+                    });
+                }
                 self.emit(EventKind::DisasterInjected { step });
                 Ok(client)
             }
@@ -327,6 +358,13 @@ impl Run<'_> {
             Disaster::DeleteCluster(_) => {
                 self.observer = None;
                 cluster.delete().await.context("failed to delete the cluster")?;
+                for object in self.state.ready_set() {
+                    self.emit(EventKind::ObjectNotReady {
+                        object,
+                        reason: "Deleted".into(),
+                        message: "the cluster was deleted".into(),
+                    });
+                }
                 self.state.clear();
                 self.emit(EventKind::DisasterInjected { step });
                 let effective = self.work_dir.join("kind-config.json");
@@ -354,6 +392,10 @@ impl Run<'_> {
         let root = flux::root_kustomization();
         let source = flux::root_source();
         loop {
+            // Judge only on everything the watchers have reported so far.
+            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                self.apply(u);
+            }
             let status = self.state.recovery(&root, &source, commit, baseline);
             if status.complete {
                 return (true, String::new());
@@ -458,6 +500,8 @@ impl Run<'_> {
     async fn teardown(&mut self) {
         self.observer = None;
         self.server = None;
+        // From here on, an interrupt must not delete a cluster the user asked to keep.
+        signals::unregister_cluster();
         if let Some(cluster) = self.cluster.take() {
             if self.opts.keep_cluster {
                 self.progress.line(&format!(
@@ -474,7 +518,6 @@ impl Run<'_> {
                 ));
             }
         }
-        signals::unregister_cluster();
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
 }

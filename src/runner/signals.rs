@@ -1,14 +1,27 @@
-//! Cleanup when the run is interrupted (Ctrl-C, CI cancel = SIGTERM): the cluster of
-//! the run in progress is deleted; a second signal skips cleanup and says how to finish it.
+//! Cleanup when the run is interrupted (Ctrl-C, CI cancel = SIGTERM). The caller first
+//! cancels the run (drops its future, so nothing else tears down concurrently), then
+//! calls [`clean_up_after_interrupt`]: the run's cluster and work folder are deleted,
+//! and drill exits only when the deletion has finished. A second signal during cleanup
+//! skips it and says how to finish (`drill clean`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-static CURRENT: Mutex<Option<(String, PathBuf)>> = Mutex::new(None);
+struct Current {
+    cluster: String,
+    kubeconfig: PathBuf,
+    work_dir: PathBuf,
+}
 
-pub fn register_cluster(name: &str, kubeconfig: &Path) {
+static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
+
+pub fn register_cluster(name: &str, kubeconfig: &Path, work_dir: &Path) {
     if let Ok(mut c) = CURRENT.lock() {
-        *c = Some((name.to_string(), kubeconfig.to_path_buf()));
+        *c = Some(Current {
+            cluster: name.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            work_dir: work_dir.to_path_buf(),
+        });
     }
 }
 
@@ -18,27 +31,37 @@ pub fn unregister_cluster() {
     }
 }
 
-/// Waits for SIGINT or SIGTERM, deletes the registered cluster, and returns. A second
-/// signal during cleanup exits at once.
-pub async fn wait_and_clean_up() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+/// Resolves on the first SIGINT or SIGTERM.
+pub async fn interrupted() {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        return std::future::pending().await;
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    let current = CURRENT.lock().ok().and_then(|c| c.clone());
-    let Some((name, kubeconfig)) = current else { return };
-    eprintln!("interrupted: deleting cluster {name} (interrupt again to skip; then run `drill clean`)");
+}
+
+/// Deletes the interrupted run's cluster (waiting for kind to finish) and work folder.
+pub async fn clean_up_after_interrupt() {
+    let current = CURRENT.lock().ok().and_then(|mut c| c.take());
+    let Some(current) = current else { return };
+    eprintln!(
+        "interrupted: deleting cluster {} (interrupt again to skip; then run `drill clean`)",
+        current.cluster
+    );
     let delete = tokio::process::Command::new("kind")
-        .args(["delete", "cluster", "--name", &name, "--kubeconfig"])
-        .arg(&kubeconfig)
-        .output();
+        .args(["delete", "cluster", "--name", &current.cluster, "--kubeconfig"])
+        .arg(&current.kubeconfig)
+        .kill_on_drop(false)
+        .status();
     tokio::select! {
-        _ = delete => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("cleanup skipped: run `drill clean` to remove {name}"),
-        _ = term.recv() => eprintln!("cleanup skipped: run `drill clean` to remove {name}"),
+        status = delete => {
+            if !status.is_ok_and(|s| s.success()) {
+                eprintln!("failed to delete cluster {}: run `drill clean`", current.cluster);
+            }
+        }
+        _ = interrupted() => eprintln!("cleanup skipped: run `drill clean` to remove {}", current.cluster),
     }
+    let _ = std::fs::remove_dir_all(&current.work_dir);
 }
