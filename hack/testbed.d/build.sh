@@ -12,11 +12,20 @@ out_dir() {
   echo "$OUT_ROOT/$name-$version$key"
 }
 built() { [ -f "$1/.done" ]; }
+
+# probe_module MODULE@VERSION: die with the proxy's answer unless it serves exactly that
+# version. The proxy is a partial mirror: a neighbouring version can be refused (403).
+probe_module() {
+  local err
+  err=$(go mod download -json "$1" 2>/dev/null | jq -r '.Error // empty') || true
+  [ -z "$err" ] || die "the Go module proxy does not serve $1: $err"
+}
 mark_built() { touch "$1/.done"; }
 
-# wrapper_module DIR MODULE VERSION: a module that requires MODULE@VERSION and rewrites
-# its local-path replace lines (./staging/..., ../api) into versioned requirements.
-# Module zips omit nested modules, so those local paths do not exist in the download.
+# wrapper_module DIR MODULE VERSION NESTED_VERSION: a module that requires MODULE@VERSION
+# and rewrites its local-path replace lines (./staging/..., ../api, ./api) into
+# NESTED_VERSION. Module zips omit nested modules, so those local paths do not exist
+# in the download.
 wrapper_module() {
   local dir=$1 module=$2 version=$3 nested_version=$4
   local gomod
@@ -29,12 +38,18 @@ wrapper_module() {
     echo
     echo "require $module $version"
     echo
-    # Keep every replace whose target is a local path, except etcd's FORBIDDEN guards.
-    sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$gomod" \
-      | sed 's/^replace //' | grep '=> \.' | grep -v FORBIDDEN \
-      | awk -v v="$nested_version" '{ print "replace " $1 " => " $1 " " v }'
+    replace_lines "$gomod" | awk -v v="$nested_version" \
+      '$3 ~ /^\./ && $3 !~ /FORBIDDEN/ { print "replace " $1 " => " $1 " " v }'
+    # Replace directives act only in the main module: carry the dependency's versioned
+    # ones over, so the build resolves what its release did (Flux pins go-digest this way).
+    replace_lines "$gomod" | awk '$0 !~ /=> *[.\/]/ { print "replace " $0 }'
   } >"$dir/go.mod"
   (cd "$dir" && go get "$module@$version" >/dev/null)
+}
+
+# replace_lines GOMOD: every replace directive of GOMOD as "OLD [V] => NEW [V]", one a line.
+replace_lines() {
+  sed -n '/^replace (/,/^)/p; /^replace [^(]/p' "$1" | sed 's/^replace //; s#//.*##; s/^[[:space:]]*//' | grep '=>' || true
 }
 
 build_kind() {

@@ -1,6 +1,7 @@
 # `./hack/testbed check`: prove that a stock-kind cluster on the node image works:
 # node and CoreDNS Ready, Service DNS + HTTP between pods (across nodes with --nodes 3),
 # a PVC binds on the default StorageClass, and deleting the cluster leaves nothing behind.
+# `./hack/testbed check flux` proves Flux through the registry mirror (check-flux.sh).
 # shellcheck shell=bash
 
 CHECK_TIMEOUT=${CHECK_TIMEOUT:-180s}
@@ -10,11 +11,14 @@ docker_inventory() {
 }
 
 cmd_check() {
+  if [ "${1:-}" = flux ]; then
+    shift; check_flux "$@"; return
+  fi
   local nodes=1
   while [ $# -gt 0 ]; do
     case $1 in
       --nodes) nodes=${2:-}; shift 2 ;;
-      *) die "check: unknown argument '$1' (usage: check [--nodes 1|3])" ;;
+      *) die "check: unknown argument '$1' (usage: check [--nodes 1|3] | check flux)" ;;
     esac
   done
   case $nodes in 1|3) ;; *) die "check: --nodes must be 1 or 3, got '$nodes'" ;; esac
@@ -23,7 +27,7 @@ cmd_check() {
   local tmp; tmp=$(mktemp -d)
   export KUBECONFIG=$tmp/kubeconfig
   # The kind network stays (kind never removes it); everything else must go.
-  docker network inspect "$KIND_NETWORK" >/dev/null 2>&1 || docker network create "$KIND_NETWORK" >/dev/null 2>&1 || true
+  kind_network_ensure
   local before; before=$(docker_inventory)
   kind delete cluster --name "$name" >/dev/null 2>&1 || true
   trap 'kind delete cluster --name '"$name"' >/dev/null 2>&1 || true; sysctl_restore; rm -rf '"$tmp" EXIT

@@ -25,6 +25,15 @@ KIND_NETWORK=kind
 
 NODE_IMAGE_REPO=gitops-drill/kind-node
 
+# The registry mirror (registry.sh). Nodes pull through it by container name on the kind
+# network; the host pushes to it on loopback only. Images keep their upstream names under
+# the upstream registry as path prefix (ghcr.io/fluxcd/x:v1 -> <mirror>/ghcr.io/fluxcd/x:v1).
+REGISTRY_CONTAINER=gitops-drill-registry
+REGISTRY_MIRROR=$REGISTRY_CONTAINER:5000
+REGISTRY_PUSH=127.0.0.1:5001
+MIRRORED_REGISTRIES="docker.io ghcr.io quay.io registry.k8s.io"
+PROFILE=$CACHE_ROOT/profile.env         # what drill reads (see docs/testbed.md, "Profile")
+
 if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
   _c_ok=$'\e[32m'; _c_err=$'\e[31m'; _c_dim=$'\e[2m'; _c_off=$'\e[0m'
 else

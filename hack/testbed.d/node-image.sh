@@ -139,11 +139,26 @@ TOML
   rm -rf "$dir"
 }
 
+# node_registry_mirrors ROOTFS: containerd hosts.toml (read through config_path) for each
+# mirrored registry: pulls go to the test bed's mirror, with the upstream registry as path
+# prefix (override_path: the mirror URL already holds /v2/), so manifests keep upstream
+# image names. `server` is the mirror too: this node image is for an offline machine, so
+# a miss must end at the mirror (404 -> ErrImagePull) and never make containerd look up
+# an upstream host through the machine's resolver.
+node_registry_mirrors() {
+  local rootfs=$1 reg
+  for reg in $MIRRORED_REGISTRIES; do
+    mkdir -p "$rootfs/etc/containerd/certs.d/$reg"
+    printf 'server = "http://%s"\n\n[host."http://%s/v2/%s"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n' \
+      "$REGISTRY_MIRROR" "$REGISTRY_MIRROR" "$reg" >"$rootfs/etc/containerd/certs.d/$reg/hosts.toml"
+  done
+}
+
 node_image_inputs_key() {
   local kindbase=$1
   { cat "$TESTBED_DIR/versions.env" "$TESTBED_DIR/node-image.sh" "$TESTBED_DIR/build.sh" \
         "$TESTBED_DIR"/manifests/* "$TESTBED_DIR"/netd/*.go "$TESTBED_DIR"/netd/go.mod
-    echo "$NODE_PACKAGES"; find "$kindbase" -type f | sort | xargs cat; } | sha256sum | cut -c1-16
+    echo "$NODE_PACKAGES $REGISTRY_MIRROR $MIRRORED_REGISTRIES"; find "$kindbase" -type f | sort | xargs cat; } | sha256sum | cut -c1-16
 }
 
 build_node_image() {
@@ -177,6 +192,7 @@ build_node_image() {
   awk '/^\[proxy_plugins/ {skip=1} /^\[plugins/ {skip=0} !skip' "$kindbase/etc/containerd/config.toml" \
     | sed 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' >"$rootfs/etc/containerd/config.toml"
   printf '\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n' >>"$rootfs/etc/containerd/config.toml"
+  node_registry_mirrors "$rootfs"
   ctr oci spec | jq '.hooks.createContainer += [{"path": "/kind/bin/mount-product-files.sh"}] | del(.process.rlimits)' \
     >"$rootfs/etc/containerd/cri-base.json"
 

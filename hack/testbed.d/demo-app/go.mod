@@ -1,0 +1,3 @@
+module gitops-drill.testbed/demo-app
+
+go 1.24
