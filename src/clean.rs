@@ -30,21 +30,8 @@ pub async fn drill_clusters(docker: &Docker) -> Result<BTreeSet<String>> {
 pub async fn clean(dry_run: bool) -> Result<Vec<String>> {
     let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
     let clusters = drill_clusters(&docker).await?;
-    for name in &clusters {
-        if dry_run {
-            continue;
-        }
-        let out = tokio::process::Command::new("kind")
-            .args(["delete", "cluster", "--name", name])
-            .output()
-            .await
-            .context("failed to run kind")?;
-        if !out.status.success() {
-            anyhow::bail!(
-                "kind delete cluster --name {name} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+    for name in clusters.iter().filter(|_| !dry_run) {
+        crate::cluster::kind::delete_cluster(name, None).await?;
     }
     Ok(clusters.into_iter().collect())
 }

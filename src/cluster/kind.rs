@@ -106,10 +106,7 @@ impl KindCluster {
     }
 
     pub async fn delete(&self) -> Result<()> {
-        let kc = self.kubeconfig.to_string_lossy();
-        kind(&["delete", "cluster", "--name", &self.name, "--kubeconfig", &kc])
-            .await
-            .map(|_| ())
+        delete_cluster(&self.name, Some(&self.kubeconfig)).await
     }
 
     pub async fn client(&self) -> Result<kube::Client> {
@@ -124,6 +121,17 @@ impl KindCluster {
     pub fn node_container(&self, node: &str) -> String {
         format!("{}-{node}", self.name)
     }
+}
+
+/// Deletes a kind cluster by name; returns when kind has removed its nodes. The one
+/// place drill deletes clusters (runs, `drill clean`, interrupts).
+pub async fn delete_cluster(name: &str, kubeconfig: Option<&Path>) -> Result<()> {
+    let kc = kubeconfig.map(|p| p.to_string_lossy().into_owned());
+    let mut args = vec!["delete", "cluster", "--name", name];
+    if let Some(kc) = kc.as_deref() {
+        args.extend(["--kubeconfig", kc]);
+    }
+    kind(&args).await.map(|_| ())
 }
 
 /// The gateway of kind's Docker network: the address pods reach this host at.

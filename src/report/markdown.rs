@@ -58,18 +58,7 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
                     }
                 })
                 .unwrap_or_else(|| "—".into());
-            let status = match (&a.not_ready_reason, &a.not_ready_message) {
-                (Some(r), Some(m)) => format!("{r}: {}", one_line(m)),
-                _ if a.ready && a.ready_ms.is_some() => "Ready".into(),
-                _ if a.ready => "Ready (unaffected)".into(),
-                _ => "never Ready".into(),
-            };
-            let ns = if a.namespace.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", a.namespace)
-            };
-            let _ = writeln!(out, "| {} {ns}{} | {ready} | {api} | {status} |", a.kind, a.name);
+            let _ = writeln!(out, "| {} | {ready} | {api} | {} |", a.label(), one_line(&a.status()));
         }
     }
 
@@ -79,11 +68,7 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
             "\n## Image pulls\n\n| image | node | pull | size |\n|---|---|---:|---:|"
         );
         for i in &report.images {
-            let pull = match (&i.failed, i.pull_ms) {
-                (Some(why), _) => format!("failed: {}", one_line(why)),
-                (None, Some(d)) => ms(d),
-                (None, None) => "unfinished".into(),
-            };
+            let pull = one_line(&i.pull_text());
             let size = i
                 .size_bytes
                 .map(|b| format!("{:.1} MB", b as f64 / 1e6))

@@ -68,6 +68,27 @@ pub struct App {
     pub not_ready_message: Option<String>,
 }
 
+impl App {
+    /// `Kind namespace/name` (no namespace part for cluster-scoped objects).
+    pub fn label(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{} {}", self.kind, self.name)
+        } else {
+            format!("{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+
+    /// One phrase for the object's state at the end of the run.
+    pub fn status(&self) -> String {
+        match (&self.not_ready_reason, &self.not_ready_message) {
+            (Some(reason), Some(message)) => format!("{reason}: {message}"),
+            _ if self.ready && self.ready_ms.is_some() => "Ready".into(),
+            _ if self.ready => "Ready (unaffected)".into(),
+            _ => "never Ready".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Image {
     pub image: String,
@@ -75,6 +96,17 @@ pub struct Image {
     pub pull_ms: Option<u64>,
     pub size_bytes: Option<u64>,
     pub failed: Option<String>,
+}
+
+impl Image {
+    /// The pull cell: its time, or why it failed.
+    pub fn pull_text(&self) -> String {
+        match (&self.failed, self.pull_ms) {
+            (Some(why), _) => format!("failed: {why}"),
+            (None, Some(d)) => crate::assert::ms(d),
+            (None, None) => "unfinished".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

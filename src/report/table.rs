@@ -33,22 +33,7 @@ pub fn render(report: &Report) -> String {
         let mut apps = Builder::default();
         apps.push_record(["object", "ready after", "status"]);
         for a in &report.apps {
-            let status = match &a.not_ready_reason {
-                Some(reason) => format!("{reason}: {}", a.not_ready_message.clone().unwrap_or_default()),
-                None if a.ready && a.ready_ms.is_some() => "Ready".into(),
-                None if a.ready => "Ready (unaffected)".into(),
-                None => "never Ready".into(),
-            };
-            let ns = if a.namespace.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", a.namespace)
-            };
-            apps.push_record([
-                format!("{} {ns}{}", a.kind, a.name),
-                a.ready_ms.map(ms).unwrap_or_else(|| "—".into()),
-                status,
-            ]);
+            apps.push_record([a.label(), a.ready_ms.map(ms).unwrap_or_else(|| "—".into()), a.status()]);
         }
         out.push_str(&apps.build().with(Style::sharp()).to_string());
         out.push('\n');
@@ -58,12 +43,7 @@ pub fn render(report: &Report) -> String {
         let mut images = Builder::default();
         images.push_record(["image", "node", "pull"]);
         for i in &report.images {
-            let pull = match (&i.failed, i.pull_ms) {
-                (Some(why), _) => format!("failed: {why}"),
-                (None, Some(d)) => ms(d),
-                (None, None) => "unfinished".into(),
-            };
-            images.push_record([i.image.clone(), i.node.clone(), pull]);
+            images.push_record([i.image.clone(), i.node.clone(), i.pull_text()]);
         }
         out.push_str(&images.build().with(Style::sharp()).to_string());
         out.push('\n');

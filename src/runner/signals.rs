@@ -50,15 +50,11 @@ pub async fn clean_up_after_interrupt() {
         "interrupted: deleting cluster {} (interrupt again to skip; then run `drill clean`)",
         current.cluster
     );
-    let delete = tokio::process::Command::new("kind")
-        .args(["delete", "cluster", "--name", &current.cluster, "--kubeconfig"])
-        .arg(&current.kubeconfig)
-        .kill_on_drop(false)
-        .status();
+    let delete = crate::cluster::kind::delete_cluster(&current.cluster, Some(&current.kubeconfig));
     tokio::select! {
-        status = delete => {
-            if !status.is_ok_and(|s| s.success()) {
-                eprintln!("failed to delete cluster {}: run `drill clean`", current.cluster);
+        result = delete => {
+            if let Err(err) = result {
+                eprintln!("failed to delete cluster {}: {err:#}; run `drill clean`", current.cluster);
             }
         }
         _ = interrupted() => eprintln!("cleanup skipped: run `drill clean` to remove {}", current.cluster),
