@@ -12,13 +12,8 @@ use serde::Serialize;
 
 use crate::event::{DrillEvent, EventKind, ObjectRef};
 
-const SOURCE_KINDS: [&str; 5] = [
-    "GitRepository",
-    "OCIRepository",
-    "HelmRepository",
-    "HelmChart",
-    "Bucket",
-];
+/// HelmCharts are left out: helm-controller creates them late, as part of a HelmRelease.
+const SOURCE_KINDS: [&str; 4] = ["GitRepository", "OCIRepository", "HelmRepository", "Bucket"];
 const RECONCILER_KINDS: [&str; 2] = ["Kustomization", "HelmRelease"];
 const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
 /// Phases drill performs itself; what the engine does is measured from the end of the last one.
@@ -578,6 +573,17 @@ mod tests {
             find("source-ready"),
             vec![(15_000, Some(15_000)), (70_000, Some(5_000))]
         );
+    }
+
+    #[test]
+    fn source_ready_ends_with_the_sources_not_with_helm_charts() {
+        let mut events = rebuild_events();
+        let finished = events.pop().unwrap();
+        events.push(ready(93_000, obj("HelmChart", "reports-reports")));
+        events.push(finished);
+        let t = build(&events);
+        let last = t.phases.iter().filter(|p| p.name == "source-ready").last().unwrap();
+        assert_eq!((last.start_ms, last.duration_ms), (70_000, Some(5_000)), "{last:?}");
     }
 
     #[test]
