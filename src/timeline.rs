@@ -582,7 +582,7 @@ mod tests {
         events.push(ready(93_000, obj("HelmChart", "reports-reports")));
         events.push(finished);
         let t = build(&events);
-        let last = t.phases.iter().filter(|p| p.name == "source-ready").last().unwrap();
+        let last = t.phases.iter().rfind(|p| p.name == "source-ready").unwrap();
         assert_eq!((last.start_ms, last.duration_ms), (70_000, Some(5_000)), "{last:?}");
     }
 
