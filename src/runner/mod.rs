@@ -181,7 +181,9 @@ impl Run<'_> {
         let effective = self.work_dir.join("kind-config.json");
         let kind_spec = match &plan.scenario.cluster {
             crate::scenario::ClusterSpec::Kind(k) => k,
-            crate::scenario::ClusterSpec::Existing(_) => unreachable!("checked above: kind_config is set"),
+            crate::scenario::ClusterSpec::Existing(_) => {
+                return Err(anyhow!("existing clusters are not supported yet"));
+            }
         };
         effective_config(
             &kind_config,
