@@ -157,7 +157,7 @@ impl Run<'_> {
             .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
 
         // The repo the cluster syncs from, pinned before anything else can change it.
-        let (repo_url_later, commit) = match &plan.repo {
+        let (served, commit) = match &plan.repo {
             RepoSource::Local { dir, git_ref } => {
                 let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
                 let commit = served.served_commit.clone();
@@ -167,10 +167,9 @@ impl Run<'_> {
                     &served.source_commit[..12],
                     &commit[..12]
                 ));
-                (Some(served), commit)
+                (served, commit)
             }
-            RepoSource::Remote { url, .. } => {
-                let _ = url;
+            RepoSource::Remote { .. } => {
                 return Err(anyhow!(
                     "remote repositories (`url:`) are not supported yet; use a local checkout (`path:`)"
                 ));
@@ -200,10 +199,9 @@ impl Run<'_> {
 
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
         let gateway = kind_network_gateway(&docker).await?;
-        if let Some(served) = repo_url_later {
-            self.server = Some(GitServer::start(served, std::net::SocketAddr::new(gateway, 0)).await?);
-        }
-        let url = self.server.as_ref().map(GitServer::url).unwrap_or_default();
+        let server = GitServer::start(served, std::net::SocketAddr::new(gateway, 0)).await?;
+        let url = server.url();
+        self.server = Some(server);
         let root = flux::root_objects(
             &url,
             gitserve::BRANCH,
