@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Duration, Expect};
+use crate::scenario::{Duration, Expect, StepOutcome};
 use crate::timeline::Timeline;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,36 +24,43 @@ pub struct ObjectCheckOutcome {
 pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectCheckOutcome]) -> Vec<Assertion> {
     let mut out = Vec::new();
     for r in &timeline.recoveries {
-        let name = format!(
-            "step {} {}: recovered within RTO {}",
-            r.step + 1,
-            r.disaster,
-            expect.rto
-        );
+        let budget_ms = r.budget_ms.unwrap_or(expect.rto.as_millis());
+        let budget = r.budget_ms.map(ms).unwrap_or_else(|| expect.rto.to_string());
+        let what = match r.disaster.as_str() {
+            "git-revert" => "reverted to Healthy",
+            "drift" => "healed",
+            _ => "recovered",
+        };
+        let within = if r.budget_ms.is_some() {
+            format!("within {budget}")
+        } else {
+            format!("within RTO {}", expect.rto)
+        };
+        let name = format!("step {} {}: {what} {within}", r.step + 1, r.disaster);
         let assertion = match r.rto_ms {
-            Some(rto) if rto <= expect.rto.as_millis() => Assertion {
+            Some(rto) if rto <= budget_ms => Assertion {
                 name,
                 passed: true,
-                message: format!("recovered in {} (budget {})", ms(rto), expect.rto),
+                message: format!("{what} in {} (budget {budget})", ms(rto)),
             },
             Some(rto) => Assertion {
                 name,
                 passed: false,
                 message: format!(
-                    "recovered in {}, over the budget of {} by {}",
+                    "{what} in {}, over the budget of {budget} by {}",
                     ms(rto),
-                    expect.rto,
-                    ms(rto - expect.rto.as_millis())
+                    ms(rto - budget_ms)
                 ),
             },
             None => Assertion {
                 name,
                 passed: false,
-                message: format!("did not recover within {}: {}", expect.rto, not_ready_summary(timeline)),
+                message: format!("not {what} within {budget}: {}", not_ready_summary(timeline)),
             },
         };
         out.push(assertion);
     }
+    out.extend(step_assertions(expect, timeline));
 
     for (phase, budget) in &expect.phases {
         out.push(phase_budget(phase.as_str(), budget, timeline));
@@ -98,6 +105,103 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
         passed: c.passed,
         message: c.message.clone(),
     }));
+    out
+}
+
+/// Verdicts of the quieter steps: breakage that had to happen, drift that had to stay,
+/// break-glass actions, and drift that stayed too long or was never put right.
+fn step_assertions(expect: &Expect, timeline: &Timeline) -> Vec<Assertion> {
+    let mut out = Vec::new();
+    for st in &timeline.steps {
+        let n = st.step + 1;
+        if st.expects == StepOutcome::Degraded {
+            let name = format!("step {n} {}: the app broke as expected", st.kind);
+            out.push(match st.degraded_ms {
+                Some(d) => Assertion {
+                    name,
+                    passed: true,
+                    message: format!("degraded {} after the step: {}", ms(d), st.degraded.join("; ")),
+                },
+                None => Assertion {
+                    name,
+                    passed: false,
+                    message: "nothing broke: every object stayed or became Ready".into(),
+                },
+            });
+        }
+        if st.kind == "drift" && st.expects == StepOutcome::Nothing {
+            let name = format!("step {n} drift: the engine left the expected drift alone");
+            out.push(if st.kept == Some(true) {
+                Assertion {
+                    name,
+                    passed: true,
+                    message: "the hand edit is still live after the engine's reconcile: no finding".into(),
+                }
+            } else {
+                Assertion {
+                    name,
+                    passed: false,
+                    message: "the engine overwrote it: this difference is noise the ignore rules should cover".into(),
+                }
+            });
+        }
+        for a in st.actions.iter().filter(|a| !a.ok) {
+            out.push(Assertion {
+                name: format!("step {n} {}: {}", st.kind, a.action),
+                passed: false,
+                message: a.message.clone(),
+            });
+        }
+        if st.kind == "break-glass" && !st.actions.is_empty() && st.actions.iter().all(|a| a.ok) {
+            out.push(Assertion {
+                name: format!("step {n} break-glass: every action done, before the deadline"),
+                passed: true,
+                message: st
+                    .actions
+                    .iter()
+                    .map(|a| format!("{} at {}", a.action, ms(a.at_ms)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
+    }
+    let open: Vec<String> = timeline
+        .drift
+        .iter()
+        .filter(|d| d.reverted_ms.is_none() && !d.kept)
+        .map(|d| format!("{} (hand edit of step {})", d.object, d.step + 1))
+        .collect();
+    if !timeline.drift.is_empty() {
+        out.push(Assertion {
+            name: "nothing left drifted".into(),
+            passed: open.is_empty(),
+            message: if open.is_empty() {
+                format!(
+                    "{} hand edit(s), each overwritten by Git or expected",
+                    timeline.drift.len()
+                )
+            } else {
+                format!("still live and not in Git: {}", open.join("; "))
+            },
+        });
+    }
+    if let Some(max) = expect.max_drift_age {
+        let old: Vec<String> = timeline
+            .drift
+            .iter()
+            .filter(|d| !d.kept && d.age_ms > max.as_millis())
+            .map(|d| format!("{} lived {}", d.object, ms(d.age_ms)))
+            .collect();
+        out.push(Assertion {
+            name: format!("no drift older than {max}"),
+            passed: old.is_empty(),
+            message: if old.is_empty() {
+                "every drift was put right in time".into()
+            } else {
+                old.join("; ")
+            },
+        });
+    }
     out
 }
 
@@ -177,6 +281,7 @@ mod tests {
             phases: BTreeMap::new(),
             all_ready: true,
             objects: vec![],
+            max_drift_age: None,
         }
     }
 
@@ -189,6 +294,7 @@ mod tests {
                 started_ms: 1_000,
                 rto_ms,
                 timed_out: rto_ms.is_none(),
+                budget_ms: None,
             }],
             objects: vec![ObjectTiming {
                 object: ObjectRef::new("Kustomization", "flux-system", "apps"),

@@ -61,11 +61,17 @@ pub enum EventKind {
         ok: bool,
         message: Option<String>,
     },
-    /// Damage step `step` (0-based) starts; its recovery is timed from here.
+    /// Step `step` (0-based) starts; its recovery (or degradation) is timed from here.
     DisasterStarted {
         step: usize,
         disaster: String,
         description: String,
+        /// What the step must end in (older recordings: a recovery).
+        #[serde(default)]
+        expects: crate::scenario::StepOutcome,
+        /// The step's own budget, when it overrides `expect.rto`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_ms: Option<u64>,
     },
     /// The damage itself is done (the namespace is gone, the node is killed).
     DisasterInjected {
@@ -120,7 +126,79 @@ pub enum EventKind {
     Warning {
         message: String,
     },
+    /// A live object was hand-edited (drift). Values of Secrets are never recorded.
+    DriftApplied {
+        step: usize,
+        object: ObjectRef,
+        fields: Vec<FieldDrift>,
+        /// The app (Kustomization) that manages the object, if any.
+        manager: Option<ObjectRef>,
+    },
+    /// The engine reported the drift (a Flux event naming the object, an Argo CD OutOfSync).
+    DriftDetected {
+        step: usize,
+        object: ObjectRef,
+        by: String,
+    },
+    /// The live object equals Git again: the engine overwrote the hand edit.
+    DriftReverted {
+        step: usize,
+        object: ObjectRef,
+    },
+    /// After the engine had its chance (a handled reconcile, or the hold), the hand edit is still live.
+    DriftKept {
+        step: usize,
+        object: ObjectRef,
+        reconciled: bool,
+    },
+    /// drill committed to the served repo.
+    Committed {
+        step: usize,
+        commit: String,
+        message: String,
+        /// The commit this one reverts (git revert).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reverts: Option<String>,
+    },
+    /// The engine fetched the commit (the root source is at it).
+    RevisionFetched {
+        step: usize,
+        commit: String,
+    },
+    /// The step's app broke, as it was meant to (or not): what is not Ready and why.
+    Degraded {
+        step: usize,
+        objects: Vec<(ObjectRef, String)>,
+    },
+    /// The app did not degrade within the step's budget.
+    DegradeTimedOut {
+        step: usize,
+    },
+    /// Reconciliation of one app paused or resumed.
+    Suspended {
+        step: usize,
+        object: ObjectRef,
+        suspended: bool,
+    },
+    /// One action of a break-glass or game-day step, with who did it.
+    Action {
+        step: usize,
+        action: String,
+        ok: bool,
+        #[serde(default)]
+        by: String,
+        #[serde(default)]
+        message: String,
+    },
     RunFinished,
+}
+
+/// One drifted field: a JSON pointer, Git's value before the edit, the hand-set value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDrift {
+    pub field: String,
+    pub git: String,
+    pub live: String,
 }
 
 /// Stamps events relative to the run start. Owned by the runner only.

@@ -45,20 +45,28 @@ pub struct ServedRepo {
 
 /// Runs `git` with a fixed identity and dates, so the served commit is reproducible.
 async fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let output = Command::new("git")
-        .arg("-C")
+    run_git(dir, args, true).await
+}
+
+/// Runs `git` with drill's identity; `fixed_date` pins the dates to the epoch.
+async fn run_git(dir: &Path, args: &[&str], fixed_date: bool) -> Result<String> {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
         .arg(dir)
         .args(args)
         .env("GIT_AUTHOR_NAME", "drill")
         .env("GIT_AUTHOR_EMAIL", "drill@localhost")
         .env("GIT_COMMITTER_NAME", "drill")
         .env("GIT_COMMITTER_EMAIL", "drill@localhost")
-        .env("GIT_AUTHOR_DATE", "1970-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "1970-01-01T00:00:00Z")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("failed to run git (is it installed?)")?;
+        // Never read the user's config (hooks, signing, editors) in drill's scratch clones.
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null());
+    if fixed_date {
+        cmd.env("GIT_AUTHOR_DATE", "1970-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "1970-01-01T00:00:00Z");
+    }
+    let output = cmd.output().await.context("failed to run git (is it installed?)")?;
     if !output.status.success() {
         bail!(
             "git {} failed in {}: {}",
@@ -144,6 +152,66 @@ impl ServedRepo {
             source_commit,
             served_commit,
         })
+    }
+}
+
+/// One literal edit of a file in the served repo: `find` must occur exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEdit {
+    pub file: String,
+    pub find: String,
+    pub replace: String,
+}
+
+impl ServedRepo {
+    /// A work tree of the served repo, where drill makes its commits (cloned once).
+    async fn work_tree(&self) -> Result<PathBuf> {
+        let work = self.bare_dir.with_extension("work");
+        if !work.join(".git").exists() {
+            let parent = work.parent().context("served repo has no parent folder")?;
+            let bare = self.bare_dir.to_string_lossy().to_string();
+            let dest = work.to_string_lossy().to_string();
+            git(parent, &["clone", "--quiet", &bare, &dest]).await?;
+        }
+        Ok(work)
+    }
+
+    /// Commits `edits` on the served branch (as a person would: a new commit on top)
+    /// and returns the new commit. The cluster fetches it at its next poll.
+    pub async fn commit_edits(&self, edits: &[FileEdit], message: &str) -> Result<String> {
+        let work = self.work_tree().await?;
+        run_git(&work, &["pull", "--quiet", "--ff-only"], false).await?;
+        for edit in edits {
+            let path = work.join(&edit.file);
+            let text = tokio::fs::read_to_string(&path)
+                .await
+                .with_context(|| format!("cannot edit {}: not in the served repo", edit.file))?;
+            match text.matches(edit.find.as_str()).count() {
+                1 => {}
+                0 => bail!("cannot edit {}: it does not contain {:?}", edit.file, edit.find),
+                n => bail!("cannot edit {}: {:?} occurs {n} times", edit.file, edit.find),
+            }
+            tokio::fs::write(&path, text.replacen(edit.find.as_str(), &edit.replace, 1))
+                .await
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        run_git(&work, &["commit", "--quiet", "--all", "--message", message], false).await?;
+        self.push(&work).await
+    }
+
+    /// `git revert`s `commit` (a new commit; history is never rewritten) and returns it.
+    pub async fn revert(&self, commit: &str) -> Result<String> {
+        let work = self.work_tree().await?;
+        run_git(&work, &["pull", "--quiet", "--ff-only"], false).await?;
+        run_git(&work, &["revert", "--no-edit", commit], false)
+            .await
+            .with_context(|| format!("git revert {commit} failed"))?;
+        self.push(&work).await
+    }
+
+    async fn push(&self, work: &Path) -> Result<String> {
+        run_git(work, &["push", "--quiet", "origin", &format!("HEAD:{BRANCH}")], false).await?;
+        git(work, &["rev-parse", "HEAD"]).await
     }
 }
 
@@ -411,6 +479,48 @@ mod tests {
             .await
             .unwrap();
         assert!(!push.status.success(), "pushes must be refused");
+    }
+
+    #[tokio::test]
+    async fn commits_and_reverts_are_new_commits_a_client_fetches() {
+        let (dir, pinned) = checkout().await;
+        let work = tempfile::tempdir().unwrap();
+        let repo = ServedRepo::prepare(&dir.path().join("examples/fleet"), &pinned, work.path())
+            .await
+            .unwrap();
+        let edit = FileEdit {
+            file: "clusters/demo/app.yaml".into(),
+            find: "version: 1".into(),
+            replace: "version: 9".into(),
+        };
+        let bad = repo
+            .commit_edits(std::slice::from_ref(&edit), "break it")
+            .await
+            .unwrap();
+        let err = repo.commit_edits(&[edit], "again").await.unwrap_err();
+        assert!(format!("{err:#}").contains("does not contain"), "{err:#}");
+        let reverted = repo.revert(&bad).await.unwrap();
+        assert_ne!(bad, reverted);
+
+        let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let clone_dir = tempfile::tempdir().unwrap();
+        let out = tokio::process::Command::new("git")
+            .args(["clone", "-q", &server.url(), "c"])
+            .current_dir(clone_dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let cloned = clone_dir.path().join("c");
+        assert_eq!(sh(&cloned, &["rev-parse", "HEAD"]).await, reverted);
+        // History is kept: served commit, the bad one, its revert.
+        let log = sh(&cloned, &["log", "--format=%s"]).await;
+        assert_eq!(log.lines().count(), 3, "{log}");
+        assert!(log.starts_with("Revert \"break it\""), "{log}");
+        assert_eq!(
+            std::fs::read_to_string(cloned.join("clusters/demo/app.yaml")).unwrap(),
+            "version: 1\n"
+        );
     }
 
     #[tokio::test]

@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::event::{DrillEvent, EventKind, ObjectRef};
+use crate::event::{DrillEvent, EventKind, FieldDrift, ObjectRef};
+use crate::scenario::StepOutcome;
 
 /// HelmCharts are left out: helm-controller creates them late, as part of a HelmRelease.
 const SOURCE_KINDS: [&str; 4] = ["GitRepository", "OCIRepository", "HelmRepository", "Bucket"];
@@ -38,6 +39,8 @@ pub struct Recovery {
     /// Disaster start to everything Ready again; None if it never recovered.
     pub rto_ms: Option<u64>,
     pub timed_out: bool,
+    /// The step's own budget, when it overrides the scenario's RTO.
+    pub budget_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,6 +77,107 @@ pub struct ImagePull {
     pub failed: Option<String>,
 }
 
+/// What one step did and how long each part took (all figures from the step's start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTiming {
+    pub step: usize,
+    pub kind: String,
+    pub description: String,
+    pub started_ms: u64,
+    pub expects: StepOutcome,
+    pub budget_ms: Option<u64>,
+    /// Commit steps: the commit made, and when the engine fetched it.
+    pub commit: Option<String>,
+    pub fetched_ms: Option<u64>,
+    /// Everything Ready again (recovery steps; for git-revert this is the revert time).
+    pub recovered_ms: Option<u64>,
+    /// The app broke (bad-commit and other steps expected to degrade).
+    pub degraded_ms: Option<u64>,
+    pub degraded: Vec<String>,
+    /// The step's wait ended without its outcome.
+    pub timed_out: bool,
+    /// Drift steps: engine reported the drift; live equals Git again.
+    pub detection_ms: Option<u64>,
+    pub self_heal_ms: Option<u64>,
+    /// Drift steps with `expect: kept`: the hand edit survived the engine's chance.
+    pub kept: Option<bool>,
+    pub actions: Vec<ActionTiming>,
+}
+
+impl StepTiming {
+    /// The step's figures as one phrase, e.g. "fetched 4.1s · degraded 25.0s".
+    pub fn figures(&self) -> String {
+        let ms = crate::assert::ms;
+        let mut parts = Vec::new();
+        if let Some(c) = &self.commit {
+            parts.push(format!("commit {}", short(c)));
+        }
+        let figures = [
+            ("fetched", self.fetched_ms),
+            ("drift detected", self.detection_ms),
+            ("self-healed", self.self_heal_ms),
+            ("degraded", self.degraded_ms),
+            (
+                if self.kind == "git-revert" {
+                    "revert → Healthy"
+                } else {
+                    "recovered"
+                },
+                self.recovered_ms,
+            ),
+        ];
+        parts.extend(
+            figures
+                .iter()
+                .filter_map(|(name, v)| v.map(|v| format!("{name} {}", ms(v)))),
+        );
+        if self.kept == Some(true) {
+            parts.push("hand edit kept".into());
+        }
+        if self.timed_out {
+            parts.push("timed out".into());
+        }
+        for a in &self.actions {
+            parts.push(format!(
+                "{}{} at {}",
+                if a.ok { "" } else { "✗ " },
+                a.action,
+                ms(a.at_ms)
+            ));
+        }
+        parts.join(" · ")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionTiming {
+    pub action: String,
+    /// From the step's start.
+    pub at_ms: u64,
+    pub ok: bool,
+    pub by: String,
+    pub message: String,
+}
+
+/// One hand edit, from the moment it was made to the moment Git overwrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    pub step: usize,
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    pub fields: Vec<FieldDrift>,
+    pub manager: Option<ObjectRef>,
+    pub applied_ms: u64,
+    pub detected_ms: Option<u64>,
+    /// When Git's value was back, and in which step.
+    pub reverted_ms: Option<u64>,
+    pub reverted_in_step: Option<usize>,
+    /// The drift was expected to stay (an ignore rule or paused self-heal) and did.
+    pub kept: bool,
+    /// How long the live difference stayed (to the end of the run if never reverted).
+    pub age_ms: u64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Timeline {
     pub scenario: String,
@@ -86,6 +190,10 @@ pub struct Timeline {
     pub images: Vec<ImagePull>,
     pub critical_path: Vec<String>,
     pub warnings: Vec<String>,
+    pub steps: Vec<StepTiming>,
+    pub drift: Vec<DriftRecord>,
+    /// What the events say about causes: which change broke an app, which revert did not help.
+    pub findings: Vec<String>,
 }
 
 impl Timeline {
@@ -99,8 +207,19 @@ impl Timeline {
     }
 }
 
+/// A change to the cluster that could have broken an app, for the cause findings.
+#[derive(Debug, Clone)]
+struct Change {
+    step: usize,
+    text: String,
+    commit: Option<String>,
+}
+
 #[derive(Default)]
 struct Fold {
+    changes: Vec<Change>,
+    /// Commits reverted by a git-revert step that still ended degraded.
+    ruled_out: Vec<(usize, String)>,
     t: Timeline,
     window_start: u64,
     /// End of the last phase drill drove itself (cluster-create, engine-install, ...) in this window.
@@ -155,6 +274,8 @@ impl Fold {
                 step,
                 disaster,
                 description,
+                expects,
+                budget_ms,
             } => {
                 self.close_window();
                 self.window_start = now;
@@ -164,14 +285,167 @@ impl Fold {
                     o.ready_ms = None;
                     o.api_ready_ms = None;
                 }
-                self.t.recoveries.push(Recovery {
+                if *expects == StepOutcome::Recovered {
+                    self.t.recoveries.push(Recovery {
+                        step: *step,
+                        disaster: disaster.clone(),
+                        description: description.clone(),
+                        started_ms: now,
+                        rto_ms: None,
+                        timed_out: false,
+                        budget_ms: *budget_ms,
+                    });
+                }
+                if matches!(disaster.as_str(), "delete-namespace" | "delete-cluster" | "kill-node") {
+                    self.changes.push(Change {
+                        step: *step,
+                        text: description.clone(),
+                        commit: None,
+                    });
+                }
+                self.t.steps.push(StepTiming {
                     step: *step,
-                    disaster: disaster.clone(),
+                    kind: disaster.clone(),
                     description: description.clone(),
                     started_ms: now,
-                    rto_ms: None,
+                    expects: *expects,
+                    budget_ms: *budget_ms,
+                    commit: None,
+                    fetched_ms: None,
+                    recovered_ms: None,
+                    degraded_ms: None,
+                    degraded: Vec::new(),
                     timed_out: false,
+                    detection_ms: None,
+                    self_heal_ms: None,
+                    kept: None,
+                    actions: Vec::new(),
                 });
+            }
+            EventKind::DriftApplied {
+                step,
+                object,
+                fields,
+                manager,
+            } => {
+                self.changes.push(Change {
+                    step: *step,
+                    text: format!("hand edit of {object} ({})", field_list(fields)),
+                    commit: None,
+                });
+                self.t.drift.push(DriftRecord {
+                    step: *step,
+                    object: object.clone(),
+                    fields: fields.clone(),
+                    manager: manager.clone(),
+                    applied_ms: now,
+                    detected_ms: None,
+                    reverted_ms: None,
+                    reverted_in_step: None,
+                    kept: false,
+                    age_ms: 0,
+                });
+            }
+            EventKind::DriftDetected { step, object, .. } => {
+                if let Some(d) = self.open_drift(object) {
+                    d.detected_ms.get_or_insert(now);
+                }
+                if let Some(st) = self.step(*step) {
+                    let from = st.started_ms;
+                    st.detection_ms.get_or_insert(now.saturating_sub(from));
+                }
+            }
+            EventKind::DriftReverted { step, object } => {
+                let mut overwritten = None;
+                if let Some(d) = self.open_drift(object) {
+                    d.reverted_ms = Some(now);
+                    d.reverted_in_step = Some(*step);
+                    d.detected_ms.get_or_insert(now);
+                    overwritten = Some(format!(
+                        "Git overwrote the hand edit of {object} ({}), live for {}",
+                        field_list(&d.fields),
+                        crate::assert::ms(now.saturating_sub(d.applied_ms))
+                    ));
+                }
+                if let Some(text) = overwritten {
+                    self.changes.push(Change {
+                        step: *step,
+                        text,
+                        commit: None,
+                    });
+                }
+                if let Some(st) = self.step(*step) {
+                    let from = st.started_ms;
+                    st.self_heal_ms.get_or_insert(now.saturating_sub(from));
+                    st.detection_ms.get_or_insert(now.saturating_sub(from));
+                }
+            }
+            EventKind::DriftKept { step, object, .. } => {
+                if let Some(d) = self.open_drift(object) {
+                    d.kept = true;
+                }
+                if let Some(st) = self.step(*step) {
+                    st.kept = Some(true);
+                }
+            }
+            EventKind::Committed {
+                step,
+                commit,
+                message,
+                reverts,
+            } => {
+                let text = match reverts {
+                    Some(r) => format!("revert of {} ({message:?})", short(r)),
+                    None => format!("commit {} {message:?}", short(commit)),
+                };
+                self.changes.push(Change {
+                    step: *step,
+                    text,
+                    commit: Some(commit.clone()),
+                });
+                if let Some(st) = self.step(*step) {
+                    st.commit = Some(commit.clone());
+                }
+            }
+            EventKind::RevisionFetched { step, .. } => {
+                if let Some(st) = self.step(*step) {
+                    let from = st.started_ms;
+                    st.fetched_ms.get_or_insert(now.saturating_sub(from));
+                }
+            }
+            EventKind::Degraded { step, objects } => {
+                let mut degraded = Vec::new();
+                if let Some(st) = self.step(*step) {
+                    let from = st.started_ms;
+                    st.degraded_ms = Some(now.saturating_sub(from));
+                    st.degraded = objects.iter().map(|(o, why)| format!("{o}: {why}")).collect();
+                    degraded = st.degraded.clone();
+                }
+                self.degraded(*step, &degraded);
+            }
+            EventKind::DegradeTimedOut { step } => {
+                if let Some(st) = self.step(*step) {
+                    st.timed_out = true;
+                }
+            }
+            EventKind::Suspended { .. } => {}
+            EventKind::Action {
+                step,
+                action,
+                ok,
+                by,
+                message,
+            } => {
+                if let Some(st) = self.step(*step) {
+                    let from = st.started_ms;
+                    st.actions.push(ActionTiming {
+                        action: action.clone(),
+                        at_ms: now.saturating_sub(from),
+                        ok: *ok,
+                        by: by.clone(),
+                        message: message.clone(),
+                    });
+                }
             }
             EventKind::DisasterInjected { .. } | EventKind::OperatorAction { .. } | EventKind::RunFinished => {}
             EventKind::ObjectObserved { object, depends_on } => {
@@ -277,13 +551,97 @@ impl Fold {
                 if let Some(r) = self.t.recoveries.iter_mut().find(|r| r.step == *step) {
                     r.rto_ms = Some(now.saturating_sub(window));
                 }
+                if let Some(st) = self.step(*step) {
+                    let from = st.started_ms;
+                    st.recovered_ms = Some(now.saturating_sub(from));
+                }
+                // Healthy again: later breakage is judged against later changes.
+                self.changes.clear();
             }
             EventKind::RecoveryTimedOut { step } => {
                 if let Some(r) = self.t.recoveries.iter_mut().find(|r| r.step == *step) {
                     r.timed_out = true;
                 }
+                if let Some(st) = self.step(*step) {
+                    st.timed_out = true;
+                }
+                let stuck: Vec<String> = self
+                    .objects
+                    .values()
+                    .filter(|o| !o.ready)
+                    .map(|o| o.object.to_string())
+                    .collect();
+                self.degraded(*step, &stuck);
             }
             EventKind::Warning { message } => self.t.warnings.push(message.clone()),
+        }
+    }
+
+    fn step(&mut self, step: usize) -> Option<&mut StepTiming> {
+        self.t.steps.iter_mut().rev().find(|s| s.step == step)
+    }
+
+    fn open_drift(&mut self, object: &ObjectRef) -> Option<&mut DriftRecord> {
+        self.t
+            .drift
+            .iter_mut()
+            .rev()
+            .find(|d| d.object == *object && d.reverted_ms.is_none())
+    }
+
+    /// An app is broken after `step`: name the changes since it was last healthy, and
+    /// when the step was a revert, rule the reverted commit out as the cause.
+    fn degraded(&mut self, step: usize, what: &[String]) {
+        let Some(st) = self.t.steps.iter().rev().find(|s| s.step == step).cloned() else {
+            return;
+        };
+        let what = if what.is_empty() {
+            "an app".to_string()
+        } else {
+            what.join("; ")
+        };
+        if st.kind == "git-revert" {
+            let reverted = self
+                .changes
+                .iter()
+                .rev()
+                .find(|c| c.step == step && c.commit.is_some())
+                .map(|c| c.text.clone());
+            if let Some(text) = reverted {
+                self.ruled_out.push((step, text.clone()));
+                self.t.findings.push(format!(
+                    "step {} ({}): still broken after the {text}: the reverted commit did not cause it",
+                    step + 1,
+                    st.kind
+                ));
+            }
+            return;
+        }
+        let changes: Vec<String> = self
+            .changes
+            .iter()
+            .map(|c| format!("step {}: {}", c.step + 1, c.text))
+            .collect();
+        self.t.findings.push(format!(
+            "step {} ({}) left {what} broken; changes since it was last healthy: {}",
+            step + 1,
+            st.kind,
+            if changes.is_empty() {
+                "none recorded".to_string()
+            } else {
+                changes.join("; ")
+            }
+        ));
+        if let Some(c) = self
+            .changes
+            .iter()
+            .find(|c| c.step == step && c.text.starts_with("Git overwrote the hand edit"))
+        {
+            self.t.findings.push(format!(
+                "step {}: the app broke when {}: the hand-edited value was what kept it running, and Git still holds the broken one",
+                step + 1,
+                c.text
+            ));
         }
     }
 
@@ -341,6 +699,10 @@ impl Fold {
 
     fn finish(mut self) -> Timeline {
         self.close_window();
+        let end = self.t.finished_ms;
+        for d in &mut self.t.drift {
+            d.age_ms = d.reverted_ms.unwrap_or(end).saturating_sub(d.applied_ms);
+        }
         for r in &self.t.recoveries {
             if let Some(rto) = r.rto_ms {
                 self.t.phases.push(PhaseSpan {
@@ -364,6 +726,18 @@ impl Fold {
         self.t.images = images;
         self.t
     }
+}
+
+fn field_list(fields: &[FieldDrift]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{} {} → {}", f.field, f.git, f.live))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
 }
 
 /// The chain that set the total of the last window: the phases drill drove in that window,
@@ -470,6 +844,8 @@ mod tests {
                     step: 0,
                     disaster: "delete-cluster".into(),
                     description: "destroy".into(),
+                    expects: StepOutcome::Recovered,
+                    budget_ms: None,
                 },
             ),
             at(
@@ -651,6 +1027,8 @@ mod tests {
                     step: 0,
                     disaster: "delete-namespace".into(),
                     description: String::new(),
+                    expects: StepOutcome::Recovered,
+                    budget_ms: None,
                 },
             ),
             at(9_000, EventKind::Recovered { step: 0 }),

@@ -8,8 +8,15 @@
 # (the filler does not compress; the binary does, to about half).
 DEMO_SIZES="small:5 medium:50 large:200"
 
+# A second tag of demo-small, the same image: a "release" and its rollback in the drift
+# rehearsals (scenarios/seed-configmap-drift.yaml) both pull something real.
+DEMO_RELEASE_TAG=1.1
+
 demo_image() { echo "docker.io/gitops-drill/demo-$1:$DEMO_TAG"; }
-demo_images() { local s; for s in $DEMO_SIZES; do demo_image "${s%%:*}"; done; }
+demo_images() {
+  local s; for s in $DEMO_SIZES; do demo_image "${s%%:*}"; done
+  echo "docker.io/gitops-drill/demo-small:$DEMO_RELEASE_TAG"
+}
 
 build_demo_app() {
   local src=$TESTBED_DIR/demo-app
@@ -50,4 +57,6 @@ build_demo() {
     demo_image_build "${s%%:*}" "${s#*:}" "$bin"
     mirror_push "$(demo_image "${s%%:*}")"
   done
+  docker tag "$(demo_image small)" "docker.io/gitops-drill/demo-small:$DEMO_RELEASE_TAG"
+  mirror_push "docker.io/gitops-drill/demo-small:$DEMO_RELEASE_TAG"
 }

@@ -1,6 +1,8 @@
 //! Damage, one small function per kind. The runner times them; these only do the damage
 //! and return when it is complete (the namespace is gone, the node is down).
 
+pub mod drift;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result};

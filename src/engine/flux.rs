@@ -84,6 +84,51 @@ pub async fn bootstrap(client: &Client, objects: &[Value]) -> Result<()> {
         .context("failed to apply the root GitRepository and Kustomization")
 }
 
+/// An app named in a scenario: `name` (a Kustomization in flux-system) or `namespace/name`.
+pub fn app_ref(app: &str) -> ObjectRef {
+    match app.split_once('/') {
+        Some((ns, name)) => ObjectRef::new("Kustomization", ns, name),
+        None => ObjectRef::new("Kustomization", NAMESPACE, app),
+    }
+}
+
+async fn kustomizations(client: &Client, namespace: &str) -> Result<Api<DynamicObject>> {
+    let group = discovery::group(client, "kustomize.toolkit.fluxcd.io")
+        .await
+        .context("failed to discover Flux's Kustomization API (is Flux installed?)")?;
+    let (ar, _) = group
+        .recommended_kind("Kustomization")
+        .context("the cluster serves no Kustomization kind")?;
+    Ok(Api::namespaced_with(client.clone(), namespace, &ar))
+}
+
+/// Pauses or resumes one Kustomization (`flux suspend` / `flux resume`). A resume also
+/// requests a reconcile, as `flux resume` does; returns that request's token.
+pub async fn set_suspended(client: &Client, app: &ObjectRef, suspend: bool) -> Result<Option<String>> {
+    let api = kustomizations(client, &app.namespace).await?;
+    let mut patch = json!({"spec": {"suspend": suspend}});
+    let token = (!suspend).then(|| jiff::Timestamp::now().to_string());
+    if let Some(token) = &token {
+        patch["metadata"] = json!({"annotations": {"reconcile.fluxcd.io/requestedAt": token}});
+    }
+    api.patch(&app.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("failed to {} {app}", if suspend { "suspend" } else { "resume" }))?;
+    Ok(token)
+}
+
+/// Requests a reconcile of one Kustomization; the token comes back in its
+/// `status.lastHandledReconcileAt` once the controller handled it.
+pub async fn request_reconcile(client: &Client, app: &ObjectRef) -> Result<String> {
+    let api = kustomizations(client, &app.namespace).await?;
+    let token = jiff::Timestamp::now().to_string();
+    let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
+    api.patch(&app.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("failed to request a reconcile of {app}"))?;
+    Ok(token)
+}
+
 /// Asks every Flux source, Kustomization and HelmRelease to reconcile now (what
 /// `flux reconcile` does): a new `reconcile.fluxcd.io/requestedAt` token.
 pub async fn reconcile_now(client: &Client) -> Result<usize> {

@@ -35,6 +35,18 @@ pub enum Update {
     },
     /// A watch failed; it retries with backoff, the runner records a warning.
     WatchError(String),
+    /// The live state of an object drill follows closely (a drift target); None once deleted.
+    Live {
+        object: ObjectRef,
+        value: Option<serde_json::Value>,
+    },
+    /// An event the engine recorded on one of its objects (Flux: on a Kustomization).
+    EngineEvent {
+        object: ObjectRef,
+        reason: String,
+        message: String,
+        at: Option<Timestamp>,
+    },
 }
 
 /// Flux kinds drill follows, with their API groups.
@@ -50,6 +62,7 @@ const FLUX_KINDS: [(&str, &str); 6] = [
 /// Running watchers; dropping it stops them.
 pub struct Observer {
     tasks: Vec<JoinHandle<()>>,
+    tx: UnboundedSender<Update>,
 }
 
 impl Drop for Observer {
@@ -93,9 +106,76 @@ impl Observer {
         ] {
             tasks.push(watch_kind(client.clone(), ar, kind, tx.clone(), true));
         }
-        tasks.push(watch_pull_events(client, tx));
-        Ok(Observer { tasks })
+        tasks.push(watch_pull_events(client.clone(), tx.clone()));
+        tasks.push(watch_engine_events(client, tx.clone()));
+        Ok(Observer { tasks, tx })
     }
+
+    /// Follows one object closely (every change, as [`Update::Live`]).
+    pub fn watch_object(&mut self, api: Api<DynamicObject>, object: ObjectRef) {
+        let tx = self.tx.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let config = watcher::Config::default().fields(&format!("metadata.name={}", object.name));
+            let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+            while let Some(item) = stream.next().await {
+                let value = match item {
+                    Ok(Event::Apply(obj) | Event::InitApply(obj)) => serde_json::to_value(&obj).ok(),
+                    Ok(Event::Delete(_)) => None,
+                    Ok(_) => continue,
+                    Err(err) => {
+                        let _ = tx.send(Update::WatchError(format!("watching {object}: {err}")));
+                        continue;
+                    }
+                };
+                let _ = tx.send(Update::Live {
+                    object: object.clone(),
+                    value,
+                });
+            }
+        }));
+    }
+}
+
+/// Events that Flux controllers record on Kustomizations: they name what a reconcile
+/// changed ("ConfigMap/users/users-api-env configured"), which is how drift shows up.
+fn watch_engine_events(client: Client, tx: UnboundedSender<Update>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let api: Api<KubeEvent> = Api::all(client);
+        let config = watcher::Config::default().fields("involvedObject.kind=Kustomization");
+        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+        let mut seen: BTreeSet<(String, i32)> = BTreeSet::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(Event::Apply(ev) | Event::InitApply(ev)) => {
+                    let key = (ev.metadata.uid.clone().unwrap_or_default(), ev.count.unwrap_or(1));
+                    if !seen.insert(key) {
+                        continue;
+                    }
+                    let involved = &ev.involved_object;
+                    let object = ObjectRef::new(
+                        involved.kind.as_deref().unwrap_or_default(),
+                        involved.namespace.as_deref().unwrap_or_default(),
+                        involved.name.as_deref().unwrap_or_default(),
+                    );
+                    let at = ev
+                        .event_time
+                        .as_ref()
+                        .map(|t| t.0)
+                        .or_else(|| ev.last_timestamp.as_ref().map(|t| t.0));
+                    let _ = tx.send(Update::EngineEvent {
+                        object,
+                        reason: ev.reason.unwrap_or_default(),
+                        message: ev.message.unwrap_or_default(),
+                        at,
+                    });
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let _ = tx.send(Update::WatchError(format!("watching Kustomization events: {err}")));
+                }
+            }
+        }
+    })
 }
 
 /// Watches all objects of one kind. `flux_managed_only`: workloads count only when a

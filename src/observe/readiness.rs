@@ -34,6 +34,10 @@ pub struct Observation {
     pub depends_on: Vec<ObjectRef>,
     /// The API server's lastTransitionTime of the readiness condition.
     pub api_transition: Option<Timestamp>,
+    /// Reconciliation paused (Flux `spec.suspend: true`).
+    pub suspended: bool,
+    /// The last `reconcile.fluxcd.io/requestedAt` token the controller handled.
+    pub last_handled: Option<String>,
 }
 
 impl Observation {
@@ -49,6 +53,8 @@ impl Observation {
             inventory: vec![],
             depends_on: vec![],
             api_transition: None,
+            suspended: false,
+            last_handled: None,
         }
     }
 }
@@ -89,6 +95,8 @@ pub fn observe(kind: &str, v: &Value) -> Observation {
         inventory: vec![],
         depends_on: vec![],
         api_transition: None,
+        suspended: false,
+        last_handled: None,
     };
     if WORKLOAD_KINDS.contains(&kind) {
         workload(kind, v, &mut o);
@@ -123,6 +131,13 @@ fn flux(kind: &str, v: &Value, namespace: &str, o: &mut Observation) {
             observed.unwrap_or(0),
             generation.unwrap_or(0)
         );
+    }
+    o.last_handled = str_at(v, "/status/lastHandledReconcileAt").map(str::to_string);
+    o.suspended = v.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    if o.suspended {
+        o.ready = false;
+        o.reason = "Suspended".into();
+        o.message = "reconciliation is paused (spec.suspend: true)".into();
     }
     o.revision = match kind {
         "Kustomization" => str_at(v, "/status/lastAppliedRevision"),

@@ -149,6 +149,11 @@ impl ClusterState {
         if !o.present {
             return Some("deleted, not restored yet".into());
         }
+        // A paused app is the operator's decision, not a recovery to wait for; what it
+        // applied is still judged through its inventory.
+        if o.suspended {
+            return None;
+        }
         if !o.ready {
             return Some(format!("{}: {}", o.reason, o.message));
         }

@@ -32,6 +32,36 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
         let _ = writeln!(out, "- {mark} **{}** — {}", one_line(&a.name), one_line(&a.message));
     }
 
+    if !report.findings.is_empty() {
+        let _ = writeln!(out, "\n## Findings\n");
+        for f in &report.findings {
+            let _ = writeln!(out, "- {}", one_line(f));
+        }
+    }
+    if report.steps.iter().any(|s| !s.figures().is_empty()) {
+        let _ = writeln!(out, "\n## Steps\n\n| step | what | figures |\n|---|---|---|");
+        for st in &report.steps {
+            let _ = writeln!(
+                out,
+                "| {} {} | {} | {} |",
+                st.step + 1,
+                st.kind,
+                one_line(&st.description),
+                one_line(&st.figures())
+            );
+        }
+    }
+    if !report.drift.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Drift\n\n| hand edit | fields (Git → live) | detected | overwritten | age |\n|---|---|---:|---|---:|"
+        );
+        for d in &report.drift {
+            let row = super::drift_row(d).map(|c| one_line(&c));
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+    }
+
     let _ = writeln!(out, "\n## Phases\n\n| phase | start | duration |\n|---|---:|---:|");
     for p in &report.phases {
         let d = p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into());

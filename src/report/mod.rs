@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::assert::Assertion;
-use crate::timeline::Timeline;
+use crate::timeline::{DriftRecord, StepTiming, Timeline};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -138,6 +138,15 @@ pub struct Report {
     pub error: Option<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Every step with its figures (detection, self-heal, revert time, break-glass actions).
+    #[serde(default)]
+    pub steps: Vec<StepTiming>,
+    /// Every hand edit: when made, detected, overwritten, and its age.
+    #[serde(default)]
+    pub drift: Vec<DriftRecord>,
+    /// What broke an app, which revert did not help.
+    #[serde(default)]
+    pub findings: Vec<String>,
 }
 
 impl Report {
@@ -210,6 +219,9 @@ impl Report {
             assertions,
             error,
             warnings: timeline.warnings.clone(),
+            steps: timeline.steps.clone(),
+            drift: timeline.drift.clone(),
+            findings: timeline.findings.clone(),
         }
     }
 
@@ -217,6 +229,35 @@ impl Report {
         // A Report holds only strings, numbers and options: serializing cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}")) + "\n"
     }
+}
+
+/// A drift row for the table and the summary: object, fields, detected, overwritten, age.
+pub fn drift_row(d: &DriftRecord) -> [String; 5] {
+    use crate::assert::ms;
+    let since = |t: Option<u64>| {
+        t.map(|t| format!("{} after", ms(t.saturating_sub(d.applied_ms))))
+            .unwrap_or_else(|| "—".into())
+    };
+    let overwritten = match (d.reverted_ms, d.kept) {
+        (Some(_), _) => format!(
+            "{} (step {})",
+            since(d.reverted_ms),
+            d.reverted_in_step.map(|s| s + 1).unwrap_or(d.step + 1)
+        ),
+        (None, true) => "kept (expected)".into(),
+        (None, false) => "still live".into(),
+    };
+    [
+        format!("step {}: {}", d.step + 1, d.object),
+        d.fields
+            .iter()
+            .map(|f| format!("{}: {} → {}", f.field, f.git, f.live))
+            .collect::<Vec<_>>()
+            .join(", "),
+        since(d.detected_ms),
+        overwritten,
+        ms(d.age_ms),
+    ]
 }
 
 #[cfg(test)]
@@ -263,6 +304,7 @@ pub(crate) mod fixtures {
                 started_ms: 50_000,
                 rto_ms: None,
                 timed_out: true,
+                budget_ms: None,
             }],
             objects: vec![
                 ObjectTiming {
@@ -310,6 +352,9 @@ pub(crate) mod fixtures {
                 "Kustomization/flux-system/apps".into(),
             ],
             warnings: vec![],
+            steps: vec![],
+            drift: vec![],
+            findings: vec![],
         };
         let assertions = vec![
             Assertion {

@@ -49,6 +49,32 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
 
+    if report.steps.iter().any(|s| !s.figures().is_empty()) {
+        let mut steps = Builder::default();
+        steps.push_record(["step", "what", "figures"]);
+        for st in &report.steps {
+            steps.push_record([
+                format!("{} {}", st.step + 1, st.kind),
+                st.description.clone(),
+                st.figures(),
+            ]);
+        }
+        out.push_str(&steps.build().with(Style::sharp()).to_string());
+        out.push('\n');
+    }
+    if !report.drift.is_empty() {
+        let mut drift = Builder::default();
+        drift.push_record(["hand edit", "fields (Git → live)", "detected", "overwritten", "age"]);
+        for d in &report.drift {
+            drift.push_record(super::drift_row(d));
+        }
+        out.push_str(&drift.build().with(Style::sharp()).to_string());
+        out.push('\n');
+    }
+    for f in &report.findings {
+        out.push_str(&format!("finding: {f}\n"));
+    }
+
     if !report.critical_path.is_empty() {
         out.push_str(&format!("critical path: {}\n", report.critical_path.join(" → ")));
     }

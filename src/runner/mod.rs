@@ -5,6 +5,7 @@
 
 mod progress;
 pub mod signals;
+mod steps;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ use crate::observe::state::ClusterState;
 use crate::observe::{Observer, Update};
 use crate::profile::Profile;
 use crate::report::Report;
-use crate::scenario::{Disaster, EngineSpec, OperatorAction, Plan, RepoSource};
+use crate::scenario::{Disaster, EngineSpec, OperatorAction, Plan, RepoSource, StepOutcome};
 use crate::timeline;
 pub use progress::Progress;
 
@@ -63,6 +64,13 @@ struct Run<'a> {
     /// Wall time of the current window's start, to ignore older kubelet events.
     window_started_at: jiff::Timestamp,
     last_wait_note: Instant,
+    /// The commit the cluster must be at: the served one, then each commit drill makes.
+    commit: String,
+    /// Commits made by commit steps, by step index (for git-revert).
+    commits_by_step: std::collections::BTreeMap<usize, String>,
+    /// Hand edits still followed (until Git overwrites them or the run ends).
+    drifts: Vec<steps::ActiveDrift>,
+    current_step: usize,
 }
 
 pub fn run_id() -> String {
@@ -103,6 +111,10 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         observer: None,
         window_started_at: jiff::Timestamp::now(),
         last_wait_note: Instant::now(),
+        commit: String::new(),
+        commits_by_step: Default::default(),
+        drifts: Vec::new(),
+        current_step: 0,
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -218,7 +230,8 @@ impl Run<'_> {
         self.emit(EventKind::PhaseStarted {
             phase: "initial-sync".into(),
         });
-        let (synced, waiting) = self.wait_recovered(&commit, &BTreeSet::new(), deadline).await;
+        self.commit = commit;
+        let (synced, waiting) = self.wait_recovered(&BTreeSet::new(), deadline).await;
         let message = (!synced).then(|| format!("not Ready: {waiting}"));
         self.emit(EventKind::PhaseFinished {
             phase: "initial-sync".into(),
@@ -245,11 +258,14 @@ impl Run<'_> {
         let baseline = self.state.ready_set();
 
         for (step, d) in plan.scenario.disasters.iter().enumerate() {
+            self.current_step = step;
             self.window_started_at = jiff::Timestamp::now();
             self.emit(EventKind::DisasterStarted {
                 step,
                 disaster: d.kind().into(),
                 description: describe(d),
+                expects: d.outcome(),
+                budget_ms: d.within().map(|w| w.as_millis()),
             });
             let client = self.inject(step, d, &docker, &flux_install, &root).await?;
             if d.operator_action() == Some(OperatorAction::ReconcileNow) {
@@ -259,15 +275,35 @@ impl Run<'_> {
                     action: format!("reconcile-now ({n} objects annotated)"),
                 });
             }
-            let budget = plan.scenario.expect.rto.0;
-            // Keep watching past the budget, so an over-budget recovery is still measured.
-            let deadline = Instant::now() + budget + budget.min(Duration::from_secs(600));
-            let (done, _) = self.wait_recovered(&commit, &baseline, deadline).await;
-            self.emit(if done {
-                EventKind::Recovered { step }
+            let budget = d.within().unwrap_or(plan.scenario.expect.rto).0;
+            // After a change to Git, the desired state is what Git now holds (its
+            // inventories), not what was there before; after damage, it is both.
+            let baseline = if d.edits().is_some() || matches!(d, Disaster::GitRevert(_) | Disaster::Resume(_)) {
+                BTreeSet::new()
             } else {
-                EventKind::RecoveryTimedOut { step }
-            });
+                baseline.clone()
+            };
+            match d.outcome() {
+                StepOutcome::Recovered => {
+                    // Keep watching past the budget, so an over-budget recovery is still measured.
+                    let deadline = Instant::now() + budget + budget.min(Duration::from_secs(600));
+                    let (done, _) = self.wait_recovered(&baseline, deadline).await;
+                    self.emit(if done {
+                        EventKind::Recovered { step }
+                    } else {
+                        EventKind::RecoveryTimedOut { step }
+                    });
+                    if done && let Disaster::BreakGlass(b) = d {
+                        self.break_glass_agreement(step, b).await;
+                    }
+                }
+                StepOutcome::Degraded => {
+                    if !self.wait_degraded(step, Instant::now() + budget).await {
+                        self.emit(EventKind::DegradeTimedOut { step });
+                    }
+                }
+                StepOutcome::Nothing => {}
+            }
         }
 
         if let Some(cluster) = &self.cluster {
@@ -355,6 +391,17 @@ impl Run<'_> {
                 self.emit(EventKind::DisasterInjected { step });
                 cluster.client().await
             }
+            Disaster::Drift(_)
+            | Disaster::Suspend(_)
+            | Disaster::Resume(_)
+            | Disaster::Commit(_)
+            | Disaster::BadCommit(_)
+            | Disaster::GitRevert(_)
+            | Disaster::BreakGlass(_) => {
+                let client = cluster.client().await?;
+                self.quiet_step(step, d, &client).await?;
+                Ok(client)
+            }
             Disaster::DeleteCluster(_) => {
                 self.observer = None;
                 cluster.delete().await.context("failed to delete the cluster")?;
@@ -383,12 +430,7 @@ impl Run<'_> {
 
     /// Waits, driven by watch updates, until the cluster has recovered or `deadline`
     /// passes. Returns whether it recovered and, if not, what it was still waiting for.
-    async fn wait_recovered(
-        &mut self,
-        commit: &str,
-        baseline: &BTreeSet<ObjectRef>,
-        deadline: Instant,
-    ) -> (bool, String) {
+    async fn wait_recovered(&mut self, baseline: &BTreeSet<ObjectRef>, deadline: Instant) -> (bool, String) {
         let root = flux::root_kustomization();
         let source = flux::root_source();
         loop {
@@ -396,14 +438,21 @@ impl Run<'_> {
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
                 self.apply(u);
             }
-            let status = self.state.recovery(&root, &source, commit, baseline);
-            if status.complete {
+            let commit = self.commit.clone();
+            let status = self.state.recovery(&root, &source, &commit, baseline);
+            let unhealed = self.unhealed_drift();
+            if status.complete && unhealed.is_empty() {
                 return (true, String::new());
             }
             let waiting: Vec<String> = status
                 .waiting_for
                 .iter()
                 .map(|(o, why)| format!("{o} ({why})"))
+                .chain(
+                    unhealed
+                        .iter()
+                        .map(|o| format!("{o} (hand edit not overwritten by Git yet)")),
+                )
                 .collect();
             if self.last_wait_note.elapsed() > Duration::from_secs(20) {
                 self.last_wait_note = Instant::now();
@@ -483,6 +532,8 @@ impl Run<'_> {
                 };
                 self.emit(kind);
             }
+            Update::Live { object, value } => self.live_changed(&object, value.as_ref()),
+            Update::EngineEvent { object, message, .. } => self.engine_event(&object, &message),
             Update::WatchError(message) => {
                 if !self
                     .events
@@ -537,6 +588,7 @@ fn describe(d: &Disaster) -> String {
         }
         Disaster::DeleteCluster(_) => "destroy the whole cluster and rebuild it from Git".into(),
         Disaster::KillNode(k) => format!("kill node {} (SIGKILL) and start it again", k.node.value),
+        other => steps::describe(other),
     }
 }
 

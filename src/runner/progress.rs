@@ -75,6 +75,72 @@ impl Progress {
                 self.paint("31", &format!("✗ step {} did not recover in time", step + 1))
             }
             EventKind::Warning { message } => self.paint("33", &format!("  warning: {message}")),
+            EventKind::DriftApplied { object, fields, .. } => format!(
+                "  hand edit {object}: {}",
+                fields
+                    .iter()
+                    .map(|f| format!("{} {} → {}", f.field, f.git, f.live))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            EventKind::DriftDetected { object, by, .. } => format!("  engine saw drift on {object}: {by}"),
+            EventKind::DriftReverted { object, .. } => {
+                self.paint("36", &format!("  Git overwrote the hand edit of {object}"))
+            }
+            EventKind::DriftKept { object, reconciled, .. } => format!(
+                "  hand edit of {object} still live{}",
+                if *reconciled {
+                    " after a reconcile"
+                } else {
+                    " (no reconcile ran)"
+                }
+            ),
+            EventKind::Committed { commit, message, .. } => {
+                format!("  committed {} {message:?}", &commit[..commit.len().min(12)])
+            }
+            EventKind::RevisionFetched { commit, .. } => {
+                format!("  engine fetched {}", &commit[..commit.len().min(12)])
+            }
+            EventKind::Degraded { step, objects } => self.paint(
+                "33",
+                &format!(
+                    "  step {} degraded: {}",
+                    step + 1,
+                    objects
+                        .iter()
+                        .map(|(o, why)| format!("{o} ({why})"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
+            EventKind::DegradeTimedOut { step } => {
+                self.paint("31", &format!("✗ step {} did not degrade in time", step + 1))
+            }
+            EventKind::Suspended { object, suspended, .. } => {
+                format!("  {} {object}", if *suspended { "paused" } else { "resumed" })
+            }
+            EventKind::Action {
+                action,
+                ok,
+                by,
+                message,
+                ..
+            } => {
+                let who = if by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({by})")
+                };
+                let text = format!(
+                    "  {action}{who}{}",
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {message}")
+                    }
+                );
+                if *ok { text } else { self.paint("31", &text) }
+            }
             EventKind::ObjectObserved { .. } | EventKind::ImagePulling { .. } | EventKind::RunFinished => return,
         };
         eprintln!("{t} {text}");

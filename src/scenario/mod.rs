@@ -7,6 +7,7 @@
 mod error;
 mod plan;
 pub mod spec;
+mod steps;
 pub mod types;
 
 pub use error::ScenarioError;

@@ -20,6 +20,8 @@ pub struct Plan {
     /// kind's node names without the cluster prefix: control-plane, worker, worker2, ...
     pub kind_nodes: Vec<String>,
     pub repo: RepoSource,
+    /// For each git-revert step (by index), the index of the commit step it reverts.
+    pub reverts: std::collections::BTreeMap<usize, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +89,14 @@ impl Plan {
         let repo = match &scenario.engine {
             EngineSpec::Flux(flux) => resolve_repo(&flux.repo, &base, file)?,
         };
+        let reverts = super::steps::check_steps(&scenario.disasters, &repo, file)?;
         Ok(Plan {
             scenario,
             file: file.to_path_buf(),
             kind_config,
             kind_nodes,
             repo,
+            reverts,
         })
     }
 }
@@ -138,6 +142,13 @@ fn check_disaster(
                 ));
             }
         }
+        Disaster::Drift(_)
+        | Disaster::Suspend(_)
+        | Disaster::Resume(_)
+        | Disaster::Commit(_)
+        | Disaster::BadCommit(_)
+        | Disaster::GitRevert(_)
+        | Disaster::BreakGlass(_) => {}
         Disaster::KillNode(k) => {
             if matches!(cluster, ClusterSpec::Existing(_)) {
                 return Err(ScenarioError::at(

@@ -160,6 +160,22 @@ pub enum Disaster {
     DeleteCluster(DeleteCluster),
     /// Kill a node's container abruptly (docker kill), then start it again.
     KillNode(KillNode),
+    /// Hand-edit a live object the way a human would (`kubectl edit`), then watch
+    /// whether the engine heals it (or, for expected drift, leaves it alone).
+    Drift(Drift),
+    /// Pause reconciliation of one app (Flux `spec.suspend: true`).
+    Suspend(Suspend),
+    /// Resume a paused app; the engine applies Git again.
+    Resume(Resume),
+    /// Commit a change to the served repo and wait for the engine to apply it.
+    Commit(Commit),
+    /// Commit a change that is meant to break an app, and wait until it does.
+    BadCommit(BadCommit),
+    /// Revert an earlier commit step with `git revert` (a new commit, never a force push).
+    GitRevert(GitRevert),
+    /// The incident workflow: pause one app, mitigate by hand, check the others still
+    /// reconcile, backport the mitigation to Git, resume, confirm Git and cluster agree.
+    BreakGlass(BreakGlass),
 }
 
 impl Disaster {
@@ -168,6 +184,13 @@ impl Disaster {
             Disaster::DeleteNamespace(_) => "delete-namespace",
             Disaster::DeleteCluster(_) => "delete-cluster",
             Disaster::KillNode(_) => "kill-node",
+            Disaster::Drift(_) => "drift",
+            Disaster::Suspend(_) => "suspend",
+            Disaster::Resume(_) => "resume",
+            Disaster::Commit(_) => "commit",
+            Disaster::BadCommit(_) => "bad-commit",
+            Disaster::GitRevert(_) => "git-revert",
+            Disaster::BreakGlass(_) => "break-glass",
         }
     }
 
@@ -176,8 +199,220 @@ impl Disaster {
             Disaster::DeleteNamespace(d) => d.operator_action,
             Disaster::DeleteCluster(d) => d.operator_action,
             Disaster::KillNode(d) => d.operator_action,
+            Disaster::Drift(d) => d.operator_action,
+            Disaster::Resume(d) => d.operator_action,
+            Disaster::Commit(d) => d.operator_action,
+            Disaster::BadCommit(d) => d.operator_action,
+            Disaster::GitRevert(d) => d.operator_action,
+            Disaster::Suspend(_) | Disaster::BreakGlass(_) => None,
         }
     }
+
+    /// What the step must end in: everything Ready again (timed as a recovery), a
+    /// degraded app, or nothing to wait for.
+    pub fn outcome(&self) -> StepOutcome {
+        match self {
+            Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => StepOutcome::Recovered,
+            Disaster::Drift(d) => match d.expect {
+                DriftExpect::Healed => StepOutcome::Recovered,
+                DriftExpect::Kept => StepOutcome::Nothing,
+            },
+            Disaster::Suspend(_) => StepOutcome::Nothing,
+            Disaster::Resume(d) => d.expect,
+            Disaster::Commit(d) => d.expect,
+            Disaster::BadCommit(_) => StepOutcome::Degraded,
+            Disaster::GitRevert(d) => d.expect,
+            Disaster::BreakGlass(_) => StepOutcome::Recovered,
+        }
+    }
+
+    /// The step's own budget, where it overrides `expect.rto`.
+    pub fn within(&self) -> Option<Duration> {
+        match self {
+            Disaster::Drift(d) => d.within,
+            Disaster::Resume(d) => d.within,
+            Disaster::Commit(d) => d.within,
+            Disaster::BadCommit(d) => d.within,
+            Disaster::GitRevert(d) => d.within,
+            _ => None,
+        }
+    }
+}
+
+/// How a step ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepOutcome {
+    /// Everything back to Ready at the served revision (timed against the budget).
+    #[default]
+    Recovered,
+    /// Some app breaks: an object stays not Ready, or the engine reports a failure.
+    Degraded,
+    /// Nothing to wait for (the next step's wait covers it).
+    Nothing,
+}
+
+/// A live object, as `kubectl get` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Target {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftExpect {
+    /// The engine must put Git's value back (self-heal).
+    #[default]
+    Healed,
+    /// The engine must leave the live value alone: expected drift (an ignore rule, HPA
+    /// replicas) or self-heal switched off. drill asks for a reconcile and checks.
+    Kept,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Drift {
+    #[schemars(with = "Target")]
+    pub target: Spanned<Target>,
+    /// A JSON merge patch, written as YAML, e.g. `{data: {DB_HOST: db-old}}` or `{spec: {replicas: 3}}`.
+    #[schemars(with = "serde_json::Value")]
+    pub patch: Spanned<serde_json::Value>,
+    #[serde(default)]
+    pub expect: DriftExpect,
+    /// With `expect: kept`, how long to wait for the engine's reconcile before checking.
+    #[serde(default = "default_hold")]
+    pub hold: Duration,
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+fn default_hold() -> Duration {
+    Duration(std::time::Duration::from_secs(30))
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Suspend {
+    /// The app to pause: a Flux Kustomization in flux-system (or `namespace/name`).
+    #[schemars(with = "String")]
+    pub app: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Resume {
+    #[schemars(with = "String")]
+    pub app: Spanned<String>,
+    #[serde(default)]
+    pub expect: StepOutcome,
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+/// One literal edit of a file in the fleet: `find` must occur exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Edit {
+    /// Path inside the served fleet folder, e.g. apps/users-api/deployment.yaml.
+    pub file: RelPath,
+    pub find: String,
+    pub replace: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Commit {
+    pub message: String,
+    #[schemars(with = "Vec<Edit>")]
+    pub edits: Spanned<Vec<Edit>>,
+    #[serde(default)]
+    pub expect: StepOutcome,
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BadCommit {
+    pub message: String,
+    #[schemars(with = "Vec<Edit>")]
+    pub edits: Spanned<Vec<Edit>>,
+    /// How long the app may take to degrade.
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GitRevert {
+    /// The 1-based number of the commit or bad-commit step to revert; default: the last one.
+    #[serde(default)]
+    #[schemars(with = "Option<usize>")]
+    pub step: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub expect: StepOutcome,
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BreakGlass {
+    /// The one app to pause (a Flux Kustomization).
+    #[schemars(with = "String")]
+    pub app: Spanned<String>,
+    /// Who owns the pause; recorded in the report.
+    pub owner: String,
+    /// Resume and backport must both happen within this long after the pause.
+    pub deadline: Duration,
+    /// The manual mitigation, applied to the live cluster while paused.
+    pub mitigation: Mitigation,
+    /// How long the mitigation runs before the backport (the incident's length).
+    #[serde(default)]
+    pub hold: Option<Duration>,
+    /// The commit that puts the mitigation into Git.
+    pub backport: Backport,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Mitigation {
+    #[schemars(with = "Target")]
+    pub target: Spanned<Target>,
+    #[schemars(with = "serde_json::Value")]
+    pub patch: Spanned<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Backport {
+    pub message: String,
+    #[schemars(with = "Vec<Edit>")]
+    pub edits: Spanned<Vec<Edit>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -230,6 +465,9 @@ pub struct Expect {
     /// Extra checks on live objects after recovery.
     #[serde(default)]
     pub objects: Vec<ObjectCheck>,
+    /// Drift that stayed longer than this is a finding (drift steps; default: none).
+    #[serde(default)]
+    pub max_drift_age: Option<Duration>,
 }
 
 fn yes() -> bool {

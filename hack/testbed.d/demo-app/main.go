@@ -4,7 +4,9 @@
 //
 //	/healthz  liveness: 200 while the process serves
 //	/readyz   readiness: 503 until READY_DELAY (a Go duration, e.g. "5s") has passed
-//	          since start, then 200
+//	          since start, then 200; with REQUIRE_HOST_ENV=DB_HOST, 503 for the pod's
+//	          whole life when the host named by $DB_HOST did not resolve at start (a
+//	          pod keeps the connection it opened at start, as a database client does)
 //	/         "key=value" lines: app (APP_NAME), version (APP_VERSION), pod (hostname),
 //	          then each environment variable named in SHOW_ENV (comma-separated), e.g. DB_HOST
 //
@@ -21,6 +23,7 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -68,6 +71,10 @@ func serve() error {
 	}
 	readyAt := time.Now().Add(delay)
 	name := envOr("APP_NAME", "demo-app")
+	hostErr := requiredHost()
+	if hostErr != nil {
+		log.Printf("not ready: %v", hostErr)
+	}
 	host, _ := os.Hostname()
 
 	mux := http.NewServeMux()
@@ -75,6 +82,10 @@ func serve() error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if hostErr != nil {
+			http.Error(w, hostErr.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		if left := time.Until(readyAt); left > 0 {
 			http.Error(w, fmt.Sprintf("not ready for another %s", left.Round(time.Millisecond)), http.StatusServiceUnavailable)
 			return
@@ -122,6 +133,24 @@ func readyDelay() (time.Duration, error) {
 		return 0, fmt.Errorf("READY_DELAY must be a non-negative Go duration such as 5s, got %q", v)
 	}
 	return d, nil
+}
+
+// requiredHost resolves the host named by the variable REQUIRE_HOST_ENV names, once.
+func requiredHost() error {
+	key := os.Getenv("REQUIRE_HOST_ENV")
+	if key == "" {
+		return nil
+	}
+	host := os.Getenv(key)
+	if host == "" {
+		return fmt.Errorf("%s is empty", key)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+		return fmt.Errorf("cannot reach %s=%s: %v", key, host, err)
+	}
+	return nil
 }
 
 func envOr(key, def string) string {

@@ -1,0 +1,529 @@
+//! The quieter steps: drift, suspend/resume, commits and reverts, break-glass. Each one
+//! acts on the cluster or the served repo and emits what it did; the waits are driven by
+//! the same watch updates as recoveries.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kube::Client;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::Run;
+use crate::disaster::drift::{self, AppliedDrift};
+use crate::engine::flux;
+use crate::event::{EventKind, ObjectRef};
+use crate::gitserve::FileEdit;
+use crate::scenario::{BreakGlass, Disaster, DriftExpect, Edit, Target};
+
+/// How long an object must stay not Ready, after the engine fetched the change, to count
+/// as degraded rather than rolling out. Long enough for a normal rollout of the demo fleet.
+const DEGRADE_AFTER: Duration = Duration::from_secs(20);
+/// How long other apps may take to finish a requested reconcile during break-glass.
+const OTHERS_RECONCILE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A hand edit drill made and still follows.
+#[derive(Debug, Clone)]
+pub struct ActiveDrift {
+    pub step: usize,
+    pub applied: AppliedDrift,
+    pub expect: DriftExpect,
+    pub reverted: bool,
+    pub detected: bool,
+    /// The hand edit is now what Git holds too (a break-glass backport).
+    pub backported: bool,
+}
+
+pub fn describe(d: &Disaster) -> String {
+    match d {
+        Disaster::Drift(dr) => format!(
+            "hand-edit {} ({}); expect the engine to {}",
+            dr.target.value,
+            drift::leaf_pointers(&dr.patch.value).join(", "),
+            match dr.expect {
+                DriftExpect::Healed => "overwrite it with Git's value",
+                DriftExpect::Kept => "leave it alone",
+            }
+        ),
+        Disaster::Suspend(s) => format!("pause reconciliation of {}", flux::app_ref(&s.app.value)),
+        Disaster::Resume(r) => format!("resume reconciliation of {}", flux::app_ref(&r.app.value)),
+        Disaster::Commit(c) => format!("commit {:?}", c.message),
+        Disaster::BadCommit(c) => format!("bad commit {:?}", c.message),
+        Disaster::GitRevert(_) => "git revert of an earlier commit".into(),
+        Disaster::BreakGlass(b) => format!(
+            "break glass on {} (owner {}, deadline {})",
+            flux::app_ref(&b.app.value),
+            b.owner,
+            b.deadline
+        ),
+        Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => String::new(),
+    }
+}
+
+fn file_edits(edits: &[Edit]) -> Vec<FileEdit> {
+    edits
+        .iter()
+        .map(|e| FileEdit {
+            file: e.file.as_str().to_string(),
+            find: e.find.clone(),
+            replace: e.replace.clone(),
+        })
+        .collect()
+}
+
+impl Run<'_> {
+    pub(super) async fn quiet_step(&mut self, step: usize, d: &Disaster, client: &Client) -> Result<()> {
+        match d {
+            Disaster::Drift(dr) => {
+                let idx = self
+                    .hand_edit(step, client, &dr.target.value, &dr.patch.value, dr.expect)
+                    .await?;
+                self.emit(EventKind::DisasterInjected { step });
+                if dr.expect == DriftExpect::Kept {
+                    self.give_engine_a_chance(step, client, idx, dr.hold.0).await?;
+                }
+            }
+            Disaster::Suspend(s) => {
+                let app = flux::app_ref(&s.app.value);
+                flux::set_suspended(client, &app, true).await?;
+                self.emit(EventKind::Suspended {
+                    step,
+                    object: app,
+                    suspended: true,
+                });
+                self.emit(EventKind::DisasterInjected { step });
+            }
+            Disaster::Resume(r) => {
+                let app = flux::app_ref(&r.app.value);
+                flux::set_suspended(client, &app, false).await?;
+                self.emit(EventKind::Suspended {
+                    step,
+                    object: app,
+                    suspended: false,
+                });
+                self.emit(EventKind::DisasterInjected { step });
+            }
+            Disaster::Commit(c) => self.commit_step(step, &c.edits.value, &c.message).await?,
+            Disaster::BadCommit(c) => self.commit_step(step, &c.edits.value, &c.message).await?,
+            Disaster::GitRevert(_) => {
+                let reverted_step = self
+                    .plan
+                    .reverts
+                    .get(&step)
+                    .copied()
+                    .context("git-revert: no commit step to revert")?;
+                let reverted = self
+                    .commits_by_step
+                    .get(&reverted_step)
+                    .cloned()
+                    .with_context(|| format!("git-revert: step {} made no commit", reverted_step + 1))?;
+                let server = self.server.as_ref().context("no served repo")?;
+                let commit = server.repo.revert(&reverted).await?;
+                let message = format!("Revert step {}", reverted_step + 1);
+                self.committed(step, commit, message, Some(reverted));
+                self.emit(EventKind::DisasterInjected { step });
+            }
+            Disaster::BreakGlass(b) => self.break_glass(step, client, b).await?,
+            Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn commit_step(&mut self, step: usize, edits: &[Edit], message: &str) -> Result<()> {
+        let server = self.server.as_ref().context("no served repo")?;
+        let commit = server.repo.commit_edits(&file_edits(edits), message).await?;
+        self.committed(step, commit, message.to_string(), None);
+        self.emit(EventKind::DisasterInjected { step });
+        Ok(())
+    }
+
+    fn committed(&mut self, step: usize, commit: String, message: String, reverts: Option<String>) {
+        self.commit = commit.clone();
+        self.commits_by_step.insert(step, commit.clone());
+        self.emit(EventKind::Committed {
+            step,
+            commit,
+            message,
+            reverts,
+        });
+    }
+
+    /// Makes a hand edit, starts following the object, returns its index in `drifts`.
+    async fn hand_edit(
+        &mut self,
+        step: usize,
+        client: &Client,
+        target: &Target,
+        patch: &Value,
+        expect: DriftExpect,
+    ) -> Result<usize> {
+        let applied = drift::apply(client, target, patch).await?;
+        self.emit(EventKind::DriftApplied {
+            step,
+            object: applied.object.clone(),
+            fields: applied.report_fields(),
+            manager: applied.manager.clone(),
+        });
+        let (api, _) = drift::api_for(client, target).await?;
+        if let Some((observer, _)) = self.observer.as_mut() {
+            observer.watch_object(api, applied.object.clone());
+        }
+        self.drifts.push(ActiveDrift {
+            step,
+            applied,
+            expect,
+            reverted: false,
+            detected: false,
+            backported: false,
+        });
+        Ok(self.drifts.len() - 1)
+    }
+
+    /// For expected drift: asks the managing app to reconcile and waits until it has
+    /// (or `hold` passes, as when the app is paused), then records whether the edit survived.
+    async fn give_engine_a_chance(&mut self, step: usize, client: &Client, idx: usize, hold: Duration) -> Result<()> {
+        let deadline = Instant::now() + hold;
+        let manager = self.drifts[idx].applied.manager.clone();
+        let suspended = manager
+            .as_ref()
+            .and_then(|m| self.state.get(m))
+            .is_some_and(|o| o.suspended);
+        let mut reconciled = false;
+        match manager {
+            Some(m) if !suspended => {
+                let token = flux::request_reconcile(client, &m).await?;
+                self.emit(EventKind::OperatorAction {
+                    step,
+                    action: format!("reconcile requested on {m}"),
+                });
+                reconciled = self
+                    .wait_until(deadline, |run| {
+                        run.state
+                            .get(&m)
+                            .is_some_and(|o| o.last_handled.as_deref() == Some(token.as_str()) && o.ready)
+                    })
+                    .await;
+            }
+            // Paused, or not managed by the engine: nothing will touch it; watch for the hold.
+            _ => {
+                self.wait_until(deadline, |run| run.drifts[idx].reverted).await;
+            }
+        }
+        if !self.drifts[idx].reverted {
+            let object = self.drifts[idx].applied.object.clone();
+            self.emit(EventKind::DriftKept {
+                step,
+                object,
+                reconciled,
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits, driven by watch updates, until `done` holds or `deadline` passes.
+    pub(super) async fn wait_until(&mut self, deadline: Instant, mut done: impl FnMut(&Self) -> bool) -> bool {
+        loop {
+            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                self.apply(u);
+            }
+            if done(self) {
+                return true;
+            }
+            let Some((_, rx)) = self.observer.as_mut() else {
+                return false;
+            };
+            let update = tokio::select! {
+                u = rx.recv() => u,
+                _ = tokio::time::sleep_until(deadline) => return done(self),
+            };
+            match update {
+                Some(u) => self.apply(u),
+                None => return false,
+            }
+        }
+    }
+
+    /// Waits until the engine has fetched the current commit and some object it must
+    /// make Ready has stayed not Ready for [`DEGRADE_AFTER`] (or an image pull failed).
+    pub(super) async fn wait_degraded(&mut self, step: usize, deadline: Instant) -> bool {
+        let root = flux::root_kustomization();
+        let source = flux::root_source();
+        let mut fetched_at: Option<Instant> = None;
+        let mut since: BTreeMap<ObjectRef, Instant> = BTreeMap::new();
+        let first_event = self.events.len();
+        loop {
+            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                self.apply(u);
+            }
+            let commit = self.commit.clone();
+            let now = Instant::now();
+            if fetched_at.is_none()
+                && self
+                    .state
+                    .get(&source)
+                    .and_then(|o| o.revision.as_deref())
+                    .is_some_and(|rev| rev.ends_with(&commit))
+            {
+                fetched_at = Some(now);
+                self.emit(EventKind::RevisionFetched {
+                    step,
+                    commit: commit.clone(),
+                });
+            }
+            if let Some(fetched) = fetched_at {
+                let status = self.state.recovery(&root, &source, &commit, &Default::default());
+                since.retain(|o, _| status.waiting_for.iter().any(|(w, _)| w == o));
+                let failed_pulls: Vec<String> = self.events[first_event..]
+                    .iter()
+                    .filter_map(|e| match &e.kind {
+                        EventKind::ImagePullFailed { image, reason, .. } => Some(format!("{image}: {reason}")),
+                        _ => None,
+                    })
+                    .collect();
+                let mut broken = Vec::new();
+                for (o, why) in &status.waiting_for {
+                    let first = *since.entry(o.clone()).or_insert(now);
+                    if now.duration_since(first.max(fetched)) >= DEGRADE_AFTER || !failed_pulls.is_empty() {
+                        broken.push((o.clone(), why.clone()));
+                    }
+                }
+                if !broken.is_empty() {
+                    broken.extend(
+                        failed_pulls
+                            .into_iter()
+                            .map(|p| (ObjectRef::new("Image", "", &p), "pull failed".to_string())),
+                    );
+                    self.emit(EventKind::Degraded { step, objects: broken });
+                    return true;
+                }
+            }
+            let Some((_, rx)) = self.observer.as_mut() else {
+                return false;
+            };
+            let update = tokio::select! {
+                u = rx.recv() => u,
+                _ = tokio::time::sleep_until(deadline) => return false,
+                // Time alone can make an object count as degraded: look again.
+                _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+            };
+            match update {
+                Some(u) => self.apply(u),
+                None => return false,
+            }
+        }
+    }
+
+    /// Hand edits the engine is expected to overwrite and has not yet.
+    pub(super) fn unhealed_drift(&self) -> Vec<ObjectRef> {
+        self.drifts
+            .iter()
+            .filter(|d| d.expect == DriftExpect::Healed && !d.reverted && !d.backported)
+            .map(|d| d.applied.object.clone())
+            .collect()
+    }
+
+    pub(super) fn live_changed(&mut self, object: &ObjectRef, value: Option<&Value>) {
+        let step = self.current_step;
+        let mut reverted = Vec::new();
+        for d in self
+            .drifts
+            .iter_mut()
+            .filter(|d| &d.applied.object == object && !d.reverted)
+        {
+            if let Some(v) = value
+                && !d.backported
+                && d.applied.reverted(v)
+            {
+                d.reverted = true;
+                reverted.push(object.clone());
+            }
+        }
+        for object in reverted {
+            self.emit(EventKind::DriftReverted { step, object });
+        }
+    }
+
+    /// Flux records what a reconcile changed as an event on the Kustomization
+    /// ("ConfigMap/users/users-api-env configured"): the engine saw the drift.
+    pub(super) fn engine_event(&mut self, kustomization: &ObjectRef, message: &str) {
+        let step = self.current_step;
+        let mut detected = Vec::new();
+        for d in self.drifts.iter_mut().filter(|d| !d.detected && !d.reverted) {
+            let o = &d.applied.object;
+            let named = if o.namespace.is_empty() {
+                format!("{}/{} configured", o.kind, o.name)
+            } else {
+                format!("{}/{}/{} configured", o.kind, o.namespace, o.name)
+            };
+            if d.applied.manager.as_ref() == Some(kustomization) && message.contains(&named) {
+                d.detected = true;
+                detected.push((o.clone(), format!("{kustomization}: {named}")));
+            }
+        }
+        for (object, by) in detected {
+            self.emit(EventKind::DriftDetected { step, object, by });
+        }
+    }
+
+    fn action(&mut self, step: usize, action: impl Into<String>, ok: bool, by: &str, message: impl Into<String>) {
+        self.emit(EventKind::Action {
+            step,
+            action: action.into(),
+            ok,
+            by: by.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// The incident workflow, each action timed; the recovery wait that follows is the
+    /// "Git, engine and cluster agree" check, finished by [`Self::break_glass_agreement`].
+    async fn break_glass(&mut self, step: usize, client: &Client, b: &BreakGlass) -> Result<()> {
+        let app = flux::app_ref(&b.app.value);
+        let owner = b.owner.as_str();
+        let paused_at = Instant::now();
+
+        flux::set_suspended(client, &app, true).await?;
+        self.emit(EventKind::Suspended {
+            step,
+            object: app.clone(),
+            suspended: true,
+        });
+        self.action(step, format!("pause {app}"), true, owner, "");
+
+        let idx = self
+            .hand_edit(
+                step,
+                client,
+                &b.mitigation.target.value,
+                &b.mitigation.patch.value,
+                DriftExpect::Kept,
+            )
+            .await?;
+        self.action(
+            step,
+            format!("mitigate {}", b.mitigation.target.value),
+            true,
+            owner,
+            "hand edit while the app is paused",
+        );
+        self.emit(EventKind::DisasterInjected { step });
+
+        // Every other app must still reconcile: the pause is for one app only.
+        let others: Vec<ObjectRef> = self
+            .state
+            .ready_set()
+            .into_iter()
+            .filter(|o| o.kind == "Kustomization" && *o != app)
+            .collect();
+        let mut tokens = Vec::new();
+        for o in &others {
+            tokens.push((o.clone(), flux::request_reconcile(client, o).await?));
+        }
+        let started = Instant::now();
+        let all_reconciled = self
+            .wait_until(started + OTHERS_RECONCILE_TIMEOUT, |run| {
+                tokens.iter().all(|(o, token)| {
+                    run.state
+                        .get(o)
+                        .is_some_and(|s| s.last_handled.as_deref() == Some(token.as_str()) && s.ready)
+                })
+            })
+            .await;
+        let mitigation_live = !self.drifts[idx].reverted;
+        self.action(
+            step,
+            "other apps still reconcile",
+            all_reconciled && mitigation_live,
+            "",
+            if !mitigation_live {
+                "the mitigation was overwritten while the app was paused".to_string()
+            } else if all_reconciled {
+                format!(
+                    "{} apps reconciled in {:.1}s",
+                    others.len(),
+                    started.elapsed().as_secs_f64()
+                )
+            } else {
+                format!(
+                    "not all of {} apps reconciled within {OTHERS_RECONCILE_TIMEOUT:?}",
+                    others.len()
+                )
+            },
+        );
+
+        if let Some(hold) = b.hold {
+            tokio::time::sleep(hold.0).await;
+        }
+
+        let server = self.server.as_ref().context("no served repo")?;
+        let commit = server
+            .repo
+            .commit_edits(&file_edits(&b.backport.edits.value), &b.backport.message)
+            .await?;
+        self.committed(step, commit, b.backport.message.clone(), None);
+        self.drifts[idx].backported = true;
+        let backport_at = paused_at.elapsed();
+        self.action(step, "backport the mitigation to Git", true, owner, "");
+
+        flux::set_suspended(client, &app, false).await?;
+        self.emit(EventKind::Suspended {
+            step,
+            object: app.clone(),
+            suspended: false,
+        });
+        let resume_at = paused_at.elapsed();
+        self.action(step, format!("resume {app}"), true, owner, "");
+
+        let late: Vec<String> = [("backport", backport_at), ("resume", resume_at)]
+            .into_iter()
+            .filter(|(_, at)| *at > b.deadline.0)
+            .map(|(what, at)| format!("{what} came {:.1}s after the pause", at.as_secs_f64()))
+            .collect();
+        self.action(
+            step,
+            format!("deadline {} (owner {owner})", b.deadline),
+            late.is_empty(),
+            owner,
+            if late.is_empty() {
+                format!("resumed {:.1}s after the pause", resume_at.as_secs_f64())
+            } else {
+                late.join("; ")
+            },
+        );
+        Ok(())
+    }
+
+    /// After the recovery wait: the mitigation is still live, now because Git holds it.
+    pub(super) async fn break_glass_agreement(&mut self, step: usize, b: &BreakGlass) {
+        let object = drift::object_ref(&b.mitigation.target.value);
+        let live = self
+            .drifts
+            .iter()
+            .rev()
+            .find(|d| d.step == step && d.applied.object == object)
+            .map(|d| !d.reverted);
+        let ok = live == Some(true);
+        self.action(
+            step,
+            "Git, engine and cluster agree",
+            ok,
+            "",
+            if ok {
+                format!(
+                    "{object} keeps the mitigation, now from Git at {}",
+                    &self.commit[..12.min(self.commit.len())]
+                )
+            } else {
+                format!("{object} lost the mitigation after the resume: the backport does not match it")
+            },
+        );
+        if ok {
+            self.emit(EventKind::DriftKept {
+                step,
+                object,
+                reconciled: true,
+            });
+        }
+    }
+}
