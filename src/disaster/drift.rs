@@ -106,8 +106,13 @@ pub fn object_ref(target: &Target) -> ObjectRef {
     ObjectRef::new(&target.kind, target.namespace.as_deref().unwrap_or(""), &target.name)
 }
 
-/// Applies the hand edit and returns what it changed.
-pub async fn apply(client: &Client, target: &Target, patch: &Value) -> Result<AppliedDrift> {
+/// Applies the hand edit (as `field_manager`, default kubectl's) and returns what it changed.
+pub async fn apply(
+    client: &Client,
+    target: &Target,
+    patch: &Value,
+    field_manager: Option<&str>,
+) -> Result<AppliedDrift> {
     let (api, _) = api_for(client, target).await?;
     let before = api
         .get(&target.name)
@@ -115,7 +120,7 @@ pub async fn apply(client: &Client, target: &Target, patch: &Value) -> Result<Ap
         .with_context(|| format!("cannot edit {target}: failed to read it"))?;
     let before = serde_json::to_value(&before).context("object is not JSON")?;
     let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
+        field_manager: Some(field_manager.unwrap_or(FIELD_MANAGER).into()),
         ..PatchParams::default()
     };
     let after = api

@@ -77,7 +77,12 @@ impl Run<'_> {
         match d {
             Disaster::Drift(dr) => {
                 let idx = self
-                    .hand_edit(step, client, &dr.target.value, &dr.patch.value, dr.expect)
+                    .hand_edit(
+                        step,
+                        client,
+                        (&dr.target.value, &dr.patch.value, dr.field_manager.as_deref()),
+                        dr.expect,
+                    )
                     .await?;
                 self.emit(EventKind::DisasterInjected { step });
                 if dr.expect == DriftExpect::Kept {
@@ -154,11 +159,10 @@ impl Run<'_> {
         &mut self,
         step: usize,
         client: &Client,
-        target: &Target,
-        patch: &Value,
+        (target, patch, field_manager): (&Target, &Value, Option<&str>),
         expect: DriftExpect,
     ) -> Result<usize> {
-        let applied = drift::apply(client, target, patch).await?;
+        let applied = drift::apply(client, target, patch, field_manager).await?;
         self.emit(EventKind::DriftApplied {
             step,
             object: applied.object.clone(),
@@ -395,8 +399,7 @@ impl Run<'_> {
             .hand_edit(
                 step,
                 client,
-                &b.mitigation.target.value,
-                &b.mitigation.patch.value,
+                (&b.mitigation.target.value, &b.mitigation.patch.value, None),
                 DriftExpect::Kept,
             )
             .await?;

@@ -293,6 +293,11 @@ pub struct Drift {
     pub patch: Spanned<serde_json::Value>,
     #[serde(default)]
     pub expect: DriftExpect,
+    /// Who makes the change, as the API server records it: `kubectl-edit` (a person, the
+    /// default) or a controller's field manager, e.g. `kube-controller-manager` for an HPA
+    /// scaling a Deployment. Flux takes over fields kubectl set, not those of controllers.
+    #[serde(default)]
+    pub field_manager: Option<String>,
     /// With `expect: kept`, how long to wait for the engine's reconcile before checking.
     #[serde(default = "default_hold")]
     pub hold: Duration,
