@@ -45,6 +45,27 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Run a scenario as a game day: print each step and wait for the operator's Enter
+    /// before doing it, time every human step, and write the incident record
+    /// (incident.md) next to the reports. Needs a terminal on stdin unless --auto.
+    Gameday {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// Who runs the game day; recorded on every human step.
+        #[arg(long)]
+        operator: String,
+        /// Do not wait for the operator (CI): every step goes ahead at once.
+        #[arg(long)]
+        auto: bool,
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        #[arg(long)]
+        keep_cluster: bool,
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        bootstrap_timeout: std::time::Duration,
+    },
     /// Check this machine: Docker, kind, disk, cgroups, the profile and its node image.
     Doctor {
         #[arg(long)]

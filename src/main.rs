@@ -44,38 +44,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 profile,
                 bootstrap_timeout,
                 progress: !quiet,
+                operator: None,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let mut worst = 0;
             for plan in &plans {
                 for _ in 0..repeat {
-                    let run_id = runner::run_id();
-                    let result = runtime.block_on(async {
-                        // On a signal the run is cancelled first (its future dropped), so only
-                        // the cleanup below touches the cluster.
-                        let outcome = tokio::select! {
-                            r = runner::run(plan, &opts, &run_id) => Some(r),
-                            _ = runner::signals::interrupted() => None,
-                        };
-                        if outcome.is_none() {
-                            runner::signals::clean_up_after_interrupt().await;
-                        }
-                        outcome
-                    });
-                    let Some(result) = result else {
-                        eprintln!("error: interrupted; no report written for run {run_id}");
+                    let Some(code) = run_once(&runtime, plan, &opts, &report_dir, output)? else {
                         return Ok(ExitCode::from(EXIT_ERROR));
                     };
-                    let written = report::write::write_run(&report_dir, &result.report, &result.events)?;
-                    match output {
-                        Output::Table => print!("{}", report::table::render(&result.report)),
-                        Output::Json => print!("{}", result.report.to_json()),
-                    }
-                    eprintln!("reports: {}", written.dir.display());
-                    worst = worst.max(result.report.result.exit_code());
+                    worst = worst.max(code);
                 }
             }
             Ok(ExitCode::from(u8::try_from(worst).unwrap_or(EXIT_ERROR)))
+        }
+        Command::Gameday {
+            scenario,
+            operator,
+            auto,
+            report_dir,
+            keep_cluster,
+            profile,
+            bootstrap_timeout,
+        } => {
+            use std::io::IsTerminal as _;
+            if !auto && !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "drill gameday waits for the operator on stdin, which is not a terminal; use --auto to run every step without waiting (CI)"
+                );
+            }
+            if operator.trim().is_empty() {
+                anyhow::bail!("--operator must name who runs the game day");
+            }
+            let plan = scenario::load(&scenario)?;
+            let opts = RunOptions {
+                keep_cluster,
+                profile: Profile::load(profile.as_deref())?,
+                bootstrap_timeout,
+                progress: true,
+                operator: Some(runner::Operator {
+                    name: operator.trim().to_string(),
+                    auto,
+                }),
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let code = run_once(&runtime, &plan, &opts, &report_dir, Output::Table)?;
+            Ok(ExitCode::from(
+                code.and_then(|c| u8::try_from(c).ok()).unwrap_or(EXIT_ERROR),
+            ))
         }
         Command::Doctor { profile } => {
             let profile = Profile::load(profile.as_deref())?;
@@ -141,6 +157,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
     }
+}
+
+/// Runs one plan and writes its reports; None when a signal interrupted it.
+fn run_once(
+    runtime: &tokio::runtime::Runtime,
+    plan: &scenario::Plan,
+    opts: &RunOptions,
+    report_dir: &std::path::Path,
+    output: Output,
+) -> anyhow::Result<Option<i32>> {
+    let run_id = runner::run_id();
+    let result = runtime.block_on(async {
+        // On a signal the run is cancelled first (its future dropped), so only
+        // the cleanup below touches the cluster.
+        let outcome = tokio::select! {
+            r = runner::run(plan, opts, &run_id) => Some(r),
+            _ = runner::signals::interrupted() => None,
+        };
+        if outcome.is_none() {
+            runner::signals::clean_up_after_interrupt().await;
+        }
+        outcome
+    });
+    let Some(result) = result else {
+        eprintln!("error: interrupted; no report written for run {run_id}");
+        return Ok(None);
+    };
+    let written = report::write::write_run(report_dir, &result.report, &result.events)?;
+    match output {
+        Output::Table => print!("{}", report::table::render(&result.report)),
+        Output::Json => print!("{}", result.report.to_json()),
+    }
+    eprintln!("reports: {}", written.dir.display());
+    Ok(Some(result.report.result.exit_code()))
 }
 
 /// A recorded run keeps its verdict in report.json and its raw events in events.jsonl;

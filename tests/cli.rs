@@ -17,17 +17,62 @@ fn drill(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn shipped_scenarios_validate() {
-    let (code, out, err) = drill(&[
-        "validate",
-        "scenarios/flux-namespace-loss.yaml",
-        "scenarios/flux-cluster-loss.yaml",
-        "scenarios/flux-missing-image.yaml",
-    ]);
+    let mut files: Vec<String> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "{files:?}");
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = drill(&args);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         out.lines().filter(|l| l.ends_with("disaster step(s))")).count(),
-        3,
+        files.len(),
         "{out}"
+    );
+}
+
+#[test]
+fn gameday_without_a_terminal_needs_auto() {
+    // `output()` gives the child a null stdin: not a terminal.
+    let (code, _, err) = drill(&["gameday", "scenarios/flux-break-glass.yaml", "--operator", "alice"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a terminal; use --auto"), "{err}");
+}
+
+#[test]
+fn quiet_step_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.yaml");
+    let fleet = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
+    let kind = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kind-configs/1node.yaml");
+    let text = format!(
+        "name: s\ncluster:\n  kind:\n    config: {}\nengine:\n  flux:\n    repo:\n      path: {}\n    path: clusters/demo\ndisasters:\n  - bad-commit:\n      message: m\n      edits:\n        - file: apps/users-api/deployment.yaml\n          find: not-in-the-file\n          replace: x\n  - git-revert:\n      step: 2\nexpect:\n  rto: 1m\n",
+        kind.display(),
+        fleet.display()
+    );
+    std::fs::write(&scenario, text).unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("s.yaml:14:9: bad-commit: apps/users-api/deployment.yaml does not contain \"not-in-the-file\""),
+        "{err}"
+    );
+    std::fs::write(
+        &scenario,
+        std::fs::read_to_string(&scenario)
+            .unwrap()
+            .replace("not-in-the-file", "demo-small:1.0"),
+    )
+    .unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("s.yaml:18:13: git-revert: step 2 is not an earlier commit or bad-commit step"),
+        "{err}"
     );
 }
 

@@ -1,6 +1,7 @@
 //! Reports: one [`Report`] value (the `report.json` contract) and pure renderers
 //! for it. Writing to disk is in [`write`], atomically.
 
+pub mod incident;
 pub mod junit;
 pub mod markdown;
 pub mod table;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::markdown::{self, HistoryEntry};
-use super::{Report, junit, table};
+use super::{Report, incident, junit, table};
 use crate::event::DrillEvent;
 
 pub struct Written {
@@ -36,13 +36,16 @@ pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent]) -> 
         .map(|e| serde_json::to_string(e).map(|line| line + "\n"))
         .collect::<Result<_, _>>()
         .context("failed to encode events")?;
-    let files = vec![
+    let mut files = vec![
         ("report.json", report.to_json().into_bytes()),
         ("junit.xml", junit::render(std::slice::from_ref(report)).into_bytes()),
         ("summary.md", markdown::render(report, previous.as_ref()).into_bytes()),
         ("table.txt", table::render(report).into_bytes()),
         ("events.jsonl", events_text.into_bytes()),
     ];
+    if incident::applies(events) {
+        files.push(("incident.md", incident::render(report, events).into_bytes()));
+    }
     publish(&final_dir, &files)?;
 
     let line = serde_json::to_string(&HistoryEntry::of(report)).context("failed to encode history entry")? + "\n";

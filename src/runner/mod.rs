@@ -28,7 +28,7 @@ use crate::observe::state::ClusterState;
 use crate::observe::{Observer, Update};
 use crate::profile::Profile;
 use crate::report::Report;
-use crate::scenario::{Disaster, EngineSpec, OperatorAction, Plan, RepoSource, StepOutcome};
+use crate::scenario::{Disaster, EngineKind, OperatorAction, Plan, RepoSource, StepOutcome};
 use crate::timeline;
 pub use progress::Progress;
 
@@ -39,6 +39,15 @@ pub struct RunOptions {
     /// How long the first sync from Git may take before the run fails.
     pub bootstrap_timeout: Duration,
     pub progress: bool,
+    /// Game-day mode: a person goes ahead with each step (and each break-glass action).
+    pub operator: Option<Operator>,
+}
+
+/// Who runs the game day, and whether drill waits for them (`--auto`: it does not).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub name: String,
+    pub auto: bool,
 }
 
 /// What a run produced: the report and the raw events (written by the caller).
@@ -157,7 +166,13 @@ impl Run<'_> {
 
     async fn execute(&mut self, run_id: &str) -> Result<()> {
         let plan = self.plan;
-        let EngineSpec::Flux(flux_spec) = &plan.scenario.engine;
+        let flux_spec = plan
+            .scenario
+            .engine
+            .flux
+            .as_ref()
+            .filter(|_| plan.engine == EngineKind::Flux)
+            .context("this scenario's engine is not supported by this build")?;
         let flux_install = self.opts.profile.flux_install.clone().context(
             "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)",
         )?;
@@ -267,6 +282,8 @@ impl Run<'_> {
                 expects: d.outcome(),
                 budget_ms: d.within().map(|w| w.as_millis()),
             });
+            self.operator_go_ahead(step, &format!("step {}: {}", step + 1, describe(d)))
+                .await?;
             let client = self.inject(step, d, &docker, &flux_install, &root).await?;
             if d.operator_action() == Some(OperatorAction::ReconcileNow) {
                 let n = flux::reconcile_now(&client).await?;

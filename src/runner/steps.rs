@@ -23,6 +23,25 @@ const DEGRADE_AFTER: Duration = Duration::from_secs(20);
 /// How long other apps may take to finish a requested reconcile during break-glass.
 const OTHERS_RECONCILE_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// Whether a not-Ready object says something is broken, rather than that it waits for
+/// another object or is busy: an engine object waiting on a dependency or mid-reconcile
+/// is a symptom; the workload that cannot become Ready, or a failed reconcile, is the breakage.
+fn counts_as_broken(o: &ObjectRef, why: &str) -> bool {
+    const WAITING: [&str; 9] = [
+        "DependencyNotReady",
+        "Progressing",
+        "ProgressingWithRetry",
+        "Suspended",
+        "StaleGeneration",
+        "waiting for a reconcile",
+        "applied ",
+        "at revision",
+        "not created yet",
+    ];
+    let workload = matches!(o.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet");
+    workload || !WAITING.iter().any(|w| why.starts_with(w))
+}
+
 /// A hand edit drill made and still follows.
 #[derive(Debug, Clone)]
 pub struct ActiveDrift {
@@ -286,7 +305,7 @@ impl Run<'_> {
                     })
                     .collect();
                 let mut broken = Vec::new();
-                for (o, why) in &status.waiting_for {
+                for (o, why) in status.waiting_for.iter().filter(|(o, why)| counts_as_broken(o, why)) {
                     let first = *since.entry(o.clone()).or_insert(now);
                     if now.duration_since(first.max(fetched)) >= DEGRADE_AFTER || !failed_pulls.is_empty() {
                         broken.push((o.clone(), why.clone()));
@@ -370,6 +389,47 @@ impl Run<'_> {
         }
     }
 
+    /// Game-day mode: shows what comes next and waits for the operator's Enter (not with
+    /// `--auto`), then records the go-ahead, who gave it and how long it took.
+    pub(super) async fn operator_go_ahead(&mut self, step: usize, what: &str) -> Result<()> {
+        let Some(operator) = self.opts.operator.clone() else {
+            return Ok(());
+        };
+        let asked = Instant::now();
+        if operator.auto {
+            self.progress.line(&format!("▶ {what} (auto)"));
+        } else {
+            eprintln!("\n▶ {what}\n  {}: press Enter to go ahead", operator.name);
+            tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|n| n > 0)
+            })
+            .await
+            .context("failed to wait for the operator")?
+            .context("failed to read the operator's answer from stdin")?
+            .then_some(())
+            .context("stdin closed while waiting for the operator")?;
+        }
+        let waited = asked.elapsed();
+        self.action(
+            step,
+            format!("go-ahead: {what}"),
+            true,
+            &operator.name,
+            if operator.auto {
+                "auto".to_string()
+            } else {
+                format!("after {:.1}s", waited.as_secs_f64())
+            },
+        );
+        Ok(())
+    }
+
+    /// The break-glass actions are done by the operator in game-day mode.
+    fn actor<'a>(&'a self, owner: &'a str) -> &'a str {
+        self.opts.operator.as_ref().map(|o| o.name.as_str()).unwrap_or(owner)
+    }
+
     fn action(&mut self, step: usize, action: impl Into<String>, ok: bool, by: &str, message: impl Into<String>) {
         self.emit(EventKind::Action {
             step,
@@ -384,7 +444,9 @@ impl Run<'_> {
     /// "Git, engine and cluster agree" check, finished by [`Self::break_glass_agreement`].
     async fn break_glass(&mut self, step: usize, client: &Client, b: &BreakGlass) -> Result<()> {
         let app = flux::app_ref(&b.app.value);
-        let owner = b.owner.as_str();
+        let owner_name = self.actor(&b.owner).to_string();
+        let owner = owner_name.as_str();
+        self.operator_go_ahead(step, &format!("pause {app}")).await?;
         let paused_at = Instant::now();
 
         flux::set_suspended(client, &app, true).await?;
@@ -395,6 +457,8 @@ impl Run<'_> {
         });
         self.action(step, format!("pause {app}"), true, owner, "");
 
+        self.operator_go_ahead(step, &format!("mitigate: edit {}", b.mitigation.target.value))
+            .await?;
         let idx = self
             .hand_edit(
                 step,
@@ -459,6 +523,8 @@ impl Run<'_> {
             tokio::time::sleep(hold.0).await;
         }
 
+        self.operator_go_ahead(step, &format!("backport to Git: {:?}", b.backport.message))
+            .await?;
         let server = self.server.as_ref().context("no served repo")?;
         let commit = server
             .repo
@@ -469,6 +535,7 @@ impl Run<'_> {
         let backport_at = paused_at.elapsed();
         self.action(step, "backport the mitigation to Git", true, owner, "");
 
+        self.operator_go_ahead(step, &format!("resume {app}")).await?;
         flux::set_suspended(client, &app, false).await?;
         self.emit(EventKind::Suspended {
             step,
@@ -528,5 +595,28 @@ impl Run<'_> {
                 reconciled: true,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_workloads_and_failed_reconciles_count_as_broken() {
+        let k = ObjectRef::new("Kustomization", "flux-system", "users-api");
+        let d = ObjectRef::new("Deployment", "users", "users-api");
+        assert!(!counts_as_broken(
+            &k,
+            "DependencyNotReady: dependency 'flux-system/users-db' is not ready"
+        ));
+        assert!(!counts_as_broken(&k, "Progressing: Reconciliation in progress"));
+        assert!(!counts_as_broken(&k, "applied main@sha1:a, source is at main@sha1:b"));
+        assert!(counts_as_broken(
+            &k,
+            "HealthCheckFailed: timeout waiting for: [Deployment/users/users-api]"
+        ));
+        assert!(counts_as_broken(&d, "ProgressDeadlineExceeded: 0/1 available"));
+        assert!(counts_as_broken(&d, "Progressing: 0/1 available"));
     }
 }

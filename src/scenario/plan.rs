@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ScenarioError;
-use super::spec::{ClusterSpec, Credentials, Disaster, EngineSpec, Repo, Scenario};
+use super::spec::{ClusterSpec, Credentials, Disaster, EngineKind, EngineSpec, Repo, Scenario};
 
 /// Namespaces drill refuses to delete: losing them is not a GitOps recovery, it is a broken control plane.
 const PROTECTED_NAMESPACES: [&str; 4] = ["kube-system", "kube-public", "kube-node-lease", "default"];
@@ -22,6 +22,8 @@ pub struct Plan {
     pub repo: RepoSource,
     /// For each git-revert step (by index), the index of the commit step it reverts.
     pub reverts: std::collections::BTreeMap<usize, usize>,
+    /// The engine this run uses.
+    pub engine: EngineKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +88,19 @@ impl Plan {
             }
         }
 
-        let repo = match &scenario.engine {
-            EngineSpec::Flux(flux) => resolve_repo(&flux.repo, &base, file)?,
+        let engine = match (&scenario.engine.flux, &scenario.engine.argocd) {
+            (Some(_), _) => EngineKind::Flux,
+            (None, Some(_)) => EngineKind::Argocd,
+            (None, None) => {
+                return Err(ScenarioError::in_file(
+                    file,
+                    "engine: name `flux:` or `argocd:` (or both, and pick with --engine)",
+                ));
+            }
+        };
+        let repo = match engine_repo(&scenario.engine, engine) {
+            Some(repo) => resolve_repo(repo, &base, file)?,
+            None => return Err(ScenarioError::in_file(file, "engine: no repo")),
         };
         let reverts = super::steps::check_steps(&scenario.disasters, &repo, file)?;
         Ok(Plan {
@@ -97,7 +110,34 @@ impl Plan {
             kind_nodes,
             repo,
             reverts,
+            engine,
         })
+    }
+
+    /// Switches to `engine` (`drill run --engine`); the scenario must configure it.
+    pub fn with_engine(mut self, engine: EngineKind) -> Result<Plan, ScenarioError> {
+        let Some(repo) = engine_repo(&self.scenario.engine, engine).cloned() else {
+            return Err(ScenarioError::in_file(
+                &self.file,
+                format!(
+                    "--engine {}: the scenario has no `engine.{}:` section",
+                    engine.as_str(),
+                    engine.as_str()
+                ),
+            ));
+        };
+        let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        self.repo = resolve_repo(&repo, &base, &self.file)?;
+        self.engine = engine;
+        Ok(self)
+    }
+}
+
+/// The repo of `engine`'s section (None when the scenario does not configure it).
+fn engine_repo(spec: &EngineSpec, engine: EngineKind) -> Option<&Repo> {
+    match engine {
+        EngineKind::Flux => spec.flux.as_ref().map(|f| &f.repo),
+        EngineKind::Argocd => spec.argocd.as_ref().map(|a| &a.repo),
     }
 }
 
@@ -208,7 +248,7 @@ fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, Sce
             let Ok(canonical) = dir.canonicalize() else {
                 return Err(ScenarioError::in_file(
                     file,
-                    format!("engine.flux.repo.path: {} does not exist", dir.display()),
+                    format!("engine: repo.path: {} does not exist", dir.display()),
                 ));
             };
             // The fleet may be any folder inside a Git work tree; drill serves that folder.
@@ -216,7 +256,7 @@ fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, Sce
                 return Err(ScenarioError::in_file(
                     file,
                     format!(
-                        "engine.flux.repo.path: {} is not a folder inside a Git checkout",
+                        "engine: repo.path: {} is not a folder inside a Git checkout",
                         dir.display()
                     ),
                 ));

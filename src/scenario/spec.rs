@@ -55,10 +55,65 @@ pub struct ExistingCluster {
     pub kubeconfig: Option<String>,
 }
 
+/// The GitOps engine that rebuilds the cluster. A fleet with entry points for both may
+/// name both; `drill run --engine` picks one (default: flux).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub enum EngineSpec {
-    Flux(FluxEngine),
+pub struct EngineSpec {
+    #[serde(default)]
+    pub flux: Option<FluxEngine>,
+    #[serde(default)]
+    pub argocd: Option<ArgoCdEngine>,
+}
+
+/// Which engine a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    Flux,
+    Argocd,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Flux => "flux",
+            EngineKind::Argocd => "argocd",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ArgoCdEngine {
+    pub repo: Repo,
+    /// The folder of the root app-of-apps (Applications, ApplicationSets), e.g. argocd/root.
+    /// drill creates the root Application `root` in namespace argocd pointing at it.
+    pub path: RelPath,
+    /// The sync policy of the root Application (children carry their own in Git).
+    #[serde(default)]
+    pub sync_policy: SyncPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SyncPolicy {
+    #[serde(default = "yes")]
+    pub automated: bool,
+    #[serde(default = "yes")]
+    pub self_heal: bool,
+    #[serde(default = "yes")]
+    pub prune: bool,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy {
+            automated: true,
+            self_heal: true,
+            prune: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
