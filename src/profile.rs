@@ -18,6 +18,8 @@ pub struct Profile {
     /// DRILL_FLUX_INSTALL: Flux install manifest (`flux install --export` output).
     pub flux_install: Option<PathBuf>,
     pub flux_version: Option<String>,
+    /// DRILL_ARGOCD_INSTALL: Argo CD install manifest (upstream install.yaml or core-install.yaml).
+    pub argocd_install: Option<PathBuf>,
     /// DRILL_KUBEADM_DNS_TAG: CoreDNS tag kubeadm must use (the node image preloads it).
     pub kubeadm_dns_tag: Option<String>,
     /// DRILL_REGISTRY_MIRROR: where nodes pull through (informational; the node image configures it).
@@ -26,7 +28,7 @@ pub struct Profile {
 
 impl Profile {
     pub fn mode(&self) -> &'static str {
-        if self.node_image.is_some() || self.flux_install.is_some() {
+        if self.node_image.is_some() || self.flux_install.is_some() || self.argocd_install.is_some() {
             "offline (profile)"
         } else {
             "online"
@@ -47,6 +49,7 @@ impl Profile {
             "DRILL_NODE_IMAGE",
             "DRILL_FLUX_INSTALL",
             "DRILL_FLUX_VERSION",
+            "DRILL_ARGOCD_INSTALL",
             "DRILL_KUBEADM_DNS_TAG",
             "DRILL_REGISTRY_MIRROR",
         ] {
@@ -60,6 +63,7 @@ impl Profile {
             node_image: get("DRILL_NODE_IMAGE"),
             flux_install: get("DRILL_FLUX_INSTALL").map(PathBuf::from),
             flux_version: get("DRILL_FLUX_VERSION"),
+            argocd_install: get("DRILL_ARGOCD_INSTALL").map(PathBuf::from),
             kubeadm_dns_tag: get("DRILL_KUBEADM_DNS_TAG"),
             registry_mirror: get("DRILL_REGISTRY_MIRROR"),
         })

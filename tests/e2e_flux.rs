@@ -318,3 +318,173 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
     );
     assert_no_drill_clusters_left();
 }
+
+/// Runs `drill gameday`; the report is read from the folder it prints.
+fn drill_gameday(scenario: &str, operator: &str, reports: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["gameday", scenario, "--operator", operator, "--auto", "--report-dir"])
+        .arg(reports)
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("{stderr}");
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("reports: "))
+        .map(PathBuf::from)
+        .expect("the reports folder is printed");
+    let report = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+        report,
+        dir,
+    }
+}
+
+fn step(report: &Value, n: usize) -> &Value {
+    &report["steps"][n]
+}
+
+fn assertion<'a>(report: &'a Value, name_part: &str) -> &'a Value {
+    report["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"].as_str().unwrap().contains(name_part))
+        .unwrap_or_else(|| panic!("no assertion named like {name_part:?}: {}", report["assertions"]))
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn drift_is_self_healed_and_expected_drift_is_not_a_finding() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-drift-self-heal.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let healed = step(r, 0)["self_heal_ms"].as_u64().expect("self-heal timed");
+    assert!(healed > 0 && healed <= 120_000, "self-heal {healed}");
+    assert!(step(r, 0)["detection_ms"].as_u64().is_some(), "detection timed");
+    assert_eq!(step(r, 1)["kept"], true, "HPA-owned replicas left alone");
+    assert_eq!(assertion(r, "left the expected drift alone")["passed"], true);
+    let drift = r["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 2);
+    assert_eq!(drift[0]["fields"][0]["field"], "/data/DB_HOST");
+    assert_eq!(drift[0]["fields"][0]["git"], "users-db.users.svc.cluster.local");
+    assert!(drift[0]["reverted_ms"].is_u64(), "Git's value came back");
+    assert_eq!(drift[1]["kept"], true);
+    assert_no_drill_clusters_left();
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn expected_drift_that_the_engine_reverts_is_reported_as_noise() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-drift-noise.yaml", &[], reports.path());
+    assert_eq!(run.code, 1, "the noise case fails by design: {}", run.report);
+    let a = assertion(&run.report, "left the expected drift alone");
+    assert_eq!(a["passed"], false);
+    assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
+    assert!(run.report["drift"][0]["reverted_ms"].is_u64());
+    assert_no_drill_clusters_left();
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_bad_commit_degrades_the_app_and_git_revert_restores_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-bad-commit-revert.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let bad = step(r, 0);
+    assert!(bad["degraded_ms"].is_u64(), "{bad}");
+    let broken = bad["degraded"].to_string();
+    assert!(
+        broken.contains("Deployment/users/users-api"),
+        "names the broken app: {broken}"
+    );
+    assert!(
+        !broken.contains("DependencyNotReady"),
+        "symptoms are not the breakage: {broken}"
+    );
+    let revert = step(r, 1);
+    assert!(
+        revert["recovered_ms"].as_u64().is_some(),
+        "revert time measured: {revert}"
+    );
+    assert_ne!(bad["commit"], revert["commit"], "the revert is a new commit");
+    assert_eq!(assertion(r, "git-revert: reverted to Healthy")["passed"], true);
+    assert_no_drill_clusters_left();
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn gameday_auto_runs_break_glass_and_writes_the_incident_record() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_gameday("scenarios/flux-break-glass.yaml", "alice", reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
+    let names: Vec<&str> = actions.iter().map(|a| a["action"].as_str().unwrap()).collect();
+    for want in [
+        "pause Kustomization/flux-system/users-api",
+        "other apps still reconcile",
+        "backport the mitigation to Git",
+        "resume Kustomization/flux-system/users-api",
+        "Git, engine and cluster agree",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert!(actions.iter().all(|a| a["ok"] == true), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["by"] == "alice" && a["action"].as_str().unwrap().starts_with("go-ahead")),
+        "the operator's go-aheads are recorded: {names:?}"
+    );
+    let incident = std::fs::read_to_string(run.dir.join("incident.md")).unwrap();
+    assert!(incident.contains("people: alice"), "{incident}");
+    assert!(incident.contains("**Reconciliation commit:** `"), "{incident}");
+    assert!(
+        incident.contains("ConfigMap/users/users-api-env (/data/REPORTS_EXPORT"),
+        "{incident}"
+    );
+    assert!(
+        incident.contains("| alice | pause Kustomization/flux-system/users-api"),
+        "{incident}"
+    );
+    assert_no_drill_clusters_left();
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/seed-configmap-drift.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(
+        step(r, 1)["kept"],
+        true,
+        "the hand edit survives while self-heal is off"
+    );
+    assert!(step(r, 4)["degraded_ms"].is_u64(), "resume breaks the app");
+    assert!(step(r, 5)["degraded_ms"].is_u64(), "the image rollback does not fix it");
+    assert!(step(r, 6)["recovered_ms"].is_u64(), "fixing DB_HOST in Git does");
+    let drift = &r["drift"][0];
+    assert_eq!(
+        drift["reverted_in_step"], 4,
+        "Git overwrote the edit when reconciliation resumed"
+    );
+    assert!(drift["age_ms"].as_u64().unwrap() > 20_000, "{drift}");
+    let findings = r["findings"].to_string();
+    assert!(findings.contains("the reverted commit did not cause it"), "{findings}");
+    assert!(
+        findings.contains("the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
+        "{findings}"
+    );
+    assert_no_drill_clusters_left();
+}

@@ -48,7 +48,7 @@ pub fn show(v: Option<&Value>) -> String {
 pub struct AppliedDrift {
     pub object: ObjectRef,
     pub fields: Vec<(String, Option<Value>, Option<Value>)>,
-    /// The Flux Kustomization whose inventory holds the object (its labels say which).
+    /// The engine object that applied it (Flux labels, Argo CD tracking annotation).
     pub manager: Option<ObjectRef>,
 }
 
@@ -139,16 +139,8 @@ pub async fn apply(
     Ok(AppliedDrift {
         object: object_ref(target),
         fields,
-        manager: flux_manager(&after),
+        manager: crate::observe::readiness::managed_by(&after),
     })
-}
-
-/// The Kustomization that applied an object, from the labels kustomize-controller sets.
-pub fn flux_manager(obj: &Value) -> Option<ObjectRef> {
-    let labels = obj.pointer("/metadata/labels")?;
-    let name = labels.get("kustomize.toolkit.fluxcd.io/name")?.as_str()?;
-    let ns = labels.get("kustomize.toolkit.fluxcd.io/namespace")?.as_str()?;
-    Some(ObjectRef::new("Kustomization", ns, name))
 }
 
 #[cfg(test)]
@@ -187,10 +179,17 @@ mod tests {
         let obj = json!({"metadata": {"labels": {
             "kustomize.toolkit.fluxcd.io/name": "users-api",
             "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}});
+        let manager = crate::observe::readiness::managed_by;
         assert_eq!(
-            flux_manager(&obj),
+            manager(&obj),
             Some(ObjectRef::new("Kustomization", "flux-system", "users-api"))
         );
-        assert_eq!(flux_manager(&json!({"metadata": {}})), None);
+        assert_eq!(manager(&json!({"metadata": {}})), None);
+        let argo = json!({"metadata": {"annotations": {
+            "argocd.argoproj.io/tracking-id": "users-api:apps/Deployment:users/users-api"}}});
+        assert_eq!(
+            manager(&argo),
+            Some(ObjectRef::new("Application", "argocd", "users-api"))
+        );
     }
 }

@@ -29,6 +29,18 @@ fn is_first_pass(doc: &Value) -> bool {
     )
 }
 
+/// Sets `namespace` on every object that names none (as `kubectl apply -n` does); the
+/// API server ignores it on cluster-scoped kinds... so only namespaced kinds get it, at apply.
+pub fn default_namespace(docs: &mut [Value], namespace: &str) {
+    for doc in docs {
+        if doc.pointer("/metadata/namespace").is_none()
+            && let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.insert("x-drill-default-namespace".into(), Value::String(namespace.into()));
+        }
+    }
+}
+
 /// Applies `docs` and waits up to `crd_timeout` for every CRD among them to be Established.
 pub async fn apply_all(client: &Client, docs: &[Value], crd_timeout: Duration) -> Result<()> {
     let (first, rest): (Vec<&Value>, Vec<&Value>) = docs.iter().partition(|d| is_first_pass(d));
@@ -74,17 +86,29 @@ async fn apply_batch(client: &Client, docs: &[&Value]) -> Result<()> {
         let Some((ar, caps)) = discovery.resolve_gvk(&gvk) else {
             bail!("the cluster does not serve {api_version} {kind} (object {name})");
         };
+        // The default namespace rides along as a marker field that never reaches the API server.
+        let mut doc = (*doc).clone();
+        let default_ns = doc
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+            .and_then(|m| m.remove("x-drill-default-namespace"))
+            .and_then(|v| v.as_str().map(str::to_string));
         let api: Api<DynamicObject> = match caps.scope {
             Scope::Namespaced => {
                 let ns = doc
                     .pointer("/metadata/namespace")
                     .and_then(Value::as_str)
-                    .unwrap_or("default");
-                Api::namespaced_with(client.clone(), ns, &ar)
+                    .map(str::to_string)
+                    .or(default_ns)
+                    .unwrap_or_else(|| "default".into());
+                if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("namespace".into(), Value::String(ns.clone()));
+                }
+                Api::namespaced_with(client.clone(), &ns, &ar)
             }
             Scope::Cluster => Api::all_with(client.clone(), &ar),
         };
-        api.patch(name, &params, &Patch::Apply(doc))
+        api.patch(name, &params, &Patch::Apply(&doc))
             .await
             .with_context(|| format!("failed to apply {kind} {name}"))?;
     }

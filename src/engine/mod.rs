@@ -1,4 +1,197 @@
 //! GitOps engines: install, bootstrap the root sync, request reconciles.
 
 pub mod apply;
+pub mod argocd;
 pub mod flux;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kube::Client;
+
+use crate::event::ObjectRef;
+use crate::observe::readiness::Observation;
+use crate::profile::Profile;
+use crate::scenario::{EngineKind, Plan, SyncPolicy};
+
+/// The engine a run drives, with what it needs to install and bootstrap it.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    Flux {
+        install: PathBuf,
+        path: String,
+        interval: Duration,
+    },
+    Argocd {
+        install: PathBuf,
+        path: String,
+        policy: SyncPolicy,
+    },
+}
+
+impl Engine {
+    /// The plan's engine, with its install manifest from the profile.
+    pub fn for_plan(plan: &Plan, profile: &Profile) -> Result<Engine> {
+        match plan.engine {
+            EngineKind::Flux => {
+                let spec = plan
+                    .scenario
+                    .engine
+                    .flux
+                    .as_ref()
+                    .context("the scenario has no engine.flux")?;
+                let install = profile.flux_install.clone().context(
+                    "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)",
+                )?;
+                Ok(Engine::Flux {
+                    install,
+                    path: spec.path.as_str().to_string(),
+                    interval: spec.interval.0,
+                })
+            }
+            EngineKind::Argocd => {
+                let spec = plan
+                    .scenario
+                    .engine
+                    .argocd
+                    .as_ref()
+                    .context("the scenario has no engine.argocd")?;
+                let install = profile.argocd_install.clone().context(
+                    "no Argo CD install manifest: set DRILL_ARGOCD_INSTALL (Argo CD's install.yaml) or use a profile (--profile / DRILL_PROFILE)",
+                )?;
+                Ok(Engine::Argocd {
+                    install,
+                    path: spec.path.as_str().to_string(),
+                    policy: spec.sync_policy,
+                })
+            }
+        }
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::Flux { .. } => EngineKind::Flux,
+            Engine::Argocd { .. } => EngineKind::Argocd,
+        }
+    }
+
+    pub async fn install(&self, client: &Client) -> Result<()> {
+        match self {
+            Engine::Flux { install, .. } => flux::install(client, install, Duration::from_secs(300)).await,
+            Engine::Argocd { install, .. } => argocd::install(client, install, Duration::from_secs(300)).await,
+        }
+    }
+
+    /// The URL the cluster fetches the served repo from. Flux reaches drill's server on
+    /// the kind network directly; Argo CD's Applications in Git name a stable in-cluster URL.
+    pub fn repo_url(&self, server: SocketAddr, repo_name: &str) -> String {
+        match self {
+            Engine::Flux { .. } => format!("http://{server}/{repo_name}.git"),
+            Engine::Argocd { .. } => argocd::in_cluster_url(repo_name),
+        }
+    }
+
+    /// Whether there are secrets outside Git to restore (the `secret-bootstrap` phase).
+    pub fn has_secret_bootstrap(&self) -> bool {
+        matches!(self, Engine::Argocd { .. })
+    }
+
+    /// Restores the secrets that live outside Git, before the root sync.
+    pub async fn secret_bootstrap(&self, client: &Client, url: &str) -> Result<()> {
+        match self {
+            Engine::Flux { .. } => Ok(()),
+            Engine::Argocd { .. } => {
+                apply::apply_all(client, &[argocd::repository_secret(url)], Duration::from_secs(60))
+                    .await
+                    .context("failed to restore the repository secret")
+            }
+        }
+    }
+
+    /// Creates the root sync: Flux's GitRepository + Kustomization, or Argo CD's root Application.
+    pub async fn bootstrap(&self, client: &Client, server: SocketAddr, repo_name: &str, branch: &str) -> Result<()> {
+        let url = self.repo_url(server, repo_name);
+        match self {
+            Engine::Flux { path, interval, .. } => {
+                flux::bootstrap(client, &flux::root_objects(&url, branch, path, *interval, None)).await
+            }
+            Engine::Argocd { path, policy, .. } => {
+                let mut objects = argocd::git_service(server);
+                objects.push(argocd::root_application(&url, branch, path, *policy));
+                apply::apply_all(client, &objects, Duration::from_secs(60))
+                    .await
+                    .context("failed to create the root Application")
+            }
+        }
+    }
+
+    /// The root of the desired state, and the object whose revision must be the served commit.
+    pub fn roots(&self) -> (ObjectRef, ObjectRef) {
+        match self {
+            Engine::Flux { .. } => (flux::root_kustomization(), flux::root_source()),
+            Engine::Argocd { .. } => (argocd::root_app(), argocd::root_app()),
+        }
+    }
+
+    /// `flux reconcile` / `argocd app get --refresh` for everything.
+    pub async fn reconcile_now(&self, client: &Client) -> Result<usize> {
+        match self {
+            Engine::Flux { .. } => flux::reconcile_now(client).await,
+            Engine::Argocd { .. } => argocd::refresh_all(client).await,
+        }
+    }
+
+    /// An app named in a scenario: a Flux Kustomization or an Argo CD Application.
+    pub fn app_ref(&self, app: &str) -> ObjectRef {
+        match self {
+            Engine::Flux { .. } => flux::app_ref(app),
+            Engine::Argocd { .. } => match app.split_once('/') {
+                Some((ns, name)) => ObjectRef::new("Application", ns, name),
+                None => ObjectRef::new("Application", argocd::NAMESPACE, app),
+            },
+        }
+    }
+
+    /// Pauses (Flux: suspend; Argo CD: auto-sync off) or resumes one app.
+    pub async fn set_paused(&self, client: &Client, app: &ObjectRef, paused: bool) -> Result<()> {
+        match self {
+            Engine::Flux { .. } => flux::set_suspended(client, app, paused).await.map(|_| ()),
+            Engine::Argocd { .. } => argocd::set_auto_sync(client, app, !paused).await,
+        }
+    }
+
+    /// Asks one app to reconcile now; returns a token for [`Engine::handled`].
+    pub async fn request_reconcile(&self, client: &Client, app: &ObjectRef) -> Result<String> {
+        match self {
+            Engine::Flux { .. } => flux::request_reconcile(client, app).await,
+            Engine::Argocd { .. } => argocd::request_refresh(client, app).await,
+        }
+    }
+
+    /// Whether the app finished the reconcile `token` asked for.
+    pub fn handled(&self, o: &Observation, token: &str) -> bool {
+        let Some(last) = o.last_handled.as_deref() else {
+            return false;
+        };
+        match self {
+            Engine::Flux { .. } => last == token,
+            Engine::Argocd { .. } => {
+                let (Ok(last), Ok(token)) = (last.parse::<jiff::Timestamp>(), token.parse::<jiff::Timestamp>()) else {
+                    return false;
+                };
+                // reconciledAt has second precision.
+                last >= token - jiff::SignedDuration::from_secs(1)
+            }
+        }
+    }
+
+    /// The engine's kinds the observer watches.
+    pub fn kinds_to_watch(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Engine::Flux { .. } => &crate::observe::FLUX_KINDS,
+            Engine::Argocd { .. } => &crate::observe::ARGOCD_KINDS,
+        }
+    }
+}

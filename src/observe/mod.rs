@@ -49,8 +49,11 @@ pub enum Update {
     },
 }
 
+/// Argo CD kinds drill follows.
+pub const ARGOCD_KINDS: [(&str, &str); 1] = [("argoproj.io", "Application")];
+
 /// Flux kinds drill follows, with their API groups.
-const FLUX_KINDS: [(&str, &str); 6] = [
+pub const FLUX_KINDS: [(&str, &str); 6] = [
     ("source.toolkit.fluxcd.io", "GitRepository"),
     ("source.toolkit.fluxcd.io", "HelmRepository"),
     ("source.toolkit.fluxcd.io", "HelmChart"),
@@ -76,14 +79,18 @@ impl Drop for Observer {
 impl Observer {
     /// Starts one watcher per followed kind, plus kubelet Events for image pulls.
     /// Flux kinds whose CRDs are not installed are skipped.
-    pub async fn start(client: Client, tx: UnboundedSender<Update>) -> Result<Observer> {
+    pub async fn start(
+        client: Client,
+        engine_kinds: &[(&'static str, &'static str)],
+        tx: UnboundedSender<Update>,
+    ) -> Result<Observer> {
         let mut tasks = Vec::new();
         let mut groups = std::collections::BTreeMap::new();
-        for (group, kind) in FLUX_KINDS {
+        for &(group, kind) in engine_kinds {
             if !groups.contains_key(group) {
                 let g = discovery::group(&client, group)
                     .await
-                    .with_context(|| format!("failed to discover API group {group} (is Flux installed?)"))?;
+                    .with_context(|| format!("failed to discover API group {group} (is the engine installed?)"))?;
                 groups.insert(group, g);
             }
             if let Some((ar, _)) = groups[group].recommended_kind(kind) {

@@ -36,8 +36,11 @@ pub struct Observation {
     pub api_transition: Option<Timestamp>,
     /// Reconciliation paused (Flux `spec.suspend: true`).
     pub suspended: bool,
-    /// The last `reconcile.fluxcd.io/requestedAt` token the controller handled.
+    /// The last `reconcile.fluxcd.io/requestedAt` token the controller handled
+    /// (Argo CD: `status.reconciledAt`).
     pub last_handled: Option<String>,
+    /// Argo CD sync wave (`argocd.argoproj.io/sync-wave`).
+    pub wave: Option<i64>,
 }
 
 impl Observation {
@@ -55,6 +58,7 @@ impl Observation {
             api_transition: None,
             suspended: false,
             last_handled: None,
+            wave: None,
         }
     }
 }
@@ -97,9 +101,12 @@ pub fn observe(kind: &str, v: &Value) -> Observation {
         api_transition: None,
         suspended: false,
         last_handled: None,
+        wave: None,
     };
     if WORKLOAD_KINDS.contains(&kind) {
         workload(kind, v, &mut o);
+    } else if kind == "Application" {
+        argo_application(v, &mut o);
     } else {
         flux(kind, v, &namespace, &mut o);
     }
@@ -189,6 +196,61 @@ fn flux(kind: &str, v: &Value, namespace: &str, o: &mut Observation) {
     }
 }
 
+/// Argo CD Application: Ready when sync is Synced, health Healthy, and the last sync
+/// operation did not fail. The revision is `status.sync.revision` (the runner checks it
+/// against the served commit); the managed resources are its inventory, so child
+/// Applications and workloads are judged one by one (a parent's Healthy hides nothing).
+fn argo_application(v: &Value, o: &mut Observation) {
+    let sync = str_at(v, "/status/sync/status").unwrap_or("Unknown");
+    let health = str_at(v, "/status/health/status").unwrap_or("Unknown");
+    let phase = str_at(v, "/status/operationState/phase");
+    let failed = matches!(phase, Some("Failed" | "Error"));
+    o.ready = sync == "Synced" && health == "Healthy" && !failed;
+    (o.reason, o.message) = if failed {
+        (
+            format!("Sync{}", phase.unwrap_or_default()),
+            str_at(v, "/status/operationState/message")
+                .unwrap_or("sync failed")
+                .to_string(),
+        )
+    } else if health != "Healthy" {
+        (
+            health.to_string(),
+            str_at(v, "/status/health/message")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("health {health}, sync {sync}")),
+        )
+    } else if sync != "Synced" {
+        (sync.to_string(), format!("sync status {sync}"))
+    } else {
+        (String::new(), String::new())
+    };
+    o.revision = str_at(v, "/status/sync/revision").map(str::to_string);
+    o.last_handled = str_at(v, "/status/reconciledAt").map(str::to_string);
+    o.api_transition = str_at(v, "/status/operationState/finishedAt").and_then(|t| t.parse().ok());
+    o.suspended = v.pointer("/spec/syncPolicy/automated").is_none_or(Value::is_null)
+        && v.pointer("/metadata/annotations/drill.gitops.dev~1paused").is_some();
+    o.wave = v
+        .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
+        .and_then(Value::as_str)
+        .and_then(|w| w.trim().parse().ok());
+    for r in v
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
+        if !field("kind").is_empty() && !field("name").is_empty() {
+            o.inventory
+                .push(ObjectRef::new(field("kind"), field("namespace"), field("name")));
+        }
+    }
+    if let Some(parent) = managed_by(v) {
+        o.depends_on.push(parent);
+    }
+}
+
 /// Flux inventory ids are `<namespace>_<name>_<group>_<kind>` (namespace and group may be empty).
 pub fn parse_inventory_id(id: &str) -> Option<ObjectRef> {
     let parts: Vec<&str> = id.split('_').collect();
@@ -243,8 +305,9 @@ fn workload(kind: &str, v: &Value, o: &mut Observation) {
     }
 }
 
-/// The Flux object that applied this one, from the labels kustomize- and helm-controller set.
-fn managed_by(v: &Value) -> Option<ObjectRef> {
+/// The engine object that applied this one: from the labels kustomize- and helm-controller
+/// set, or Argo CD's tracking annotation.
+pub fn managed_by(v: &Value) -> Option<ObjectRef> {
     let label = |k: &str| {
         v.pointer("/metadata/labels")
             .and_then(|l| l.get(k))
@@ -261,6 +324,15 @@ fn managed_by(v: &Value) -> Option<ObjectRef> {
         label("helm.toolkit.fluxcd.io/namespace"),
     ) {
         return Some(ObjectRef::new("HelmRelease", ns, name));
+    }
+    // Argo CD's annotation tracking: "<app>:<group>/<kind>:<namespace>/<name>".
+    if let Some(app) = v
+        .pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
+        .and_then(Value::as_str)
+        .and_then(|t| t.split(':').next())
+        .filter(|a| !a.is_empty())
+    {
+        return Some(ObjectRef::new("Application", crate::engine::argocd::NAMESPACE, app));
     }
     None
 }
@@ -370,5 +442,39 @@ mod tests {
             Some(ObjectRef::new("Namespace", "", "users"))
         );
         assert_eq!(parse_inventory_id("garbage"), None);
+    }
+
+    #[test]
+    fn argo_applications_are_judged_one_by_one_parent_health_hides_nothing() {
+        let parent = json!({
+            "metadata": {"name": "root", "namespace": "argocd"},
+            "status": {"sync": {"status": "Synced", "revision": "a".repeat(40)},
+                       "health": {"status": "Healthy"},
+                       "reconciledAt": "2026-11-23T10:00:00Z",
+                       "resources": [{"group": "argoproj.io", "kind": "Application", "namespace": "argocd", "name": "users-api"}]}
+        });
+        let p = observe("Application", &parent);
+        assert!(p.ready, "{p:?}");
+        assert_eq!(p.inventory, [ObjectRef::new("Application", "argocd", "users-api")]);
+        let child = json!({
+            "metadata": {"name": "users-api", "namespace": "argocd",
+                         "annotations": {"argocd.argoproj.io/sync-wave": "2",
+                                         "argocd.argoproj.io/tracking-id": "root:argoproj.io/Application:argocd/users-api"}},
+            "status": {"sync": {"status": "Synced", "revision": "a".repeat(40)},
+                       "health": {"status": "Degraded", "message": "Deployment users-api exceeded its progress deadline"},
+                       "operationState": {"phase": "Succeeded"}}
+        });
+        let c = observe("Application", &child);
+        assert!(!c.ready);
+        assert_eq!(c.reason, "Degraded");
+        assert!(c.message.contains("progress deadline"), "{c:?}");
+        assert_eq!(c.wave, Some(2));
+        assert_eq!(c.depends_on, [ObjectRef::new("Application", "argocd", "root")]);
+        let failed = json!({"metadata": {"name": "x", "namespace": "argocd"},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+                       "operationState": {"phase": "Failed", "message": "one or more objects failed to apply"}}});
+        let f = observe("Application", &failed);
+        assert!(!f.ready);
+        assert_eq!(f.reason, "SyncFailed");
     }
 }

@@ -15,7 +15,10 @@ use crate::event::ObjectRef;
 
 /// Kinds whose readiness drill judges; other inventory entries (ConfigMaps, ...) are not waited on.
 pub fn is_tracked(kind: &str) -> bool {
-    FLUX_SOURCE_KINDS.contains(&kind) || FLUX_RECONCILER_KINDS.contains(&kind) || WORKLOAD_KINDS.contains(&kind)
+    FLUX_SOURCE_KINDS.contains(&kind)
+        || FLUX_RECONCILER_KINDS.contains(&kind)
+        || WORKLOAD_KINDS.contains(&kind)
+        || kind == "Application"
 }
 
 #[derive(Debug, Clone, Default)]
@@ -122,9 +125,16 @@ impl ClusterState {
         baseline: &BTreeSet<ObjectRef>,
     ) -> BTreeSet<ObjectRef> {
         let mut required = BTreeSet::new();
+        // Every Application is required: those an ApplicationSet generates are in no inventory.
+        let applications = self
+            .objects
+            .values()
+            .filter(|o| o.present && o.object.kind == "Application")
+            .map(|o| o.object.clone());
         let mut queue: VecDeque<ObjectRef> = [root.clone(), root_source.clone()]
             .into_iter()
             .chain(baseline.iter().cloned())
+            .chain(applications)
             .collect();
         while let Some(r) = queue.pop_front() {
             if !is_tracked(&r.kind) || !required.insert(r.clone()) {
@@ -161,6 +171,21 @@ impl ClusterState {
             && o.api_transition.is_none_or(|t| t <= *since)
         {
             return Some("waiting for a reconcile after the damage (its Ready is from before)".into());
+        }
+        // An Application synced from the served repo must be at the pinned commit (Helm
+        // chart versions and other sources are not commits: left alone).
+        if r.kind == "Application"
+            && let Some(rev) = o.revision.as_deref()
+            && rev.len() == 40
+            && rev.bytes().all(|b| b.is_ascii_hexdigit())
+            && !commit.is_empty()
+            && rev != commit
+        {
+            return Some(format!(
+                "synced to {}, expected commit {}",
+                &rev[..12],
+                &commit[..12.min(commit.len())]
+            ));
         }
         if r == root_source {
             let at_commit = o.revision.as_deref().is_some_and(|rev| rev.ends_with(commit));

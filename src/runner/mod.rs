@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::assert::{self, Assertion, ObjectCheckOutcome};
 use crate::cluster::kind::{KindCluster, effective_config, kind_network_gateway};
 use crate::disaster;
-use crate::engine::flux;
+use crate::engine::Engine;
 use crate::event::{DrillEvent, EventClock, EventKind, ObjectRef};
 use crate::gitserve::{self, GitServer, ServedRepo};
 use crate::observe::kubelet::PullFact;
@@ -28,7 +28,7 @@ use crate::observe::state::ClusterState;
 use crate::observe::{Observer, Update};
 use crate::profile::Profile;
 use crate::report::Report;
-use crate::scenario::{Disaster, EngineKind, OperatorAction, Plan, RepoSource, StepOutcome};
+use crate::scenario::{Disaster, OperatorAction, Plan, RepoSource, StepOutcome};
 use crate::timeline;
 pub use progress::Progress;
 
@@ -80,6 +80,7 @@ struct Run<'a> {
     /// Hand edits still followed (until Git overwrites them or the run ends).
     drifts: Vec<steps::ActiveDrift>,
     current_step: usize,
+    engine: Option<Engine>,
 }
 
 pub fn run_id() -> String {
@@ -124,6 +125,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         commits_by_step: Default::default(),
         drifts: Vec::new(),
         current_step: 0,
+        engine: None,
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -166,16 +168,8 @@ impl Run<'_> {
 
     async fn execute(&mut self, run_id: &str) -> Result<()> {
         let plan = self.plan;
-        let flux_spec = plan
-            .scenario
-            .engine
-            .flux
-            .as_ref()
-            .filter(|_| plan.engine == EngineKind::Flux)
-            .context("this scenario's engine is not supported by this build")?;
-        let flux_install = self.opts.profile.flux_install.clone().context(
-            "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)",
-        )?;
+        let engine = Engine::for_plan(plan, &self.opts.profile)?;
+        self.engine = Some(engine.clone());
         let kind_config = plan
             .kind_config
             .clone()
@@ -227,17 +221,9 @@ impl Run<'_> {
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
         let gateway = kind_network_gateway(&docker).await?;
         let server = GitServer::start(served, std::net::SocketAddr::new(gateway, 0)).await?;
-        let url = server.url();
         self.server = Some(server);
-        let root = flux::root_objects(
-            &url,
-            gitserve::BRANCH,
-            flux_spec.path.as_str(),
-            flux_spec.interval.0,
-            None,
-        );
 
-        let client = self.install_engine(&cluster, &flux_install, &root).await?;
+        let client = self.install_engine(&cluster).await?;
         self.start_observer(client.clone()).await?;
 
         // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
@@ -284,9 +270,9 @@ impl Run<'_> {
             });
             self.operator_go_ahead(step, &format!("step {}: {}", step + 1, describe(d)))
                 .await?;
-            let client = self.inject(step, d, &docker, &flux_install, &root).await?;
+            let client = self.inject(step, d, &docker).await?;
             if d.operator_action() == Some(OperatorAction::ReconcileNow) {
-                let n = flux::reconcile_now(&client).await?;
+                let n = engine.reconcile_now(&client).await?;
                 self.emit(EventKind::OperatorAction {
                     step,
                     action: format!("reconcile-now ({n} objects annotated)"),
@@ -330,20 +316,22 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn install_engine(
-        &mut self,
-        cluster: &KindCluster,
-        manifest: &std::path::Path,
-        root: &[serde_json::Value],
-    ) -> Result<Client> {
+    /// Installs the engine (timed), restores the secrets outside Git (timed when there
+    /// are any), and creates the root sync from the served repo.
+    async fn install_engine(&mut self, cluster: &KindCluster) -> Result<Client> {
+        let engine = self.engine.clone().context("no engine")?;
+        let server = self.server.as_ref().context("no Git server")?;
+        let (addr, repo_name) = (server.addr, server.repo.name.clone());
         let client = cluster.client().await?;
-        let c = client.clone();
-        let manifest = manifest.to_path_buf();
-        self.phase("engine-install", async move {
-            flux::install(&c, &manifest, Duration::from_secs(300)).await
-        })
-        .await?;
-        flux::bootstrap(&client, root).await?;
+        let (c, e) = (client.clone(), engine.clone());
+        self.phase("engine-install", async move { e.install(&c).await }).await?;
+        let url = engine.repo_url(addr, &repo_name);
+        if engine.has_secret_bootstrap() {
+            let (c, e) = (client.clone(), engine.clone());
+            self.phase("secret-bootstrap", async move { e.secret_bootstrap(&c, &url).await })
+                .await?;
+        }
+        engine.bootstrap(&client, addr, &repo_name, gitserve::BRANCH).await?;
         Ok(client)
     }
 
@@ -363,20 +351,14 @@ impl Run<'_> {
 
     async fn start_observer(&mut self, client: Client) -> Result<()> {
         let (tx, rx) = unbounded_channel();
-        let observer = Observer::start(client, tx).await?;
+        let kinds = self.engine.as_ref().context("no engine")?.kinds_to_watch();
+        let observer = Observer::start(client, kinds, tx).await?;
         self.observer = Some((observer, rx));
         Ok(())
     }
 
     /// Does the damage; returns a client for the (possibly new) cluster.
-    async fn inject(
-        &mut self,
-        step: usize,
-        d: &Disaster,
-        docker: &Docker,
-        flux_install: &std::path::Path,
-        root: &[serde_json::Value],
-    ) -> Result<Client> {
+    async fn inject(&mut self, step: usize, d: &Disaster, docker: &Docker) -> Result<Client> {
         let cluster = self.cluster.clone().context("no cluster")?;
         match d {
             Disaster::DeleteNamespace(dn) => {
@@ -438,7 +420,7 @@ impl Run<'_> {
                         KindCluster::create(&cluster.name, &effective, &cluster.kubeconfig),
                     )
                     .await?;
-                let client = self.install_engine(&rebuilt, flux_install, root).await?;
+                let client = self.install_engine(&rebuilt).await?;
                 self.start_observer(client.clone()).await?;
                 Ok(client)
             }
@@ -448,8 +430,9 @@ impl Run<'_> {
     /// Waits, driven by watch updates, until the cluster has recovered or `deadline`
     /// passes. Returns whether it recovered and, if not, what it was still waiting for.
     async fn wait_recovered(&mut self, baseline: &BTreeSet<ObjectRef>, deadline: Instant) -> (bool, String) {
-        let root = flux::root_kustomization();
-        let source = flux::root_source();
+        let Some((root, source)) = self.engine.as_ref().map(Engine::roots) else {
+            return (false, "no engine".into());
+        };
         loop {
             // Judge only on everything the watchers have reported so far.
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
@@ -498,6 +481,9 @@ impl Run<'_> {
     fn apply(&mut self, update: Update) {
         match update {
             Update::Object(o) => {
+                if o.object.kind == "Application" && o.reason == "OutOfSync" {
+                    self.engine_event(&o.object, "");
+                }
                 let previous = self.state.apply(o.clone());
                 if previous.is_none() {
                     self.emit(EventKind::ObjectObserved {

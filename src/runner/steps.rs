@@ -12,7 +12,6 @@ use tokio::time::Instant;
 
 use super::Run;
 use crate::disaster::drift::{self, AppliedDrift};
-use crate::engine::flux;
 use crate::event::{EventKind, ObjectRef};
 use crate::gitserve::FileEdit;
 use crate::scenario::{BreakGlass, Disaster, DriftExpect, Edit, Target};
@@ -65,16 +64,14 @@ pub fn describe(d: &Disaster) -> String {
                 DriftExpect::Kept => "leave it alone",
             }
         ),
-        Disaster::Suspend(s) => format!("pause reconciliation of {}", flux::app_ref(&s.app.value)),
-        Disaster::Resume(r) => format!("resume reconciliation of {}", flux::app_ref(&r.app.value)),
+        Disaster::Suspend(s) => format!("pause reconciliation of app {}", s.app.value),
+        Disaster::Resume(r) => format!("resume reconciliation of app {}", r.app.value),
         Disaster::Commit(c) => format!("commit {:?}", c.message),
         Disaster::BadCommit(c) => format!("bad commit {:?}", c.message),
         Disaster::GitRevert(_) => "git revert of an earlier commit".into(),
         Disaster::BreakGlass(b) => format!(
-            "break glass on {} (owner {}, deadline {})",
-            flux::app_ref(&b.app.value),
-            b.owner,
-            b.deadline
+            "break glass on app {} (owner {}, deadline {})",
+            b.app.value, b.owner, b.deadline
         ),
         Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => String::new(),
     }
@@ -109,8 +106,9 @@ impl Run<'_> {
                 }
             }
             Disaster::Suspend(s) => {
-                let app = flux::app_ref(&s.app.value);
-                flux::set_suspended(client, &app, true).await?;
+                let engine = self.engine.clone().context("no engine")?;
+                let app = engine.app_ref(&s.app.value);
+                engine.set_paused(client, &app, true).await?;
                 self.emit(EventKind::Suspended {
                     step,
                     object: app,
@@ -119,8 +117,9 @@ impl Run<'_> {
                 self.emit(EventKind::DisasterInjected { step });
             }
             Disaster::Resume(r) => {
-                let app = flux::app_ref(&r.app.value);
-                flux::set_suspended(client, &app, false).await?;
+                let engine = self.engine.clone().context("no engine")?;
+                let app = engine.app_ref(&r.app.value);
+                engine.set_paused(client, &app, false).await?;
                 self.emit(EventKind::Suspended {
                     step,
                     object: app,
@@ -215,16 +214,15 @@ impl Run<'_> {
         let mut reconciled = false;
         match manager {
             Some(m) if !suspended => {
-                let token = flux::request_reconcile(client, &m).await?;
+                let engine = self.engine.clone().context("no engine")?;
+                let token = engine.request_reconcile(client, &m).await?;
                 self.emit(EventKind::OperatorAction {
                     step,
                     action: format!("reconcile requested on {m}"),
                 });
                 reconciled = self
                     .wait_until(deadline, |run| {
-                        run.state
-                            .get(&m)
-                            .is_some_and(|o| o.last_handled.as_deref() == Some(token.as_str()) && o.ready)
+                        run.state.get(&m).is_some_and(|o| engine.handled(o, &token) && o.ready)
                     })
                     .await;
             }
@@ -270,8 +268,9 @@ impl Run<'_> {
     /// Waits until the engine has fetched the current commit and some object it must
     /// make Ready has stayed not Ready for [`DEGRADE_AFTER`] (or an image pull failed).
     pub(super) async fn wait_degraded(&mut self, step: usize, deadline: Instant) -> bool {
-        let root = flux::root_kustomization();
-        let source = flux::root_source();
+        let Some((root, source)) = self.engine.as_ref().map(crate::engine::Engine::roots) else {
+            return false;
+        };
         let mut fetched_at: Option<Instant> = None;
         let mut since: BTreeMap<ObjectRef, Instant> = BTreeMap::new();
         let first_event = self.events.len();
@@ -368,7 +367,8 @@ impl Run<'_> {
     }
 
     /// Flux records what a reconcile changed as an event on the Kustomization
-    /// ("ConfigMap/users/users-api-env configured"): the engine saw the drift.
+    /// ("ConfigMap/users/users-api-env configured"); Argo CD marks the Application
+    /// OutOfSync (`message` empty): either way the engine saw the drift.
     pub(super) fn engine_event(&mut self, kustomization: &ObjectRef, message: &str) {
         let step = self.current_step;
         let mut detected = Vec::new();
@@ -379,7 +379,9 @@ impl Run<'_> {
             } else {
                 format!("{}/{}/{} configured", o.kind, o.namespace, o.name)
             };
-            if d.applied.manager.as_ref() == Some(kustomization) && message.contains(&named) {
+            // Argo CD reports drift as its Application going OutOfSync (no message to match).
+            let argo = kustomization.kind == "Application" && message.is_empty();
+            if d.applied.manager.as_ref() == Some(kustomization) && (argo || message.contains(&named)) {
                 d.detected = true;
                 detected.push((o.clone(), format!("{kustomization}: {named}")));
             }
@@ -443,13 +445,14 @@ impl Run<'_> {
     /// The incident workflow, each action timed; the recovery wait that follows is the
     /// "Git, engine and cluster agree" check, finished by [`Self::break_glass_agreement`].
     async fn break_glass(&mut self, step: usize, client: &Client, b: &BreakGlass) -> Result<()> {
-        let app = flux::app_ref(&b.app.value);
+        let engine = self.engine.clone().context("no engine")?;
+        let app = engine.app_ref(&b.app.value);
         let owner_name = self.actor(&b.owner).to_string();
         let owner = owner_name.as_str();
         self.operator_go_ahead(step, &format!("pause {app}")).await?;
         let paused_at = Instant::now();
 
-        flux::set_suspended(client, &app, true).await?;
+        engine.set_paused(client, &app, true).await?;
         self.emit(EventKind::Suspended {
             step,
             object: app.clone(),
@@ -481,20 +484,18 @@ impl Run<'_> {
             .state
             .ready_set()
             .into_iter()
-            .filter(|o| o.kind == "Kustomization" && *o != app)
+            .filter(|o| o.kind == app.kind && *o != app)
             .collect();
         let mut tokens = Vec::new();
         for o in &others {
-            tokens.push((o.clone(), flux::request_reconcile(client, o).await?));
+            tokens.push((o.clone(), engine.request_reconcile(client, o).await?));
         }
         let started = Instant::now();
         let all_reconciled = self
             .wait_until(started + OTHERS_RECONCILE_TIMEOUT, |run| {
-                tokens.iter().all(|(o, token)| {
-                    run.state
-                        .get(o)
-                        .is_some_and(|s| s.last_handled.as_deref() == Some(token.as_str()) && s.ready)
-                })
+                tokens
+                    .iter()
+                    .all(|(o, token)| run.state.get(o).is_some_and(|s| engine.handled(s, token) && s.ready))
             })
             .await;
         let mitigation_live = !self.drifts[idx].reverted;
@@ -536,7 +537,7 @@ impl Run<'_> {
         self.action(step, "backport the mitigation to Git", true, owner, "");
 
         self.operator_go_ahead(step, &format!("resume {app}")).await?;
-        flux::set_suspended(client, &app, false).await?;
+        engine.set_paused(client, &app, false).await?;
         self.emit(EventKind::Suspended {
             step,
             object: app.clone(),

@@ -1,0 +1,211 @@
+//! Argo CD: install from the upstream manifest into `argocd`, restore the repository
+//! secret (the credentials that live outside Git), and create the root Application of
+//! the app-of-apps. Readiness is judged from watched Applications, never the CLI.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::runtime::wait::await_condition;
+use kube::{Client, discovery};
+use serde_json::{Value, json};
+
+use super::apply::{apply_all, default_namespace, parse_manifest};
+use crate::event::ObjectRef;
+use crate::observe::readiness::observe;
+use crate::scenario::SyncPolicy;
+
+pub const NAMESPACE: &str = "argocd";
+pub const ROOT_NAME: &str = "root";
+/// The served fleet is reachable in the cluster under this stable name (a Service without
+/// selector in front of drill's Git server), so Applications in Git can name it.
+pub const GIT_SERVICE_NAMESPACE: &str = "drill-system";
+pub const GIT_SERVICE: &str = "drill-git";
+
+pub fn root_app() -> ObjectRef {
+    ObjectRef::new("Application", NAMESPACE, ROOT_NAME)
+}
+
+/// The URL Applications in the fleet use for the served repo.
+pub fn in_cluster_url(repo_name: &str) -> String {
+    format!("http://{GIT_SERVICE}.{GIT_SERVICE_NAMESPACE}.svc.cluster.local/{repo_name}.git")
+}
+
+/// Applies the Argo CD install manifest into `argocd` and waits until every Deployment
+/// and StatefulSet of it is available.
+pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Result<()> {
+    let text = std::fs::read_to_string(manifest)
+        .with_context(|| format!("failed to read the Argo CD install manifest {}", manifest.display()))?;
+    let mut docs = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
+    docs.extend(parse_manifest(&text).with_context(|| format!("in {}", manifest.display()))?);
+    default_namespace(&mut docs, NAMESPACE);
+    apply_all(client, &docs, timeout).await?;
+    let names = |kind: &str| -> Vec<String> {
+        docs.iter()
+            .filter(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
+            .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    };
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
+    for name in names("Deployment") {
+        let ready = |d: Option<&Deployment>| {
+            d.and_then(|d| serde_json::to_value(d).ok())
+                .is_some_and(|v| observe("Deployment", &v).ready)
+        };
+        tokio::time::timeout(timeout, await_condition(deployments.clone(), &name, ready))
+            .await
+            .with_context(|| format!("Argo CD's {name} was not available within {timeout:?}"))?
+            .with_context(|| format!("failed to watch Deployment {NAMESPACE}/{name}"))?;
+    }
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NAMESPACE);
+    for name in names("StatefulSet") {
+        let ready = |d: Option<&StatefulSet>| {
+            d.and_then(|d| serde_json::to_value(d).ok())
+                .is_some_and(|v| observe("StatefulSet", &v).ready)
+        };
+        tokio::time::timeout(timeout, await_condition(sets.clone(), &name, ready))
+            .await
+            .with_context(|| format!("Argo CD's {name} was not ready within {timeout:?}"))?
+            .with_context(|| format!("failed to watch StatefulSet {NAMESPACE}/{name}"))?;
+    }
+    Ok(())
+}
+
+/// The Service (no selector) and Endpoints that give drill's Git server its in-cluster name.
+pub fn git_service(server: SocketAddr) -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": GIT_SERVICE_NAMESPACE}}),
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": GIT_SERVICE, "namespace": GIT_SERVICE_NAMESPACE},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": server.port()}]}
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": GIT_SERVICE, "namespace": GIT_SERVICE_NAMESPACE},
+            "subsets": [{"addresses": [{"ip": server.ip().to_string()}],
+                         "ports": [{"name": "http", "port": server.port()}]}]
+        }),
+    ]
+}
+
+/// The repository secret Argo CD reads its repo URL (and credentials) from.
+pub fn repository_secret(url: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "drill-fleet-repo", "namespace": NAMESPACE,
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "git", "url": url, "name": "fleet"}
+    })
+}
+
+/// The root Application of the app-of-apps.
+pub fn root_application(url: &str, branch: &str, path: &str, policy: SyncPolicy) -> Value {
+    let mut app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": ROOT_NAME, "namespace": NAMESPACE},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": url, "targetRevision": branch, "path": path},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": NAMESPACE}
+        }
+    });
+    if policy.automated {
+        app["spec"]["syncPolicy"] = json!({"automated": {"selfHeal": policy.self_heal, "prune": policy.prune}});
+    }
+    app
+}
+
+async fn applications(client: &Client) -> Result<(Api<DynamicObject>, kube::api::ApiResource)> {
+    let group = discovery::group(client, "argoproj.io")
+        .await
+        .context("failed to discover Argo CD's API (is Argo CD installed?)")?;
+    let (ar, _) = group
+        .recommended_kind("Application")
+        .context("the cluster serves no Application kind")?;
+    Ok((Api::namespaced_with(client.clone(), NAMESPACE, &ar), ar))
+}
+
+/// Asks Argo CD to refresh every Application now (`argocd app get --refresh`).
+pub async fn refresh_all(client: &Client) -> Result<usize> {
+    let (api, _) = applications(client).await?;
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .context("failed to list Applications")?;
+    let patch = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    for app in &list {
+        let name = app.metadata.name.clone().unwrap_or_default();
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("failed to refresh Application {name}"))?;
+    }
+    Ok(list.items.len())
+}
+
+/// Requests a refresh of one Application; handled once `status.reconciledAt` is at or after the token.
+pub async fn request_refresh(client: &Client, app: &ObjectRef) -> Result<String> {
+    let (api, _) = applications(client).await?;
+    let token = jiff::Timestamp::now().to_string();
+    let patch = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    api.patch(&app.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("failed to refresh {app}"))?;
+    Ok(token)
+}
+
+/// Argo CD's break-glass pause: take `automated` out of the sync policy (self-heal off);
+/// resuming puts automated sync with self-heal and prune back.
+pub async fn set_auto_sync(client: &Client, app: &ObjectRef, on: bool) -> Result<()> {
+    let (api, _) = applications(client).await?;
+    let automated = if on {
+        json!({"selfHeal": true, "prune": true})
+    } else {
+        Value::Null
+    };
+    // The annotation tells drill's readiness rules the pause is deliberate (not a manual-sync app).
+    let paused = if on { Value::Null } else { json!("true") };
+    let patch = json!({
+        "metadata": {"annotations": {"drill.gitops.dev/paused": paused}},
+        "spec": {"syncPolicy": {"automated": automated}}
+    });
+    api.patch(&app.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("failed to {} auto-sync of {app}", if on { "restore" } else { "remove" }))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_application_and_repo_secret_follow_argo_conventions() {
+        let url = in_cluster_url("fleet");
+        assert_eq!(url, "http://drill-git.drill-system.svc.cluster.local/fleet.git");
+        let app = root_application(&url, "main", "argocd/root", SyncPolicy::default());
+        assert_eq!(app["spec"]["source"]["path"], "argocd/root");
+        assert_eq!(app["spec"]["syncPolicy"]["automated"]["selfHeal"], true);
+        let manual = root_application(
+            &url,
+            "main",
+            "argocd/root",
+            SyncPolicy {
+                automated: false,
+                ..SyncPolicy::default()
+            },
+        );
+        assert!(manual["spec"].get("syncPolicy").is_none());
+        let secret = repository_secret(&url);
+        assert_eq!(
+            secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+            "repository"
+        );
+        let svc = git_service("172.18.0.1:4567".parse().unwrap());
+        assert_eq!(svc[1]["spec"]["ports"][0]["targetPort"], 4567);
+        assert_eq!(svc[2]["subsets"][0]["addresses"][0]["ip"], "172.18.0.1");
+    }
+}
