@@ -44,6 +44,9 @@ pub enum Command {
         /// No progress lines on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// Which engine, when the scenario configures both (default: flux).
+        #[arg(long, value_enum)]
+        engine: Option<EngineArg>,
     },
     /// Run a scenario as a game day: print each step and wait for the operator's Enter
     /// before doing it, time every human step, and write the incident record
@@ -93,6 +96,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    Flux,
+    Argocd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gitops_drill::cli::{Cli, Command, Output, ReportFormat};
+use gitops_drill::cli::{Cli, Command, EngineArg, Output, ReportFormat};
 use gitops_drill::profile::Profile;
 use gitops_drill::report::{self, Report};
 use gitops_drill::runner::{self, RunOptions};
@@ -32,11 +32,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             profile,
             bootstrap_timeout,
             quiet,
+            engine,
         } => {
             // Every scenario is validated before any cluster is created: bad input costs nothing.
             let mut plans = Vec::new();
             for path in &scenarios {
-                plans.push(scenario::load(path)?);
+                let plan = scenario::load(path)?;
+                plans.push(match engine {
+                    Some(EngineArg::Flux) => plan.with_engine(scenario::EngineKind::Flux)?,
+                    Some(EngineArg::Argocd) => plan.with_engine(scenario::EngineKind::Argocd)?,
+                    None => plan,
+                });
             }
             let profile = Profile::load(profile.as_deref())?;
             let opts = RunOptions {
