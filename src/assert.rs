@@ -307,6 +307,7 @@ mod tests {
                     message: "Deployment/users/users-api: ImagePullBackOff".into(),
                 }),
                 depends_on: vec![],
+                wave: None,
             }],
             phases: vec![PhaseSpan {
                 name: "reconcile".into(),

@@ -88,6 +88,12 @@ pub enum Command {
     },
     /// Print the JSON schema of the scenario format.
     Schema,
+    /// Compare two recorded runs phase by phase (e.g. one rebuild with Flux, one with Argo CD).
+    Compare {
+        /// Run folders under reports/ (or their events.jsonl).
+        a: PathBuf,
+        b: PathBuf,
+    },
     /// Re-render a recorded run (its events.jsonl) as a table, JSON, or Markdown.
     Report {
         /// A run folder under reports/ or an events.jsonl file.

@@ -85,6 +85,9 @@ pub enum EventKind {
     ObjectObserved {
         object: ObjectRef,
         depends_on: Vec<ObjectRef>,
+        /// Argo CD sync wave, when the object has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wave: Option<i64>,
     },
     /// The object became Ready; `api_transition` is the API server's lastTransitionTime.
     ObjectReady {

@@ -149,6 +149,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compare { a, b } => {
+            print!("{}", report::compare::render(&rerender(&a)?, &rerender(&b)?));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report { run, format } => {
             let report = rerender(&run)?;
             let text = match format {

@@ -59,6 +59,9 @@ pub struct ObjectTiming {
     pub not_ready: Option<NotReady>,
     #[serde(skip)]
     pub depends_on: Vec<ObjectRef>,
+    /// Argo CD sync wave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -448,8 +451,14 @@ impl Fold {
                 }
             }
             EventKind::DisasterInjected { .. } | EventKind::OperatorAction { .. } | EventKind::RunFinished => {}
-            EventKind::ObjectObserved { object, depends_on } => {
-                self.object(object).depends_on = depends_on.clone();
+            EventKind::ObjectObserved {
+                object,
+                depends_on,
+                wave,
+            } => {
+                let o = self.object(object);
+                o.depends_on = depends_on.clone();
+                o.wave = *wave;
             }
             EventKind::ObjectReady {
                 object,
@@ -654,6 +663,7 @@ impl Fold {
             revision: None,
             not_ready: None,
             depends_on: Vec::new(),
+            wave: None,
         })
     }
 
@@ -756,7 +766,11 @@ fn critical_path(phases: &[PhaseSpan], objects: &BTreeMap<ObjectRef, ObjectTimin
     else {
         return path;
     };
-    let mut chain = vec![current.object.to_string()];
+    let label = |o: &ObjectTiming| match o.wave {
+        Some(w) => format!("{} (wave {w})", o.object),
+        None => o.object.to_string(),
+    };
+    let mut chain = vec![label(current)];
     // Bounded by the object count, so a dependency cycle cannot loop forever.
     for _ in 0..objects.len() {
         let next = current
@@ -766,8 +780,8 @@ fn critical_path(phases: &[PhaseSpan], objects: &BTreeMap<ObjectRef, ObjectTimin
             .filter(|d| d.ready_ms.is_some())
             .max_by_key(|d| (d.ready_ms, &d.object));
         match next {
-            Some(dep) if !chain.contains(&dep.object.to_string()) => {
-                chain.push(dep.object.to_string());
+            Some(dep) if !chain.contains(&label(dep)) => {
+                chain.push(label(dep));
                 current = dep;
             }
             _ => break,
@@ -865,6 +879,7 @@ mod tests {
                 EventKind::ObjectObserved {
                     object: infra.clone(),
                     depends_on: vec![src.clone()],
+                    wave: None,
                 },
             ),
             at(
@@ -872,6 +887,7 @@ mod tests {
                 EventKind::ObjectObserved {
                     object: apps.clone(),
                     depends_on: vec![src.clone(), infra.clone()],
+                    wave: None,
                 },
             ),
             at(
@@ -879,6 +895,7 @@ mod tests {
                 EventKind::ObjectObserved {
                     object: deploy.clone(),
                     depends_on: vec![apps.clone()],
+                    wave: None,
                 },
             ),
             at(

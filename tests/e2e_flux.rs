@@ -69,7 +69,9 @@ fn phases(report: &Value, name: &str) -> Vec<u64> {
         .collect()
 }
 
-fn assert_no_drill_clusters_left() {
+/// No container of this scenario's clusters is left (tests run in parallel, each on
+/// clusters named after its own scenario: `drill-<scenario>-<run>`).
+fn assert_no_drill_clusters_left(scenario: &str) {
     let out = Command::new("docker")
         .args([
             "ps",
@@ -82,8 +84,12 @@ fn assert_no_drill_clusters_left() {
         .output()
         .unwrap();
     let names = String::from_utf8_lossy(&out.stdout);
+    let prefix: String = format!(
+        "drill-{}",
+        scenario.chars().take(20).collect::<String>().trim_end_matches('-')
+    );
     assert!(
-        !names.lines().any(|n| n.starts_with("drill-")),
+        !names.lines().any(|n| n.starts_with(&prefix)),
         "clusters left behind: {names}"
     );
 }
@@ -128,7 +134,7 @@ fn flux_namespace_loss_recovers_within_budget() {
         assert!(run.dir.join(f).is_file(), "{f} written");
     }
     assert!(run.stderr.contains("delete namespace(s) users"));
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-namespace-loss");
 }
 
 #[test]
@@ -167,7 +173,7 @@ fn flux_cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     let path = r["critical_path"].as_array().unwrap();
     assert_eq!(path[0], "cluster-create", "{path:?}");
     assert!(path.iter().any(|p| p == "engine-install"));
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-cluster-loss");
 }
 
 #[test]
@@ -199,7 +205,7 @@ fn a_missing_image_fails_the_run_and_names_the_app() {
             .any(|i| i["image"].as_str().unwrap().contains("demo-missing") && i["failed"].is_string()),
         "the failed pull is listed: {images:?}"
     );
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-missing-image");
 }
 
 fn kind_bin_path() -> String {
@@ -213,7 +219,7 @@ fn sigterm_mid_run_deletes_the_cluster() {
     use std::io::{BufRead as _, BufReader};
     let reports = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_drill"))
-        .args(["run", "scenarios/flux-namespace-loss.yaml", "--report-dir"])
+        .args(["run", "scenarios/flux-bootstrap.yaml", "--report-dir"])
         .arg(reports.path())
         .env("DRILL_PROFILE", profile())
         .env("PATH", kind_bin_path())
@@ -246,10 +252,10 @@ fn sigterm_mid_run_deletes_the_cluster() {
     assert_eq!(status.code(), Some(2), "an interrupted run is an error: {rest:?}");
     assert!(
         rest.iter()
-            .any(|l| l.contains("interrupted: deleting cluster drill-flux-namespace-loss-")),
+            .any(|l| l.contains("interrupted: deleting cluster drill-flux-bootstrap-")),
         "{rest:?}"
     );
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-bootstrap");
 }
 
 #[test]
@@ -316,7 +322,7 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
         others.contains("tb-not-drills-control-plane"),
         "a cluster drill did not create is untouched: {others}"
     );
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("orphan-e2e");
 }
 
 /// Runs `drill gameday`; the report is read from the folder it prints.
@@ -377,7 +383,7 @@ fn drift_is_self_healed_and_expected_drift_is_not_a_finding() {
     assert_eq!(drift[0]["fields"][0]["git"], "users-db.users.svc.cluster.local");
     assert!(drift[0]["reverted_ms"].is_u64(), "Git's value came back");
     assert_eq!(drift[1]["kept"], true);
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-drift-self-heal");
 }
 
 #[test]
@@ -390,7 +396,7 @@ fn expected_drift_that_the_engine_reverts_is_reported_as_noise() {
     assert_eq!(a["passed"], false);
     assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
     assert!(run.report["drift"][0]["reverted_ms"].is_u64());
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-drift-noise");
 }
 
 #[test]
@@ -418,7 +424,7 @@ fn a_bad_commit_degrades_the_app_and_git_revert_restores_it() {
     );
     assert_ne!(bad["commit"], revert["commit"], "the revert is a new commit");
     assert_eq!(assertion(r, "git-revert: reverted to Healthy")["passed"], true);
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-bad-commit-revert");
 }
 
 #[test]
@@ -456,7 +462,7 @@ fn gameday_auto_runs_break_glass_and_writes_the_incident_record() {
         incident.contains("| alice | pause Kustomization/flux-system/users-api"),
         "{incident}"
     );
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("flux-break-glass");
 }
 
 #[test]
@@ -486,5 +492,84 @@ fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
         findings.contains("the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
         "{findings}"
     );
-    assert_no_drill_clusters_left();
+    assert_no_drill_clusters_left("seed-configmap-drift");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_namespace_loss_recovers_with_every_application_synced_and_healthy() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/argocd-namespace-loss.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let apps = r["apps"].as_array().unwrap();
+    for name in [
+        "root",
+        "infrastructure",
+        "users-db",
+        "users-api",
+        "reports",
+        "env-staging",
+        "env-production",
+    ] {
+        let app = apps
+            .iter()
+            .find(|a| a["kind"] == "Application" && a["name"] == name)
+            .unwrap_or_else(|| panic!("Application {name} followed: {apps:?}"));
+        assert_eq!(app["ready"], true, "{app}");
+    }
+    assert!(
+        !phases(r, "secret-bootstrap").is_empty(),
+        "the repository secret is a timed phase"
+    );
+    assert!(r["rto_ms"].as_u64().unwrap() <= 300_000);
+    assert_no_drill_clusters_left("argocd-namespace-loss");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_cluster_loss_rebuilds_install_secret_root_app_and_waits() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/argocd-cluster-loss.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    for name in ["cluster-create", "engine-install", "secret-bootstrap"] {
+        assert_eq!(phases(r, name).len(), 2, "{name} timed in both builds");
+    }
+    let path = r["critical_path"].as_array().unwrap();
+    assert_eq!(path[0], "cluster-create", "{path:?}");
+    assert!(
+        path.iter().any(|p| p.as_str().unwrap().starts_with("Application/")),
+        "{path:?}"
+    );
+    assert_no_drill_clusters_left("argocd-cluster-loss");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run(
+        "scenarios/argocd-child-degraded.yaml",
+        &["--bootstrap-timeout", "150s"],
+        reports.path(),
+    );
+    assert_eq!(run.code, 1, "an assertion failure, not an error: {}", run.report);
+    let r = &run.report;
+    let apps = r["apps"].as_array().unwrap();
+    let root = apps
+        .iter()
+        .find(|a| a["kind"] == "Application" && a["name"] == "root")
+        .unwrap();
+    assert_eq!(root["ready"], true, "the parent looks fine: {root}");
+    let failed = r["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["passed"] == false)
+        .map(|a| a["message"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(failed.contains("Application/argocd/ghost"), "names the child: {failed}");
+    assert_no_drill_clusters_left("argocd-child-degraded");
 }

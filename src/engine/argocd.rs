@@ -84,12 +84,28 @@ pub fn git_service(server: SocketAddr) -> Vec<Value> {
             "spec": {"ports": [{"name": "http", "port": 80, "targetPort": server.port()}]}
         }),
         json!({
-            "apiVersion": "v1", "kind": "Endpoints",
-            "metadata": {"name": GIT_SERVICE, "namespace": GIT_SERVICE_NAMESPACE},
-            "subsets": [{"addresses": [{"ip": server.ip().to_string()}],
-                         "ports": [{"name": "http", "port": server.port()}]}]
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": GIT_SERVICE, "namespace": GIT_SERVICE_NAMESPACE,
+                         "labels": {"kubernetes.io/service-name": GIT_SERVICE}},
+            "addressType": if server.is_ipv4() { "IPv4" } else { "IPv6" },
+            "endpoints": [{"addresses": [server.ip().to_string()]}],
+            "ports": [{"name": "http", "port": server.port(), "protocol": "TCP"}]
         }),
     ]
+}
+
+/// The `default` project: argocd-server creates it at start, and the core install has no
+/// argocd-server, so a rebuild must restore it (as `argocd admin` would) before any app.
+pub fn default_project() -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": NAMESPACE},
+        "spec": {
+            "sourceRepos": ["*"],
+            "destinations": [{"server": "*", "namespace": "*"}],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]
+        }
+    })
 }
 
 /// The repository secret Argo CD reads its repo URL (and credentials) from.
@@ -206,6 +222,7 @@ mod tests {
         );
         let svc = git_service("172.18.0.1:4567".parse().unwrap());
         assert_eq!(svc[1]["spec"]["ports"][0]["targetPort"], 4567);
-        assert_eq!(svc[2]["subsets"][0]["addresses"][0]["ip"], "172.18.0.1");
+        assert_eq!(svc[2]["endpoints"][0]["addresses"][0], "172.18.0.1");
+        assert_eq!(svc[2]["metadata"]["labels"]["kubernetes.io/service-name"], GIT_SERVICE);
     }
 }

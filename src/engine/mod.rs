@@ -119,6 +119,7 @@ impl Engine {
             }
             Engine::Argocd { path, policy, .. } => {
                 let mut objects = argocd::git_service(server);
+                objects.push(argocd::default_project());
                 objects.push(argocd::root_application(&url, branch, path, *policy));
                 apply::apply_all(client, &objects, Duration::from_secs(60))
                     .await

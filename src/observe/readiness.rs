@@ -213,6 +213,21 @@ fn argo_application(v: &Value, o: &mut Observation) {
                 .unwrap_or("sync failed")
                 .to_string(),
         )
+    } else if let Some(c) = v
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter().find(|c| {
+                c.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.ends_with("Error"))
+            })
+        })
+    {
+        (
+            c.get("type").and_then(Value::as_str).unwrap_or("Error").to_string(),
+            c.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
+        )
     } else if health != "Healthy" {
         (
             health.to_string(),

@@ -1,6 +1,7 @@
 //! Reports: one [`Report`] value (the `report.json` contract) and pure renderers
 //! for it. Writing to disk is in [`write`], atomically.
 
+pub mod compare;
 pub mod incident;
 pub mod junit;
 pub mod markdown;
@@ -316,6 +317,7 @@ pub(crate) mod fixtures {
                     revision: Some("main@sha1:0123abcd".into()),
                     not_ready: None,
                     depends_on: vec![],
+                    wave: None,
                 },
                 ObjectTiming {
                     object: ObjectRef::new("Kustomization", "flux-system", "apps"),
@@ -328,6 +330,7 @@ pub(crate) mod fixtures {
                         message: "timeout waiting for: [Deployment/users/users-api status: 'InProgress']".into(),
                     }),
                     depends_on: vec![],
+                    wave: None,
                 },
             ],
             images: vec![

@@ -489,6 +489,7 @@ impl Run<'_> {
                     self.emit(EventKind::ObjectObserved {
                         object: o.object.clone(),
                         depends_on: o.depends_on.clone(),
+                        wave: o.wave,
                     });
                 }
                 let was_ready = previous.as_ref().is_some_and(|p| p.ready && p.present);
