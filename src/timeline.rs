@@ -539,9 +539,11 @@ impl Fold {
                 reason,
                 message,
             } => {
+                // Back-offs repeat the same failure: one row per image and node.
                 let idx = match self.pulls.get(&(image.clone(), node.clone())) {
                     Some(&idx) => idx,
                     None => {
+                        self.pulls.insert((image.clone(), node.clone()), self.t.images.len());
                         self.t.images.push(ImagePull {
                             image: image.clone(),
                             node: node.clone(),

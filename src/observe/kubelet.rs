@@ -43,8 +43,10 @@ pub fn parse(reason: &str, message: &str) -> Option<PullFact> {
                 size_bytes,
             })
         }
+        // The kubelet follows each named failure with a bare "Error: ErrImagePull" (or
+        // ImagePullBackOff) event that names no image: the named one already says it all.
         "Failed" | "BackOff" | "ErrImagePull" | "ImagePullBackOff"
-            if message.to_ascii_lowercase().contains("image") =>
+            if message.to_ascii_lowercase().contains("image") && quoted(message).is_some() =>
         {
             Some(PullFact::Failed {
                 image: quoted(message),
@@ -122,7 +124,11 @@ mod tests {
             None
         );
         assert!(
-            matches!(parse("Failed", "Failed to pull image \"ghost:1\": not found"), Some(PullFact::Failed { image: Some(ref i), .. }) if i == "ghost:1")
+            matches!(parse("Failed", "Failed to pull image \"ghost:1\": not found"), Some(PullFact::Failed { image: Some(ref i), .. }) if i == "ghost:1"),
+            "a named failure is a pull fact"
+        );
+        assert!(
+            parse("Failed", "Error: ErrImagePull").is_none() && parse("Failed", "Error: ImagePullBackOff").is_none()
         );
         assert_eq!(parse("Scheduled", "Successfully assigned x"), None);
     }
