@@ -18,4 +18,5 @@ pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod secrets;
 pub mod timeline;

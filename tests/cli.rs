@@ -130,3 +130,50 @@ fn the_committed_schema_matches_the_code() {
         "docs/scenario.schema.json is stale: run `drill schema > docs/scenario.schema.json`"
     );
 }
+
+/// `drill run` with a profile that names a Flux manifest (never read: the preflight stops first).
+fn drill_run_preflight(scenario: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let reports = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drill"));
+    cmd.args(["run", scenario, "--report-dir"])
+        .arg(reports.path())
+        .env_remove("DRILL_PROFILE")
+        .env_remove("DRILL_AGE_KEY")
+        .env("DRILL_FLUX_INSTALL", "/nonexistent/flux.yaml")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), all)
+}
+
+#[test]
+fn a_missing_age_key_stops_the_run_at_preflight_naming_it() {
+    let (code, out) = drill_run_preflight("scenarios/flux-sops-missing-key.yaml", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("secrets.sops-age: environment variable DRILL_AGE_KEY is not set"),
+        "{out}"
+    );
+    assert!(!out.contains("cluster-create"), "nothing was created: {out}");
+}
+
+#[test]
+fn a_wrong_age_key_names_the_file_it_cannot_decrypt_and_never_prints_the_key() {
+    let wrong = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wrong.agekey")).unwrap();
+    let (code, out) = drill_run_preflight("scenarios/flux-sops-missing-key.yaml", &[("DRILL_AGE_KEY", &wrong)]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("cannot decrypt apps/users-secrets/db-credentials.yaml: it is encrypted for age1"),
+        "{out}"
+    );
+    let secret_line = wrong.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    assert!(!out.contains(secret_line), "the key leaked: {out}");
+    assert!(!out.contains(&secret_line[20..40]), "part of the key leaked: {out}");
+}

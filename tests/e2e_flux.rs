@@ -573,3 +573,43 @@ fn argocd_a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
     assert!(failed.contains("Application/argocd/ghost"), "names the child: {failed}");
     assert_no_drill_clusters_left("argocd-child-degraded");
 }
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sops_key_is_restored_in_secret_bootstrap_and_never_leaks() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-cluster-loss-sops.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
+    assert_eq!(assertion(r, "Secret users/users-db-credentials")["passed"], true);
+    let apps = r["apps"].as_array().unwrap();
+    let secrets_app = apps
+        .iter()
+        .find(|a| a["kind"] == "Kustomization" && a["name"] == "users-secrets")
+        .expect("the decrypting Kustomization is followed");
+    assert_eq!(secrets_app["ready"], true, "Flux decrypted it: {secrets_app}");
+
+    // No byte of the key, nor the value it decrypts, in any output.
+    let key = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/keys/demo.agekey")).unwrap();
+    let identity = key
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+    let needles = [identity.as_str(), &identity[16..48], "drill-demo-password-5b9e1c"];
+    let mut outputs = vec![
+        ("stderr".to_string(), run.stderr.clone()),
+        ("stdout".into(), r.to_string()),
+    ];
+    for entry in std::fs::read_dir(&run.dir).unwrap() {
+        let path = entry.unwrap().path();
+        outputs.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+    }
+    for (name, text) in &outputs {
+        for needle in needles {
+            assert!(!text.contains(needle), "{name} leaks secret material");
+        }
+    }
+    assert_no_drill_clusters_left("flux-cluster-loss-sops");
+}

@@ -93,21 +93,38 @@ impl Engine {
         }
     }
 
-    /// Whether there are secrets outside Git to restore (the `secret-bootstrap` phase).
-    pub fn has_secret_bootstrap(&self) -> bool {
-        matches!(self, Engine::Argocd { .. })
+    /// Whether there are secrets outside Git to restore (the `secret-bootstrap` phase):
+    /// the scenario's keys, and Argo CD's repository secret.
+    pub fn has_secret_bootstrap(&self, scenario_secrets: &[serde_json::Value]) -> bool {
+        matches!(self, Engine::Argocd { .. }) || !scenario_secrets.is_empty()
     }
 
-    /// Restores the secrets that live outside Git, before the root sync.
-    pub async fn secret_bootstrap(&self, client: &Client, url: &str) -> Result<()> {
-        match self {
-            Engine::Flux { .. } => Ok(()),
-            Engine::Argocd { .. } => {
-                apply::apply_all(client, &[argocd::repository_secret(url)], Duration::from_secs(60))
-                    .await
-                    .context("failed to restore the repository secret")
-            }
+    /// Restores the secrets that live outside Git, before the root sync. Errors name the
+    /// Secret, never its content.
+    pub async fn secret_bootstrap(
+        &self,
+        client: &Client,
+        url: &str,
+        scenario_secrets: &[serde_json::Value],
+    ) -> Result<()> {
+        let mut secrets = scenario_secrets.to_vec();
+        if let Engine::Argocd { .. } = self {
+            secrets.push(argocd::repository_secret(url));
         }
+        for s in &secrets {
+            let name = s
+                .pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            if let Some(ns) = s.pointer("/metadata/namespace").and_then(serde_json::Value::as_str) {
+                let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                apply::apply_all(client, &[namespace], Duration::from_secs(60)).await?;
+            }
+            apply::apply_all(client, std::slice::from_ref(s), Duration::from_secs(60))
+                .await
+                .with_context(|| format!("failed to restore Secret {name}"))?;
+        }
+        Ok(())
     }
 
     /// Creates the root sync: Flux's GitRepository + Kustomization, or Argo CD's root Application.

@@ -81,6 +81,8 @@ struct Run<'a> {
     drifts: Vec<steps::ActiveDrift>,
     current_step: usize,
     engine: Option<Engine>,
+    /// Secret manifests restored in secret-bootstrap (key material: never printed).
+    secrets: Vec<serde_json::Value>,
 }
 
 pub fn run_id() -> String {
@@ -126,6 +128,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         drifts: Vec::new(),
         current_step: 0,
         engine: None,
+        secrets: Vec::new(),
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -170,6 +173,13 @@ impl Run<'_> {
         let plan = self.plan;
         let engine = Engine::for_plan(plan, &self.opts.profile)?;
         self.engine = Some(engine.clone());
+        // Before anything exists: a key that is missing or cannot decrypt the fleet is an
+        // error now, not a timeout ten minutes into the rebuild.
+        for restored in crate::secrets::preflight(plan)? {
+            self.progress
+                .line(&format!("secret to restore: {}", restored.description));
+            self.secrets.push(restored.manifest);
+        }
         let kind_config = plan
             .kind_config
             .clone()
@@ -326,10 +336,13 @@ impl Run<'_> {
         let (c, e) = (client.clone(), engine.clone());
         self.phase("engine-install", async move { e.install(&c).await }).await?;
         let url = engine.repo_url(addr, &repo_name);
-        if engine.has_secret_bootstrap() {
+        let secrets = self.secrets.clone();
+        if engine.has_secret_bootstrap(&secrets) {
             let (c, e) = (client.clone(), engine.clone());
-            self.phase("secret-bootstrap", async move { e.secret_bootstrap(&c, &url).await })
-                .await?;
+            self.phase("secret-bootstrap", async move {
+                e.secret_bootstrap(&c, &url, &secrets).await
+            })
+            .await?;
         }
         engine.bootstrap(&client, addr, &repo_name, gitserve::BRANCH).await?;
         Ok(client)

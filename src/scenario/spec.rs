@@ -20,6 +20,9 @@ pub struct Scenario {
     pub description: String,
     pub cluster: ClusterSpec,
     pub engine: EngineSpec,
+    /// Secrets that live outside Git, restored in the timed `secret-bootstrap` phase.
+    #[serde(default)]
+    pub secrets: Option<Secrets>,
     /// Ordered damage steps. Each is followed by a timed recovery.
     #[serde(default)]
     pub disasters: Vec<Disaster>,
@@ -203,6 +206,38 @@ impl TryFrom<RawRepo> for Repo {
             (None, None) => Err("repo: missing `path:` (a local checkout) or `url:`".into()),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Secrets {
+    /// The age key Flux decrypts SOPS-encrypted manifests with (Kustomization
+    /// `decryption: {provider: sops, secretRef: {name: sops-age}}`).
+    #[serde(default)]
+    pub sops_age: Option<SopsAge>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SopsAge {
+    /// Where the key comes from; never the scenario file itself.
+    #[serde(flatten)]
+    pub key: KeySource,
+    /// The Secret in flux-system the Kustomizations name.
+    #[serde(default = "default_sops_secret")]
+    pub secret: String,
+}
+
+fn default_sops_secret() -> String {
+    "sops-age".into()
+}
+
+/// A key file (relative to the scenario file) or an environment variable holding the key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    KeyFile(String),
+    KeyEnv(String),
 }
 
 /// One damage step, followed by a timed recovery.

@@ -1,0 +1,152 @@
+//! Secrets that live outside Git: where their keys come from, a preflight that proves
+//! they can be produced before any cluster exists, and the Secret objects drill restores
+//! in the `secret-bootstrap` phase. Key material is read into memory only to build those
+//! objects and is never printed: errors name the file or variable, never the content.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use bech32::{Bech32, Hrp};
+use serde_json::{Value, json};
+
+use crate::scenario::{KeySource, Plan, RepoSource};
+
+/// One Secret drill restores, and the key's public half for the report.
+pub struct Restored {
+    pub manifest: Value,
+    pub description: String,
+}
+
+/// Checks every secret the scenario names and builds what secret-bootstrap applies.
+pub fn preflight(plan: &Plan) -> Result<Vec<Restored>> {
+    let Some(secrets) = &plan.scenario.secrets else {
+        return Ok(Vec::new());
+    };
+    let base = plan.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Some(sops) = &secrets.sops_age {
+        let (text, origin) = read_key(&sops.key, &base).context("secrets.sops-age")?;
+        let recipient = age_recipient(&text)
+            .with_context(|| format!("secrets.sops-age: {origin} holds no valid age identity (AGE-SECRET-KEY-1...)"))?;
+        if let RepoSource::Local { dir, .. } = &plan.repo {
+            for (file, recipients) in sops_files(dir)? {
+                if !recipients.contains(&recipient) {
+                    bail!(
+                        "secrets.sops-age: the key in {origin} (recipient {recipient}) cannot decrypt {}: it is encrypted for {}",
+                        file.strip_prefix(dir).unwrap_or(&file).display(),
+                        recipients.join(", ")
+                    );
+                }
+            }
+        }
+        out.push(Restored {
+            manifest: json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": sops.secret, "namespace": "flux-system"},
+                "type": "Opaque",
+                "stringData": {"age.agekey": text}
+            }),
+            description: format!("flux-system/{} (age recipient {recipient}, from {origin})", sops.secret),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads a key from its file or environment variable; the second value says which.
+fn read_key(source: &KeySource, base: &Path) -> Result<(String, String)> {
+    match source {
+        KeySource::KeyFile(path) => {
+            let path = base.join(path);
+            let origin = format!("key file {}", path.display());
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {origin}"))?;
+            Ok((text, origin))
+        }
+        KeySource::KeyEnv(var) => {
+            let origin = format!("environment variable {var}");
+            match std::env::var(var) {
+                Ok(text) if !text.trim().is_empty() => Ok((text, origin)),
+                _ => bail!("{origin} is not set: export the key there before the run"),
+            }
+        }
+    }
+}
+
+/// The age recipient (public key, `age1...`) of the first identity in an age key file.
+pub fn age_recipient(key_text: &str) -> Option<String> {
+    let line = key_text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))?;
+    let (hrp, data) = bech32::decode(line).ok()?;
+    if !hrp.as_str().eq_ignore_ascii_case("age-secret-key-") {
+        return None;
+    }
+    let scalar: [u8; 32] = data.try_into().ok()?;
+    let public = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(scalar));
+    bech32::encode::<Bech32>(Hrp::parse("age").ok()?, public.as_bytes()).ok()
+}
+
+/// SOPS-encrypted files of the fleet with the age recipients each is encrypted for.
+fn sops_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<String>)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                if !text.contains("\nsops:") {
+                    continue;
+                }
+                let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap_or_default();
+                let recipients: Vec<String> = docs
+                    .iter()
+                    .filter_map(|d| d.pointer("/sops/age").and_then(Value::as_array))
+                    .flatten()
+                    .filter_map(|a| a.get("recipient").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                if !recipients.is_empty() {
+                    out.push((path, recipients));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO_KEY: &str = include_str!("../examples/keys/demo.agekey");
+
+    #[test]
+    fn the_recipient_is_derived_from_the_identity_not_read_from_a_comment() {
+        let recipient = age_recipient(DEMO_KEY).unwrap();
+        assert!(recipient.starts_with("age1"), "{recipient}");
+        // age-keygen writes the same recipient as a comment: the derivation agrees with it.
+        assert!(DEMO_KEY.contains(&format!("# public key: {recipient}")));
+        let only_identity: String = DEMO_KEY.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(age_recipient(&only_identity).as_deref(), Some(recipient.as_str()));
+        assert_eq!(age_recipient("not a key"), None);
+    }
+
+    #[test]
+    fn the_fleets_encrypted_files_name_their_recipients() {
+        let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
+        let files = sops_files(&fleet).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].0.ends_with("apps/users-secrets/db-credentials.yaml"));
+        assert_eq!(files[0].1, [age_recipient(DEMO_KEY).unwrap()]);
+    }
+}
