@@ -388,4 +388,78 @@ mod tests {
         assert_eq!(ms(12_345), "12.3s");
         assert_eq!(ms(125_000), "2m 05s");
     }
+
+    #[test]
+    fn drift_that_stays_too_long_or_is_reverted_when_expected_fails() {
+        use crate::event::{FieldDrift, ObjectRef};
+        use crate::timeline::{ActionTiming, DriftRecord, StepTiming};
+        let mut e = expect(60);
+        e.max_drift_age = Some(Duration(std::time::Duration::from_secs(60)));
+        let step = |kind: &str, expects| StepTiming {
+            step: 0,
+            kind: kind.into(),
+            description: String::new(),
+            started_ms: 0,
+            expects,
+            budget_ms: None,
+            commit: None,
+            fetched_ms: None,
+            recovered_ms: None,
+            degraded_ms: None,
+            degraded: vec![],
+            timed_out: false,
+            detection_ms: None,
+            self_heal_ms: None,
+            kept: None,
+            actions: vec![],
+        };
+        let mut glass = step("break-glass", StepOutcome::Recovered);
+        glass.actions.push(ActionTiming {
+            action: "deadline 1m (owner bob)".into(),
+            at_ms: 90_000,
+            ok: false,
+            by: "bob".into(),
+            message: "resume came 90.0s after the pause".into(),
+        });
+        let t = Timeline {
+            steps: vec![
+                step("drift", StepOutcome::Nothing),
+                step("bad-commit", StepOutcome::Degraded),
+                glass,
+            ],
+            drift: vec![DriftRecord {
+                step: 0,
+                object: ObjectRef::new("Deployment", "users", "users-db"),
+                fields: vec![FieldDrift {
+                    field: "/spec/replicas".into(),
+                    git: "1".into(),
+                    live: "2".into(),
+                }],
+                manager: None,
+                applied_ms: 0,
+                detected_ms: None,
+                reverted_ms: None,
+                reverted_in_step: None,
+                kept: false,
+                age_ms: 120_000,
+            }],
+            ..Timeline::default()
+        };
+        let out = evaluate(&e, &t, &[]);
+        let failed: Vec<&str> = out.iter().filter(|a| !a.passed).map(|a| a.name.as_str()).collect();
+        assert!(
+            failed.contains(&"step 1 drift: the engine left the expected drift alone"),
+            "{failed:?}"
+        );
+        assert!(
+            failed.contains(&"step 1 bad-commit: the app broke as expected"),
+            "{failed:?}"
+        );
+        assert!(
+            failed.contains(&"step 1 break-glass: deadline 1m (owner bob)"),
+            "{failed:?}"
+        );
+        assert!(failed.contains(&"nothing left drifted"), "{failed:?}");
+        assert!(failed.contains(&"no drift older than 1m"), "{failed:?}");
+    }
 }

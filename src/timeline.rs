@@ -1147,4 +1147,137 @@ mod tests {
         ]);
         assert_eq!(t.images[0].failed.as_deref(), Some("ErrImagePull: not found"));
     }
+
+    fn started(ms: u64, step: usize, kind: &str, expects: StepOutcome) -> DrillEvent {
+        at(
+            ms,
+            EventKind::DisasterStarted {
+                step,
+                disaster: kind.into(),
+                description: kind.into(),
+                expects,
+                budget_ms: None,
+            },
+        )
+    }
+
+    /// The seed replay in miniature: a hand edit kept while paused, Git overwrites it on
+    /// resume and the app breaks, reverting the release does not help.
+    #[test]
+    fn quiet_steps_give_figures_a_drift_record_and_the_cause() {
+        let cm = ObjectRef::new("ConfigMap", "users", "users-api-env");
+        let api = ObjectRef::new("Deployment", "users", "users-api");
+        let events = vec![
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "seed".into(),
+                    run_id: "r".into(),
+                },
+            ),
+            started(10_000, 0, "drift", StepOutcome::Nothing),
+            at(
+                10_100,
+                EventKind::DriftApplied {
+                    step: 0,
+                    object: cm.clone(),
+                    fields: vec![FieldDrift {
+                        field: "/data/DB_HOST".into(),
+                        git: "db".into(),
+                        live: "pooler".into(),
+                    }],
+                    manager: None,
+                },
+            ),
+            at(
+                40_000,
+                EventKind::DriftKept {
+                    step: 0,
+                    object: cm.clone(),
+                    reconciled: false,
+                },
+            ),
+            started(40_000, 1, "commit", StepOutcome::Nothing),
+            at(
+                40_500,
+                EventKind::Committed {
+                    step: 1,
+                    commit: "c1".repeat(20),
+                    message: "release 1.1".into(),
+                    reverts: None,
+                },
+            ),
+            started(41_000, 2, "resume", StepOutcome::Degraded),
+            at(
+                43_000,
+                EventKind::DriftReverted {
+                    step: 2,
+                    object: cm.clone(),
+                },
+            ),
+            at(
+                45_000,
+                EventKind::RevisionFetched {
+                    step: 2,
+                    commit: "c1".repeat(20),
+                },
+            ),
+            at(
+                70_000,
+                EventKind::Degraded {
+                    step: 2,
+                    objects: vec![(api.clone(), "0/1 available".into())],
+                },
+            ),
+            started(70_000, 3, "git-revert", StepOutcome::Degraded),
+            at(
+                70_500,
+                EventKind::Committed {
+                    step: 3,
+                    commit: "c2".repeat(20),
+                    message: "Revert".into(),
+                    reverts: Some("c1".repeat(20)),
+                },
+            ),
+            at(
+                95_000,
+                EventKind::Degraded {
+                    step: 3,
+                    objects: vec![(api, "0/1 available".into())],
+                },
+            ),
+        ];
+        let t = build(&events);
+        assert!(t.recoveries.is_empty(), "no step here expects a recovery");
+        let resume = &t.steps[2];
+        assert_eq!(resume.fetched_ms, Some(4_000));
+        assert_eq!(resume.degraded_ms, Some(29_000));
+        assert_eq!(resume.self_heal_ms, Some(2_000));
+        assert_eq!(t.steps[0].kept, Some(true));
+        let d = &t.drift[0];
+        assert_eq!(
+            (d.applied_ms, d.reverted_ms, d.reverted_in_step, d.age_ms),
+            (10_100, Some(43_000), Some(2), 32_900)
+        );
+        assert!(d.kept, "kept while paused, then overwritten");
+        let findings = t.findings.join("\n");
+        assert!(
+            findings.contains("step 3 (resume) left Deployment/users/users-api: 0/1 available broken"),
+            "{findings}"
+        );
+        assert!(
+            findings.contains("step 2: commit c1c1c1c1c1c1 \"release 1.1\""),
+            "{findings}"
+        );
+        assert!(
+            findings
+                .contains("step 3: the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
+            "{findings}"
+        );
+        assert!(
+            findings.contains("step 4 (git-revert): still broken after the revert of c1c1c1c1c1c1"),
+            "{findings}"
+        );
+        assert!(resume.figures().contains("degraded 29.0s"), "{}", resume.figures());
+    }
 }
