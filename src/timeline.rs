@@ -15,7 +15,8 @@ use crate::scenario::StepOutcome;
 
 /// HelmCharts are left out: helm-controller creates them late, as part of a HelmRelease.
 const SOURCE_KINDS: [&str; 4] = ["GitRepository", "OCIRepository", "HelmRepository", "Bucket"];
-const RECONCILER_KINDS: [&str; 2] = ["Kustomization", "HelmRelease"];
+/// Flux reconcilers and Argo CD Applications: the "reconcile" phase ends when the last is Ready.
+const RECONCILER_KINDS: [&str; 3] = ["Kustomization", "HelmRelease", "Application"];
 const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
 /// Phases drill performs itself; what the engine does is measured from the end of the last one.
 const DRIVEN_PHASES: [&str; 3] = ["cluster-create", "engine-install", "secret-bootstrap"];
