@@ -177,3 +177,36 @@ fn a_wrong_age_key_names_the_file_it_cannot_decrypt_and_never_prints_the_key() {
     assert!(!out.contains(secret_line), "the key leaked: {out}");
     assert!(!out.contains(&secret_line[20..40]), "part of the key leaked: {out}");
 }
+
+#[test]
+fn engine_override_picks_a_configured_engine_and_refuses_a_missing_one() {
+    let run = |scenario: &str, engine: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+            .args(["run", scenario, "--engine", engine, "--report-dir"])
+            .arg(std::env::temp_dir().join("drill-cli-engine-test"))
+            .env_remove("DRILL_PROFILE")
+            .env_remove("DRILL_ARGOCD_INSTALL")
+            .env_remove("DRILL_FLUX_INSTALL")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), all)
+    };
+    let (code, err) = run("scenarios/flux-namespace-loss.yaml", "argocd");
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--engine argocd: the scenario has no `engine.argocd:` section"),
+        "{err}"
+    );
+    // Both configured: the override decides which install manifest is needed (and missing here).
+    let (code, err) = run("scenarios/cluster-loss-both-engines.yaml", "argocd");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no Argo CD install manifest"), "{err}");
+    let (_, err) = run("scenarios/cluster-loss-both-engines.yaml", "flux");
+    assert!(err.contains("no Flux install manifest"), "{err}");
+}
