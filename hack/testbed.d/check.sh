@@ -2,6 +2,8 @@
 # node and CoreDNS Ready, Service DNS + HTTP between pods (across nodes with --nodes 3),
 # a PVC binds on the default StorageClass, and deleting the cluster leaves nothing behind.
 # `./hack/testbed check flux` proves Flux through the registry mirror (check-flux.sh).
+# `./hack/testbed check argocd` proves Argo CD through the registry mirror (check-argocd.sh).
+# `./hack/testbed check secrets` proves SOPS+age and sealed-secrets (check-secrets.sh).
 # shellcheck shell=bash
 
 CHECK_TIMEOUT=${CHECK_TIMEOUT:-180s}
@@ -14,11 +16,17 @@ cmd_check() {
   if [ "${1:-}" = flux ]; then
     shift; check_flux "$@"; return
   fi
+  if [ "${1:-}" = argocd ]; then
+    shift; check_argocd "$@"; return
+  fi
+  if [ "${1:-}" = secrets ]; then
+    shift; check_secrets "$@"; return
+  fi
   local nodes=1
   while [ $# -gt 0 ]; do
     case $1 in
       --nodes) nodes=${2:-}; shift 2 ;;
-      *) die "check: unknown argument '$1' (usage: check [--nodes 1|3] | check flux)" ;;
+      *) die "check: unknown argument '$1' (usage: check [--nodes 1|3] | check flux | check argocd | check secrets)" ;;
     esac
   done
   case $nodes in 1|3) ;; *) die "check: --nodes must be 1 or 3, got '$nodes'" ;; esac

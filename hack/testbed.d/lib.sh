@@ -31,7 +31,7 @@ NODE_IMAGE_REPO=gitops-drill/kind-node
 REGISTRY_CONTAINER=gitops-drill-registry
 REGISTRY_MIRROR=$REGISTRY_CONTAINER:5000
 REGISTRY_PUSH=127.0.0.1:5001
-MIRRORED_REGISTRIES="docker.io ghcr.io quay.io registry.k8s.io"
+MIRRORED_REGISTRIES="docker.io ghcr.io quay.io registry.k8s.io public.ecr.aws"
 PROFILE=$CACHE_ROOT/profile.env         # what drill reads (see docs/testbed.md, "Profile")
 
 if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
