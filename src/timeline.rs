@@ -497,7 +497,15 @@ impl Fold {
                 });
             }
             EventKind::ImagePulling { image, node } => {
-                self.pulls.insert((image.clone(), node.clone()), self.t.images.len());
+                // A retry of a failing pull (the kubelet's back-off) stays on the failed row.
+                let key = (image.clone(), node.clone());
+                if let Some(&idx) = self.pulls.get(&key)
+                    && idx >= self.window_first_pull
+                    && self.t.images[idx].failed.is_some()
+                {
+                    return;
+                }
+                self.pulls.insert(key, self.t.images.len());
                 self.t.images.push(ImagePull {
                     image: image.clone(),
                     node: node.clone(),
@@ -1280,5 +1288,39 @@ mod tests {
             "{findings}"
         );
         assert!(resume.figures().contains("degraded 29.0s"), "{}", resume.figures());
+    }
+
+    #[test]
+    fn a_pull_retried_by_back_off_is_one_failed_row() {
+        let pulling = |ms| {
+            at(
+                ms,
+                EventKind::ImagePulling {
+                    image: "x:9".into(),
+                    node: "n".into(),
+                },
+            )
+        };
+        let failed = |ms| {
+            at(
+                ms,
+                EventKind::ImagePullFailed {
+                    image: "x:9".into(),
+                    node: "n".into(),
+                    reason: "Failed".into(),
+                    message: "not found".into(),
+                },
+            )
+        };
+        let t = build(&[
+            pulling(0),
+            failed(100),
+            pulling(10_000),
+            failed(10_100),
+            pulling(30_000),
+            failed(30_100),
+        ]);
+        assert_eq!(t.images.len(), 1, "{:?}", t.images);
+        assert!(t.images[0].failed.is_some());
     }
 }

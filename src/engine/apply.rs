@@ -29,8 +29,9 @@ fn is_first_pass(doc: &Value) -> bool {
     )
 }
 
-/// Sets `namespace` on every object that names none (as `kubectl apply -n` does); the
-/// API server ignores it on cluster-scoped kinds... so only namespaced kinds get it, at apply.
+/// Marks every object that names no namespace to go into `namespace` (as `kubectl apply
+/// -n` does). The mark is resolved at apply time, when discovery says whether the kind is
+/// namespaced, and removed before the object is sent.
 pub fn default_namespace(docs: &mut [Value], namespace: &str) {
     for doc in docs {
         if doc.pointer("/metadata/namespace").is_none()
