@@ -47,6 +47,10 @@ pub enum Command {
         /// Which engine, when the scenario configures both (default: flux).
         #[arg(long, value_enum)]
         engine: Option<EngineArg>,
+        /// Override the scenario's `images:` (cold or preloaded), to run the same rebuild
+        /// both ways and compare them (`drill compare`).
+        #[arg(long, value_enum)]
+        images: Option<ImagesArg>,
     },
     /// Run a scenario as a game day: print each step and wait for the operator's Enter
     /// before doing it, time every human step, and write the incident record
@@ -86,6 +90,26 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+    /// List the images a rebuild needs, one per line on stdout (to preload or mirror them):
+    /// from the engine's install manifest and the fleet files the scenario's entry folder
+    /// reaches, or, with --report, exactly those a recorded run pulled, slowest first.
+    Images {
+        /// The scenario file (YAML).
+        #[arg(required_unless_present = "report", conflicts_with = "report")]
+        scenario: Option<PathBuf>,
+        /// A recorded run (its folder or report.json) instead of a scenario.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Which engine, when the scenario configures both (default: flux).
+        #[arg(long, value_enum)]
+        engine: Option<EngineArg>,
+        /// Profile file (KEY=value) naming the engine install manifest; also DRILL_PROFILE.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Also say where each image is named (stderr stays for the summary).
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Print the JSON schema of the scenario format.
     Schema,
     /// Compare two recorded runs phase by phase (e.g. one rebuild with Flux, one with Argo CD).
@@ -108,6 +132,12 @@ pub enum Command {
 pub enum EngineArg {
     Flux,
     Argocd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImagesArg {
+    Cold,
+    Preloaded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

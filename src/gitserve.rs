@@ -153,6 +153,24 @@ impl ServedRepo {
             served_commit,
         })
     }
+
+    /// Fails unless the served commit has the folder `path` (the engine's entry point):
+    /// a folder that exists only uncommitted would leave the engine failing for minutes.
+    pub async fn require_folder(&self, path: &str) -> Result<()> {
+        let path = path.trim_start_matches("./").trim_end_matches('/');
+        let kind = git(
+            &self.bare_dir,
+            &["cat-file", "-t", &format!("{}:{path}", self.served_commit)],
+        )
+        .await;
+        if kind.as_deref().ok() != Some("tree") {
+            bail!(
+                "{path} is not a folder of the served commit (source commit {}): drill serves committed content only; commit it first",
+                &self.source_commit[..12.min(self.source_commit.len())]
+            );
+        }
+        Ok(())
+    }
 }
 
 /// One literal edit of a file in the served repo: `find` must occur exactly once.
@@ -536,5 +554,22 @@ mod tests {
             .await
             .unwrap_err();
         assert!(format!("{err:#}").contains("is not committed"), "{err:#}");
+
+        let repo = ServedRepo::prepare(&dir.path().join("examples/fleet"), &pinned, work.path())
+            .await
+            .unwrap();
+        repo.require_folder("clusters/demo").await.unwrap();
+        repo.require_folder("./clusters/demo/").await.unwrap();
+        std::fs::create_dir_all(dir.path().join("examples/fleet/clusters/new")).unwrap();
+        std::fs::write(dir.path().join("examples/fleet/clusters/new/a.yaml"), "a: 1\n").unwrap();
+        let err = repo.require_folder("clusters/new").await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("clusters/new is not a folder of the served commit"),
+            "{err:#}"
+        );
+        assert!(
+            repo.require_folder("clusters/demo/app.yaml").await.is_err(),
+            "a file is not a folder"
+        );
     }
 }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gitops_drill::cli::{Cli, Command, EngineArg, Output, ReportFormat};
+use gitops_drill::cli::{Cli, Command, EngineArg, ImagesArg, Output, ReportFormat};
 use gitops_drill::profile::Profile;
 use gitops_drill::report::{self, Report};
 use gitops_drill::runner::{self, RunOptions};
@@ -33,16 +33,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bootstrap_timeout,
             quiet,
             engine,
+            images,
         } => {
             // Every scenario is validated before any cluster is created: bad input costs nothing.
             let mut plans = Vec::new();
             for path in &scenarios {
                 let plan = scenario::load(path)?;
-                plans.push(match engine {
+                let mut plan = match engine {
                     Some(EngineArg::Flux) => plan.with_engine(scenario::EngineKind::Flux)?,
                     Some(EngineArg::Argocd) => plan.with_engine(scenario::EngineKind::Argocd)?,
                     None => plan,
-                });
+                };
+                match images {
+                    Some(ImagesArg::Cold) => plan.scenario.images = scenario::ImageMode::Cold,
+                    Some(ImagesArg::Preloaded) => plan.scenario.images = scenario::ImageMode::Preloaded,
+                    None => {}
+                }
+                plans.push(plan);
             }
             let profile = Profile::load(profile.as_deref())?;
             let opts = RunOptions {
@@ -125,15 +132,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { scenarios } => {
             let mut failed = false;
             for path in &scenarios {
-                match scenario::load(path) {
-                    Ok(plan) => println!(
-                        "{}: ok ({}, {} disaster step(s))",
-                        path.display(),
-                        plan.scenario.name,
-                        plan.scenario.disasters.len()
-                    ),
+                // The secrets preflight too: a key that cannot decrypt the fleet is found here.
+                match scenario::load(path).map_err(anyhow::Error::from).and_then(|plan| {
+                    let preflight = gitops_drill::secrets::preflight(&plan)?;
+                    Ok((plan, preflight))
+                }) {
+                    Ok((plan, preflight)) => {
+                        println!(
+                            "{}: ok ({}, {} disaster step(s), {} secret(s) to restore)",
+                            path.display(),
+                            plan.scenario.name,
+                            plan.scenario.disasters.len(),
+                            preflight.restored.len()
+                        );
+                        for warning in preflight.warnings {
+                            eprintln!("warning: {}: {warning}", path.display());
+                        }
+                    }
                     Err(err) => {
-                        eprintln!("error: {err}");
+                        eprintln!("error: {err:#}");
                         failed = true;
                     }
                 }
@@ -149,6 +166,78 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Images {
+            scenario: Some(path),
+            engine,
+            profile,
+            verbose,
+            ..
+        } => {
+            let plan = scenario::load(&path)?;
+            let plan = match engine {
+                Some(EngineArg::Flux) => plan.with_engine(scenario::EngineKind::Flux)?,
+                Some(EngineArg::Argocd) => plan.with_engine(scenario::EngineKind::Argocd)?,
+                None => plan,
+            };
+            let profile = Profile::load(profile.as_deref())?;
+            let install = match plan.engine {
+                scenario::EngineKind::Flux => profile.flux_install.clone(),
+                scenario::EngineKind::Argocd => profile.argocd_install.clone(),
+            };
+            let scenario::RepoSource::Local { dir, .. } = &plan.repo else {
+                anyhow::bail!(
+                    "{}: the fleet is a remote repo; list its images from a recorded run (--report)",
+                    path.display()
+                );
+            };
+            let entry = plan.entry_path().unwrap_or_default();
+            let needed = gitops_drill::images::needed_images(install.as_deref(), dir, &entry);
+            for image in &needed {
+                if verbose {
+                    println!("{}\t{}", image.image, image.named_in.join(", "));
+                } else {
+                    println!("{}", image.image);
+                }
+            }
+            eprintln!(
+                "{} image(s): the engine install ({}) and the fleet files reached from {entry}",
+                needed.len(),
+                install
+                    .as_deref()
+                    .map_or("not known: no profile".into(), |p| p.display().to_string())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Images {
+            report: Some(run),
+            verbose,
+            ..
+        } => {
+            let report = rerender(&run)?;
+            let mut pulls = report.images.clone();
+            pulls.sort_by_key(|p| std::cmp::Reverse(p.pull_ms.unwrap_or(0)));
+            let mut seen = std::collections::BTreeSet::new();
+            for p in &pulls {
+                if seen.insert(p.image.clone()) {
+                    if verbose {
+                        let took = p.pull_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+                        println!("{}\t{took}\t{}", p.image, p.failed.as_deref().unwrap_or("pulled"));
+                    } else {
+                        println!("{}", p.image);
+                    }
+                }
+            }
+            let total: u64 = pulls.iter().filter_map(|p| p.pull_ms).sum();
+            eprintln!(
+                "{} image(s) in {} pull(s), {:.1}s of pulling in all (run {})",
+                seen.len(),
+                pulls.len(),
+                total as f64 / 1000.0,
+                report.run_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Images { .. } => anyhow::bail!("name a scenario or a recorded run (--report)"),
         Command::Compare { a, b } => {
             print!("{}", report::compare::render(&rerender(&a)?, &rerender(&b)?));
             Ok(ExitCode::SUCCESS)

@@ -27,11 +27,58 @@ fn shipped_scenarios_validate() {
     let mut args = vec!["validate"];
     args.extend(files.iter().map(String::as_str));
     let (code, out, err) = drill(&args);
-    assert_eq!(code, 0, "{out}{err}");
+    // One scenario is designed to stop at the secrets preflight, which validate runs too.
+    assert_eq!(code, 2, "{out}{err}");
     assert_eq!(
-        out.lines().filter(|l| l.ends_with("disaster step(s))")).count(),
-        files.len(),
+        err.lines().filter(|l| l.starts_with("error: ")).collect::<Vec<_>>(),
+        ["error: secrets.sops-age: environment variable DRILL_AGE_KEY is not set: export the key there before the run"],
+        "{err}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with("secret(s) to restore)")).count(),
+        files.len() - 1,
         "{out}"
+    );
+    // The fleet's SealedSecret is only deployed from clusters/sealed, whose scenarios
+    // restore the key: no warning about it anywhere.
+    assert!(!err.contains("warning"), "{err}");
+    assert!(out.contains("sealed-secrets-key-restore.yaml: ok (sealed-secrets-key-restore, 1 disaster step(s), 1 secret(s) to restore)"), "{out}");
+}
+
+#[test]
+fn a_sealed_secrets_key_backup_that_did_not_seal_the_fleet_is_refused_at_preflight() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read_to_string(root.join("scenarios/sealed-secrets-key-restore.yaml")).unwrap();
+    let wrong = root.join("tests/fixtures/wrong-sealed-secrets-key.yaml");
+    let rewritten = shipped
+        .replace("../examples/keys/sealed-secrets-key.yaml", wrong.to_str().unwrap())
+        .replace("../examples/fleet", root.join("examples/fleet").to_str().unwrap())
+        .replace("../kind-configs", root.join("kind-configs").to_str().unwrap());
+    assert_ne!(rewritten, shipped);
+    let scenario = dir.path().join("s.yaml");
+    std::fs::write(&scenario, &rewritten).unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("does not hold the key of sealed-secrets-cert.pem, the certificate the fleet's SealedSecrets were sealed with"),
+        "{err}"
+    );
+    assert!(err.contains("wrong-sealed-secrets-key.yaml"), "{err}");
+    // Neither the private key nor any other part of the backup is echoed.
+    let backup = std::fs::read_to_string(&wrong).unwrap();
+    let key = backup.lines().find_map(|l| l.trim().strip_prefix("tls.key: ")).unwrap();
+    assert!(!err.contains(&key[..40]), "{err}");
+
+    // Without the key restore at all, validate warns that the fleet's SealedSecret will not unseal.
+    let (head, rest) = rewritten.split_once("secrets:\n").unwrap();
+    let without = format!("{head}disasters:{}", rest.split_once("disasters:").unwrap().1);
+    std::fs::write(&scenario, &without).unwrap();
+    let (code, out, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("the fleet has SealedSecrets (apps/users-sealed/users-db-password.yaml) but the scenario restores no sealed-secrets key"),
+        "{err}"
     );
 }
 

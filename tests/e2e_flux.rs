@@ -613,3 +613,146 @@ fn sops_key_is_restored_in_secret_bootstrap_and_never_leaks() {
     }
     assert_no_drill_clusters_left("flux-cluster-loss-sops");
 }
+
+/// Every output of a run (stderr, report.json and every file in the run's folder), by name.
+fn outputs_of(run: &Run) -> Vec<(String, String)> {
+    let mut outputs = vec![
+        ("stderr".to_string(), run.stderr.clone()),
+        ("stdout".into(), run.report.to_string()),
+    ];
+    for entry in std::fs::read_dir(&run.dir).unwrap() {
+        let path = entry.unwrap().path();
+        outputs.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+    }
+    outputs
+}
+
+/// Pieces of the sealed-secrets demo key backup and the value it unseals: none may leak.
+fn sealed_secret_needles() -> Vec<String> {
+    let backup = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/keys/sealed-secrets-key.yaml"
+    ))
+    .unwrap();
+    let key = backup.lines().find_map(|l| l.trim().strip_prefix("tls.key: ")).unwrap();
+    vec![
+        key[..48].to_string(),
+        key[200..248].to_string(),
+        "sealed-demo-password-7f3a".into(),
+    ]
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sealed_secrets_key_is_restored_before_the_controller_starts_and_never_leaks() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/sealed-secrets-key-restore.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
+    assert_eq!(assertion(r, "Secret users/users-db-password")["passed"], true);
+    let sealed = r["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "SealedSecret" && a["name"] == "users-db-password")
+        .expect("the SealedSecret is followed");
+    assert_eq!(
+        sealed["ready"], true,
+        "the controller unsealed it with the restored key: {sealed}"
+    );
+    for (name, text) in outputs_of(&run) {
+        for needle in sealed_secret_needles() {
+            assert!(!text.contains(&needle), "{name} leaks secret material");
+        }
+    }
+    assert_no_drill_clusters_left("sealed-secrets-key-restore");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_rebuild_without_the_sealed_secrets_key_fails_and_names_the_sealed_secret() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/sealed-secrets-key-lost.yaml", &[], reports.path());
+    assert_eq!(run.code, 1, "expected an assertion failure: {}", run.report);
+    let r = &run.report;
+    assert_eq!(
+        phases(r, "secret-bootstrap").len(),
+        1,
+        "restored in the first build only"
+    );
+    let sealed = r["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "SealedSecret" && a["name"] == "users-db-password")
+        .expect("the SealedSecret is followed");
+    assert_eq!(sealed["ready"], false, "{sealed}");
+    assert!(
+        sealed["not_ready_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no key could decrypt secret"),
+        "{sealed}"
+    );
+    let recovered = assertion(r, "recovered within RTO");
+    assert_eq!(recovered["passed"], false);
+    let message = recovered["message"].as_str().unwrap();
+    assert!(message.contains("SealedSecret/users/users-db-password"), "{message}");
+    assert!(message.contains("no key could decrypt secret"), "{message}");
+    assert!(
+        run.stderr.contains("the rebuild goes without secrets.sealed-secrets"),
+        "{}",
+        run.stderr
+    );
+    for (name, text) in outputs_of(&run) {
+        for needle in sealed_secret_needles() {
+            assert!(!text.contains(&needle), "{name} leaks secret material");
+        }
+    }
+    assert_no_drill_clusters_left("sealed-secrets-key-lost");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn preloaded_images_are_pulled_before_the_engine_and_the_rebuild_pulls_nothing() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-cluster-loss-preloaded.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let preload = phases(r, "image-preload");
+    assert_eq!(preload.len(), 2, "preloaded into both clusters: {preload:?}");
+    assert!(preload.iter().all(|&ms| ms > 0), "{preload:?}");
+    // Every image was on the node before its pod started: the kubelet pulled nothing.
+    assert_eq!(r["images"].as_array().unwrap().len(), 0, "no pulls: {}", r["images"]);
+    assert!(phases(r, "image-pulls").is_empty(), "{}", r["phases"]);
+    // The preload comes between cluster create and the engine install, in each build.
+    let names: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .filter(|n| ["cluster-create", "image-preload", "engine-install"].contains(n))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cluster-create",
+            "image-preload",
+            "engine-install",
+            "cluster-create",
+            "image-preload",
+            "engine-install"
+        ]
+    );
+    assert!(
+        !r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("could not preload")),
+        "{}",
+        r["warnings"]
+    );
+    assert_no_drill_clusters_left("flux-cluster-loss-preloaded");
+}

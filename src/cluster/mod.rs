@@ -2,3 +2,4 @@
 //! named `drill-<scenario>-<run suffix>` so runs never collide and `drill clean` can find them.
 
 pub mod kind;
+pub mod preload;

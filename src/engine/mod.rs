@@ -70,6 +70,13 @@ impl Engine {
         }
     }
 
+    /// The install manifest the engine is installed from.
+    pub fn install_manifest(&self) -> &std::path::Path {
+        match self {
+            Engine::Flux { install, .. } | Engine::Argocd { install, .. } => install,
+        }
+    }
+
     pub fn kind(&self) -> EngineKind {
         match self {
             Engine::Flux { .. } => EngineKind::Flux,
@@ -202,6 +209,15 @@ impl Engine {
                 // reconciledAt has second precision.
                 last >= token - jiff::SignedDuration::from_secs(1)
             }
+        }
+    }
+
+    /// The kind whose Events name what a reconcile changed (drift detection by event).
+    /// Argo CD shows drift as an Application going OutOfSync instead.
+    pub fn event_kind(&self) -> Option<&'static str> {
+        match self {
+            Engine::Flux { .. } => Some("Kustomization"),
+            Engine::Argocd { .. } => None,
         }
     }
 

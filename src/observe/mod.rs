@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use futures::StreamExt as _;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event as KubeEvent;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
@@ -77,11 +78,13 @@ impl Drop for Observer {
 }
 
 impl Observer {
-    /// Starts one watcher per followed kind, plus kubelet Events for image pulls.
-    /// Flux kinds whose CRDs are not installed are skipped.
+    /// Starts one watcher per followed kind, plus kubelet Events for image pulls and,
+    /// where the engine records them, the engine's Events. Kinds whose CRDs are not
+    /// installed are skipped.
     pub async fn start(
         client: Client,
         engine_kinds: &[(&'static str, &'static str)],
+        engine_event_kind: Option<&'static str>,
         tx: UnboundedSender<Update>,
     ) -> Result<Observer> {
         let mut tasks = Vec::new();
@@ -113,8 +116,13 @@ impl Observer {
         ] {
             tasks.push(watch_kind(client.clone(), ar, kind, tx.clone(), true));
         }
-        tasks.push(watch_pull_events(client.clone(), tx.clone()));
-        tasks.push(watch_engine_events(client, tx.clone()));
+        for addon in ADDON_KINDS {
+            tasks.push(watch_addon_kind(client.clone(), addon, tx.clone()));
+        }
+        tasks.push(watch_events(client.clone(), "Pod", pull_event, tx.clone()));
+        if let Some(kind) = engine_event_kind {
+            tasks.push(watch_events(client, kind, engine_event, tx.clone()));
+        }
         Ok(Observer { tasks, tx })
     }
 
@@ -130,7 +138,7 @@ impl Observer {
                     Ok(Event::Delete(_)) => None,
                     Ok(_) => continue,
                     Err(err) => {
-                        let _ = tx.send(Update::WatchError(format!("watching {object}: {err}")));
+                        report_watch_error(&tx, &object.to_string(), &err);
                         continue;
                     }
                 };
@@ -145,44 +153,85 @@ impl Observer {
 
 /// Events that Flux controllers record on Kustomizations: they name what a reconcile
 /// changed ("ConfigMap/users/users-api-env configured"), which is how drift shows up.
-fn watch_engine_events(client: Client, tx: UnboundedSender<Update>) -> JoinHandle<()> {
+fn engine_event(ev: &KubeEvent) -> Option<Update> {
+    let involved = &ev.involved_object;
+    Some(Update::EngineEvent {
+        object: ObjectRef::new(
+            involved.kind.as_deref().unwrap_or_default(),
+            involved.namespace.as_deref().unwrap_or_default(),
+            involved.name.as_deref().unwrap_or_default(),
+        ),
+        reason: ev.reason.clone().unwrap_or_default(),
+        message: ev.message.clone().unwrap_or_default(),
+        at: event_time(ev),
+    })
+}
+
+/// Image pulls from the kubelet's Events on Pods.
+fn pull_event(ev: &KubeEvent) -> Option<Update> {
+    let fact = kubelet::parse(ev.reason.as_deref()?, ev.message.as_deref()?)?;
+    let node = ev
+        .source
+        .as_ref()
+        .and_then(|s| s.host.clone())
+        .or_else(|| ev.reporting_instance.clone())
+        .unwrap_or_default();
+    Some(Update::Pull {
+        fact,
+        node,
+        at: event_time(ev),
+    })
+}
+
+/// When an Event happened: the newest of its timestamps that is set (events.k8s.io
+/// writers set `eventTime`, older ones `lastTimestamp`/`firstTimestamp`).
+fn event_time(ev: &KubeEvent) -> Option<Timestamp> {
+    ev.event_time
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| ev.last_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| ev.first_timestamp.as_ref().map(|t| t.0))
+}
+
+/// Watches the Events about objects of one kind and sends what `parse` makes of each,
+/// once: an Event object is updated in place when it repeats, so (uid, count) is its key.
+fn watch_events(
+    client: Client,
+    involved_kind: &'static str,
+    parse: fn(&KubeEvent) -> Option<Update>,
+    tx: UnboundedSender<Update>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let api: Api<KubeEvent> = Api::all(client);
-        let config = watcher::Config::default().fields("involvedObject.kind=Kustomization");
+        let config = watcher::Config::default().fields(&format!("involvedObject.kind={involved_kind}"));
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         let mut seen: BTreeSet<(String, i32)> = BTreeSet::new();
         while let Some(item) = stream.next().await {
             match item {
                 Ok(Event::Apply(ev) | Event::InitApply(ev)) => {
                     let key = (ev.metadata.uid.clone().unwrap_or_default(), ev.count.unwrap_or(1));
-                    if !seen.insert(key) {
-                        continue;
+                    if seen.insert(key)
+                        && let Some(update) = parse(&ev)
+                    {
+                        let _ = tx.send(update);
                     }
-                    let involved = &ev.involved_object;
-                    let object = ObjectRef::new(
-                        involved.kind.as_deref().unwrap_or_default(),
-                        involved.namespace.as_deref().unwrap_or_default(),
-                        involved.name.as_deref().unwrap_or_default(),
-                    );
-                    let at = ev
-                        .event_time
-                        .as_ref()
-                        .map(|t| t.0)
-                        .or_else(|| ev.last_timestamp.as_ref().map(|t| t.0));
-                    let _ = tx.send(Update::EngineEvent {
-                        object,
-                        reason: ev.reason.unwrap_or_default(),
-                        message: ev.message.unwrap_or_default(),
-                        at,
-                    });
                 }
                 Ok(_) => {}
-                Err(err) => {
-                    let _ = tx.send(Update::WatchError(format!("watching Kustomization events: {err}")));
-                }
+                Err(err) => report_watch_error(&tx, &format!("{involved_kind} events"), &err),
             }
         }
     })
+}
+
+/// Sends a watch failure as a warning, except a 410 Gone ("too old resource version"):
+/// that one is routine on long watches and the watcher recovers by listing again.
+fn report_watch_error(tx: &UnboundedSender<Update>, what: &str, err: &watcher::Error) {
+    if let watcher::Error::WatchError(status) = err
+        && status.code == 410
+    {
+        return;
+    }
+    let _ = tx.send(Update::WatchError(format!("watching {what}: {err}")));
 }
 
 /// Watches all objects of one kind. `flux_managed_only`: workloads count only when a
@@ -194,94 +243,94 @@ fn watch_kind(
     tx: UnboundedSender<Update>,
     flux_managed_only: bool,
 ) -> JoinHandle<()> {
+    tokio::spawn(follow_kind(client, ar, kind, tx, flux_managed_only))
+}
+
+/// Add-ons whose objects drill judges, watched once their CRD exists (often only after
+/// the engine applied it from Git): (CRD name, group, version, kind, plural).
+const ADDON_KINDS: [(&str, &str, &str, &str, &str); 1] = [(
+    "sealedsecrets.bitnami.com",
+    "bitnami.com",
+    "v1alpha1",
+    "SealedSecret",
+    "sealedsecrets",
+)];
+
+/// Waits (by watching CRDs) until the add-on's CRD exists, then follows its objects
+/// that an engine manages.
+fn watch_addon_kind(
+    client: Client,
+    addon: (&'static str, &'static str, &'static str, &'static str, &'static str),
+    tx: UnboundedSender<Update>,
+) -> JoinHandle<()> {
+    let (crd, group, version, kind, plural) = addon;
     tokio::spawn(async move {
-        let api: Api<DynamicObject> = Api::all_with(client, &ar);
-        let mut stream = watcher::watcher(api, watcher::Config::default())
-            .default_backoff()
-            .boxed();
-        // Objects seen since the last (re)list, to report those that vanished while disconnected.
-        let mut known: BTreeSet<ObjectRef> = BTreeSet::new();
-        let mut relist: BTreeSet<ObjectRef> = BTreeSet::new();
-        while let Some(item) = stream.next().await {
-            let send = |o: Observation| {
-                let _ = tx.send(Update::Object(o));
-            };
-            match item {
-                Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
-                    let Ok(value) = serde_json::to_value(&obj) else {
-                        continue;
-                    };
-                    let o = observe(kind, &value);
-                    if flux_managed_only && o.depends_on.is_empty() {
-                        continue;
-                    }
-                    known.insert(o.object.clone());
-                    relist.insert(o.object.clone());
-                    send(o);
-                }
-                Ok(Event::Delete(obj)) => {
-                    let Ok(value) = serde_json::to_value(&obj) else {
-                        continue;
-                    };
-                    let o = observe(kind, &value);
-                    if known.remove(&o.object) {
-                        send(Observation::deleted(o.object));
-                    }
-                }
-                Ok(Event::Init) => relist.clear(),
-                Ok(Event::InitDone) => {
-                    for gone in known.difference(&relist).cloned().collect::<Vec<_>>() {
-                        known.remove(&gone);
-                        send(Observation::deleted(gone));
-                    }
-                }
-                Err(err) => {
-                    let _ = tx.send(Update::WatchError(format!("watching {kind}: {err}")));
-                }
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let config = watcher::Config::default().fields(&format!("metadata.name={crd}"));
+        let mut stream = watcher::watcher(crds, config).default_backoff().boxed();
+        loop {
+            match stream.next().await {
+                Some(Ok(Event::Apply(_) | Event::InitApply(_))) => break,
+                Some(Ok(_)) => {}
+                Some(Err(err)) => report_watch_error(&tx, crd, &err),
+                None => return,
             }
         }
+        drop(stream);
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
+        follow_kind(client, ar, kind, tx, true).await;
     })
 }
 
-fn watch_pull_events(client: Client, tx: UnboundedSender<Update>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let api: Api<KubeEvent> = Api::all(client);
-        let config = watcher::Config::default().fields("involvedObject.kind=Pod");
-        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-        // An Event object is updated in place when it repeats: report each (uid, count) once.
-        let mut seen: BTreeSet<(String, i32)> = BTreeSet::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(Event::Apply(ev) | Event::InitApply(ev)) => {
-                    let key = (ev.metadata.uid.clone().unwrap_or_default(), ev.count.unwrap_or(1));
-                    if !seen.insert(key) {
-                        continue;
-                    }
-                    let (Some(reason), Some(message)) = (ev.reason.as_deref(), ev.message.as_deref()) else {
-                        continue;
-                    };
-                    let Some(fact) = kubelet::parse(reason, message) else {
-                        continue;
-                    };
-                    let node = ev
-                        .source
-                        .as_ref()
-                        .and_then(|s| s.host.clone())
-                        .or_else(|| ev.reporting_instance.clone())
-                        .unwrap_or_default();
-                    let at = ev
-                        .event_time
-                        .as_ref()
-                        .map(|t| t.0)
-                        .or_else(|| ev.last_timestamp.as_ref().map(|t| t.0))
-                        .or_else(|| ev.first_timestamp.as_ref().map(|t| t.0));
-                    let _ = tx.send(Update::Pull { fact, node, at });
+async fn follow_kind(
+    client: Client,
+    ar: ApiResource,
+    kind: &'static str,
+    tx: UnboundedSender<Update>,
+    flux_managed_only: bool,
+) {
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    // Objects seen since the last (re)list, to report those that vanished while disconnected.
+    let mut known: BTreeSet<ObjectRef> = BTreeSet::new();
+    let mut relist: BTreeSet<ObjectRef> = BTreeSet::new();
+    while let Some(item) = stream.next().await {
+        let send = |o: Observation| {
+            let _ = tx.send(Update::Object(o));
+        };
+        match item {
+            Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
+                let Ok(value) = serde_json::to_value(&obj) else {
+                    continue;
+                };
+                let o = observe(kind, &value);
+                if flux_managed_only && o.depends_on.is_empty() {
+                    continue;
                 }
-                Ok(_) => {}
-                Err(err) => {
-                    let _ = tx.send(Update::WatchError(format!("watching Events: {err}")));
+                known.insert(o.object.clone());
+                relist.insert(o.object.clone());
+                send(o);
+            }
+            Ok(Event::Delete(obj)) => {
+                let Ok(value) = serde_json::to_value(&obj) else {
+                    continue;
+                };
+                let o = observe(kind, &value);
+                if known.remove(&o.object) {
+                    send(Observation::deleted(o.object));
                 }
             }
+            Ok(Event::Init) => relist.clear(),
+            Ok(Event::InitDone) => {
+                for gone in known.difference(&relist).cloned().collect::<Vec<_>>() {
+                    known.remove(&gone);
+                    send(Observation::deleted(gone));
+                }
+            }
+            Err(err) => report_watch_error(&tx, kind, &err),
         }
-    })
+    }
 }

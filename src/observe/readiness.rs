@@ -15,6 +15,14 @@ use crate::event::ObjectRef;
 pub const FLUX_SOURCE_KINDS: [&str; 4] = ["GitRepository", "HelmRepository", "HelmChart", "OCIRepository"];
 pub const FLUX_RECONCILER_KINDS: [&str; 2] = ["Kustomization", "HelmRelease"];
 pub const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+/// Objects of add-ons (not workloads) whose readiness says whether Git's state works.
+pub const ADDON_KINDS: [&str; 1] = ["SealedSecret"];
+
+/// Objects an engine applied that are judged on their own (they point at their manager,
+/// which is not a requirement of theirs).
+pub fn is_managed_leaf(kind: &str) -> bool {
+    WORKLOAD_KINDS.contains(&kind) || ADDON_KINDS.contains(&kind)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
@@ -107,6 +115,8 @@ pub fn observe(kind: &str, v: &Value) -> Observation {
         workload(kind, v, &mut o);
     } else if kind == "Application" {
         argo_application(v, &mut o);
+    } else if kind == "SealedSecret" {
+        sealed_secret(v, &mut o);
     } else {
         flux(kind, v, &namespace, &mut o);
     }
@@ -320,6 +330,45 @@ fn workload(kind: &str, v: &Value, o: &mut Observation) {
     }
 }
 
+/// Bitnami SealedSecret: Ready when the controller unsealed it into its Secret
+/// (condition `Synced` True at the current generation). Without the controller's key it
+/// stays Synced=False, "no key could decrypt secret".
+fn sealed_secret(v: &Value, o: &mut Observation) {
+    let synced = condition(v, "Synced");
+    let status = synced.and_then(|c| c.get("status")).and_then(Value::as_str);
+    let generation = int_at(v, "/metadata/generation");
+    let observed = int_at(v, "/status/observedGeneration");
+    let current = observed.is_none() || generation == observed;
+    o.ready = status == Some("True") && current;
+    o.api_transition = transition(synced);
+    if !o.ready {
+        (o.reason, o.message) = match synced {
+            None => ("NotUnsealed".into(), "not unsealed yet (no Synced condition)".into()),
+            Some(_) if status == Some("True") => (
+                "StaleGeneration".into(),
+                format!(
+                    "unsealed at generation {}, the object is at {}",
+                    observed.unwrap_or(0),
+                    generation.unwrap_or(0)
+                ),
+            ),
+            Some(c) => (
+                c.get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("UnsealFailed")
+                    .to_string(),
+                c.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the controller could not unseal it")
+                    .to_string(),
+            ),
+        };
+    }
+    if let Some(manager) = managed_by(v) {
+        o.depends_on.push(manager);
+    }
+}
+
 /// The engine object that applied this one: from the labels kustomize- and helm-controller
 /// set, or Argo CD's tracking annotation.
 pub fn managed_by(v: &Value) -> Option<ObjectRef> {
@@ -357,6 +406,33 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_sealed_secret_is_ready_once_unsealed_and_names_the_controllers_complaint() {
+        let labels = json!({"kustomize.toolkit.fluxcd.io/name": "users-sealed",
+                            "kustomize.toolkit.fluxcd.io/namespace": "flux-system"});
+        let unsealed = json!({"metadata": {"name": "pw", "namespace": "users", "generation": 1, "labels": labels},
+            "status": {"observedGeneration": 1, "conditions": [{"type": "Synced", "status": "True"}]}});
+        let o = observe("SealedSecret", &unsealed);
+        assert!(o.ready, "{o:?}");
+        assert_eq!(
+            o.depends_on,
+            [ObjectRef::new("Kustomization", "flux-system", "users-sealed")]
+        );
+
+        let sealed = json!({"metadata": {"name": "pw", "namespace": "users", "generation": 1, "labels": labels},
+            "status": {"conditions": [{"type": "Synced", "status": "False",
+                "message": "no key could decrypt secret (password)"}]}});
+        let o = observe("SealedSecret", &sealed);
+        assert!(!o.ready);
+        assert_eq!(o.reason, "UnsealFailed");
+        assert_eq!(o.message, "no key could decrypt secret (password)");
+
+        let fresh = json!({"metadata": {"name": "pw", "namespace": "users", "generation": 2}});
+        let o = observe("SealedSecret", &fresh);
+        assert!(!o.ready);
+        assert_eq!(o.reason, "NotUnsealed");
+    }
 
     fn kustomization(generation: i64, observed: i64, ready: &str) -> Value {
         json!({

@@ -10,14 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::readiness::{FLUX_RECONCILER_KINDS, FLUX_SOURCE_KINDS, Observation, WORKLOAD_KINDS};
+use super::readiness::{FLUX_RECONCILER_KINDS, FLUX_SOURCE_KINDS, Observation, is_managed_leaf};
 use crate::event::ObjectRef;
 
 /// Kinds whose readiness drill judges; other inventory entries (ConfigMaps, ...) are not waited on.
 pub fn is_tracked(kind: &str) -> bool {
     FLUX_SOURCE_KINDS.contains(&kind)
         || FLUX_RECONCILER_KINDS.contains(&kind)
-        || WORKLOAD_KINDS.contains(&kind)
+        || is_managed_leaf(kind)
         || kind == "Application"
 }
 
@@ -143,7 +143,7 @@ impl ClusterState {
             if let Some(o) = self.objects.get(&r) {
                 // Workloads point at the Kustomization managing them; that is not a requirement
                 // of the workload (it would pull unrelated objects in), so only follow Flux links.
-                if !WORKLOAD_KINDS.contains(&r.kind.as_str()) {
+                if !is_managed_leaf(&r.kind) {
                     queue.extend(o.depends_on.iter().cloned());
                 }
                 queue.extend(o.inventory.iter().cloned());

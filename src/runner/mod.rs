@@ -82,7 +82,7 @@ struct Run<'a> {
     current_step: usize,
     engine: Option<Engine>,
     /// Secret manifests restored in secret-bootstrap (key material: never printed).
-    secrets: Vec<serde_json::Value>,
+    secrets: Vec<(crate::scenario::SecretName, serde_json::Value)>,
 }
 
 pub fn run_id() -> String {
@@ -175,10 +175,14 @@ impl Run<'_> {
         self.engine = Some(engine.clone());
         // Before anything exists: a key that is missing or cannot decrypt the fleet is an
         // error now, not a timeout ten minutes into the rebuild.
-        for restored in crate::secrets::preflight(plan)? {
+        let preflight = crate::secrets::preflight(plan)?;
+        for restored in preflight.restored {
             self.progress
                 .line(&format!("secret to restore: {}", restored.description));
-            self.secrets.push(restored.manifest);
+            self.secrets.push((restored.source, restored.manifest));
+        }
+        for message in preflight.warnings {
+            self.emit(EventKind::Warning { message });
         }
         let kind_config = plan
             .kind_config
@@ -191,6 +195,7 @@ impl Run<'_> {
         let (served, commit) = match &plan.repo {
             RepoSource::Local { dir, git_ref } => {
                 let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
+                served.require_folder(&plan.entry_path().unwrap_or_default()).await?;
                 let commit = served.served_commit.clone();
                 self.progress.line(&format!(
                     "serving {} at {} (served as commit {})",
@@ -274,11 +279,12 @@ impl Run<'_> {
             self.emit(EventKind::DisasterStarted {
                 step,
                 disaster: d.kind().into(),
-                description: describe(d),
+                description: describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied()),
                 expects: d.outcome(),
                 budget_ms: d.within().map(|w| w.as_millis()),
             });
-            self.operator_go_ahead(step, &format!("step {}: {}", step + 1, describe(d)))
+            let what = describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied());
+            self.operator_go_ahead(step, &format!("step {}: {what}", step + 1))
                 .await?;
             let client = self.inject(step, d, &docker).await?;
             if d.operator_action() == Some(OperatorAction::ReconcileNow) {
@@ -330,13 +336,16 @@ impl Run<'_> {
     /// are any), and creates the root sync from the served repo.
     async fn install_engine(&mut self, cluster: &KindCluster) -> Result<Client> {
         let engine = self.engine.clone().context("no engine")?;
+        if self.plan.scenario.images == crate::scenario::ImageMode::Preloaded {
+            self.preload_images(cluster, &engine).await?;
+        }
         let server = self.server.as_ref().context("no Git server")?;
         let (addr, repo_name) = (server.addr, server.repo.name.clone());
         let client = cluster.client().await?;
         let (c, e) = (client.clone(), engine.clone());
         self.phase("engine-install", async move { e.install(&c).await }).await?;
         let url = engine.repo_url(addr, &repo_name);
-        let secrets = self.secrets.clone();
+        let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
         if engine.has_secret_bootstrap(&secrets) {
             let (c, e) = (client.clone(), engine.clone());
             self.phase("secret-bootstrap", async move {
@@ -346,6 +355,35 @@ impl Run<'_> {
         }
         engine.bootstrap(&client, addr, &repo_name, gitserve::BRANCH).await?;
         Ok(client)
+    }
+
+    /// `images: preloaded`: every image the rebuild needs, pulled into every node before
+    /// the engine starts (timed); one that cannot be pulled is a warning, and the
+    /// rebuild shows what it costs.
+    async fn preload_images(&mut self, cluster: &KindCluster, engine: &Engine) -> Result<()> {
+        let RepoSource::Local { dir, .. } = &self.plan.repo else {
+            return Ok(());
+        };
+        let entry = self.plan.entry_path().unwrap_or_default();
+        let images: Vec<String> = crate::images::needed_images(Some(engine.install_manifest()), dir, &entry)
+            .into_iter()
+            .map(|i| i.image)
+            .collect();
+        self.progress
+            .line(&format!("preloading {} image(s) into every node", images.len()));
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        let name = cluster.name.clone();
+        let failures = self
+            .phase("image-preload", async move {
+                crate::cluster::preload::preload(&docker, &name, &images).await
+            })
+            .await?;
+        for f in failures {
+            self.emit(EventKind::Warning {
+                message: format!("could not preload {} into {}: {}", f.image, f.node, f.output),
+            });
+        }
+        Ok(())
     }
 
     fn state_deleted_in(&self, namespaces: &[String]) -> Vec<ObjectRef> {
@@ -364,8 +402,8 @@ impl Run<'_> {
 
     async fn start_observer(&mut self, client: Client) -> Result<()> {
         let (tx, rx) = unbounded_channel();
-        let kinds = self.engine.as_ref().context("no engine")?.kinds_to_watch();
-        let observer = Observer::start(client, kinds, tx).await?;
+        let engine = self.engine.as_ref().context("no engine")?;
+        let observer = Observer::start(client, engine.kinds_to_watch(), engine.event_kind(), tx).await?;
         self.observer = Some((observer, rx));
         Ok(())
     }
@@ -426,6 +464,17 @@ impl Run<'_> {
                 }
                 self.state.clear();
                 self.emit(EventKind::DisasterInjected { step });
+                if let Disaster::DeleteCluster(dc) = d
+                    && !dc.lost().is_empty()
+                {
+                    // The backups went with the cluster: the rebuild has to do without them.
+                    self.secrets.retain(|(name, _)| !dc.lost().contains(name));
+                    let names: Vec<&str> = dc.lost().iter().map(|n| n.field()).collect();
+                    self.progress.line(&format!(
+                        "the rebuild goes without secrets.{}: lost with the cluster",
+                        names.join(", secrets.")
+                    ));
+                }
                 let effective = self.work_dir.join("kind-config.json");
                 let rebuilt = self
                     .phase(
@@ -590,8 +639,14 @@ impl Run<'_> {
     }
 }
 
-fn describe(d: &Disaster) -> String {
+/// One line for the step: what it does. `reverted`: for a git-revert, the step it reverts.
+fn describe(d: &Disaster, all: &[Disaster], reverted: Option<usize>) -> String {
     match d {
+        Disaster::GitRevert(_) => match reverted.and_then(|i| Some((i, all.get(i)?))) {
+            Some((i, Disaster::Commit(c))) => format!("git revert of step {} (commit {:?})", i + 1, c.message),
+            Some((i, Disaster::BadCommit(c))) => format!("git revert of step {} (bad commit {:?})", i + 1, c.message),
+            _ => "git revert of an earlier commit".into(),
+        },
         Disaster::DeleteNamespace(dn) => {
             format!(
                 "delete namespace(s) {}",

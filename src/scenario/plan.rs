@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ScenarioError;
-use super::spec::{ClusterSpec, Credentials, Disaster, EngineKind, EngineSpec, Repo, Scenario};
+use super::spec::{ClusterSpec, Credentials, Disaster, EngineKind, EngineSpec, Repo, Scenario, SecretName};
 
 /// Namespaces drill refuses to delete: losing them is not a GitOps recovery, it is a broken control plane.
 const PROTECTED_NAMESPACES: [&str; 4] = ["kube-system", "kube-public", "kube-node-lease", "default"];
@@ -65,7 +65,7 @@ impl Plan {
         };
 
         for disaster in &scenario.disasters {
-            check_disaster(disaster, &scenario.cluster, &kind_nodes, file)?;
+            check_disaster(disaster, &scenario, &kind_nodes, file)?;
         }
         for check in &scenario.expect.objects {
             if check.field.is_some() != check.equals.is_some() {
@@ -134,6 +134,21 @@ impl Plan {
 }
 
 /// The repo of `engine`'s section (None when the scenario does not configure it).
+impl Plan {
+    /// The fleet folder the engine starts from (Flux bootstrap path, Argo CD root app).
+    pub fn entry_path(&self) -> Option<String> {
+        match self.engine {
+            EngineKind::Flux => self.scenario.engine.flux.as_ref().map(|f| f.path.as_str().to_string()),
+            EngineKind::Argocd => self
+                .scenario
+                .engine
+                .argocd
+                .as_ref()
+                .map(|a| a.path.as_str().to_string()),
+        }
+    }
+}
+
 fn engine_repo(spec: &EngineSpec, engine: EngineKind) -> Option<&Repo> {
     match engine {
         EngineKind::Flux => spec.flux.as_ref().map(|f| &f.repo),
@@ -143,10 +158,11 @@ fn engine_repo(spec: &EngineSpec, engine: EngineKind) -> Option<&Repo> {
 
 fn check_disaster(
     disaster: &Disaster,
-    cluster: &ClusterSpec,
+    scenario: &Scenario,
     kind_nodes: &[String],
     file: &Path,
 ) -> Result<(), ScenarioError> {
+    let cluster = &scenario.cluster;
     match disaster {
         Disaster::DeleteNamespace(d) => {
             if d.namespaces.value.is_empty() {
@@ -171,7 +187,28 @@ fn check_disaster(
                 ));
             }
         }
-        Disaster::DeleteCluster(_) => {
+        Disaster::DeleteCluster(d) => {
+            let secrets = scenario.secrets.clone().unwrap_or_default();
+            for (lost, at) in d
+                .lost_secrets
+                .iter()
+                .flat_map(|l| l.value.iter().map(move |n| (n, &l.referenced)))
+            {
+                let configured = match lost {
+                    SecretName::SopsAge => secrets.sops_age.is_some(),
+                    SecretName::SealedSecrets => secrets.sealed_secrets.is_some(),
+                };
+                if !configured {
+                    return Err(ScenarioError::at(
+                        file,
+                        at,
+                        format!(
+                            "delete-cluster: lost-secrets names {0}, but secrets.{0} is not set: only a secret that is restored can be lost",
+                            lost.field()
+                        ),
+                    ));
+                }
+            }
             if let ClusterSpec::Existing(existing) = cluster {
                 return Err(ScenarioError::in_file(
                     file,
@@ -182,13 +219,6 @@ fn check_disaster(
                 ));
             }
         }
-        Disaster::Drift(_)
-        | Disaster::Suspend(_)
-        | Disaster::Resume(_)
-        | Disaster::Commit(_)
-        | Disaster::BadCommit(_)
-        | Disaster::GitRevert(_)
-        | Disaster::BreakGlass(_) => {}
         Disaster::KillNode(k) => {
             if matches!(cluster, ClusterSpec::Existing(_)) {
                 return Err(ScenarioError::at(
@@ -209,6 +239,9 @@ fn check_disaster(
                 ));
             }
         }
+        // The quiet steps (drift, commits, pauses) are checked against the fleet's
+        // files, in steps.rs.
+        _ => {}
     }
     Ok(())
 }

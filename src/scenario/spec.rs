@@ -23,10 +23,32 @@ pub struct Scenario {
     /// Secrets that live outside Git, restored in the timed `secret-bootstrap` phase.
     #[serde(default)]
     pub secrets: Option<Secrets>,
+    /// Where a new node's images come from: `cold` (pulled when pods need them, through
+    /// the node's registry settings) or `preloaded` (drill pulls the fleet's images into
+    /// every node before the engine starts, timed as phase `image-preload`).
+    #[serde(default)]
+    pub images: ImageMode,
     /// Ordered damage steps. Each is followed by a timed recovery.
     #[serde(default)]
     pub disasters: Vec<Disaster>,
     pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageMode {
+    #[default]
+    Cold,
+    Preloaded,
+}
+
+impl ImageMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageMode::Cold => "cold",
+            ImageMode::Preloaded => "preloaded",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -208,13 +230,39 @@ impl TryFrom<RawRepo> for Repo {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Secrets {
     /// The age key Flux decrypts SOPS-encrypted manifests with (Kustomization
     /// `decryption: {provider: sops, secretRef: {name: sops-age}}`).
     #[serde(default)]
     pub sops_age: Option<SopsAge>,
+    /// The Bitnami sealed-secrets controller's private key, restored from its backup
+    /// before the controller (deployed from Git) starts.
+    #[serde(default)]
+    pub sealed_secrets: Option<SealedSecretsKey>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SealedSecretsKey {
+    /// The key backup: what `kubectl get secret -n kube-system -l
+    /// sealedsecrets.bitnami.com/sealed-secrets-key -o yaml` printed (a List or Secrets),
+    /// from a file or an environment variable; never the scenario file itself.
+    #[serde(flatten)]
+    pub key: KeySource,
+    /// The public certificate the fleet's SealedSecrets were sealed with
+    /// (`kubeseal --fetch-cert`), a path inside the fleet. The preflight checks that the
+    /// backup holds its key.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// The controller's namespace, where its keys live.
+    #[serde(default = "default_sealed_secrets_namespace")]
+    pub namespace: String,
+}
+
+fn default_sealed_secrets_namespace() -> String {
+    "kube-system".into()
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -522,8 +570,36 @@ pub struct DeleteNamespace {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DeleteCluster {
+    /// Secrets (named as under `secrets:`) whose backup is lost with the cluster: the
+    /// rebuild goes without them, to rehearse what a lost key costs.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<SecretName>>")]
+    pub lost_secrets: Option<Spanned<Vec<SecretName>>>,
     #[serde(default)]
     pub operator_action: Option<OperatorAction>,
+}
+
+/// A secret that lives outside Git, by its field under `secrets:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretName {
+    SopsAge,
+    SealedSecrets,
+}
+
+impl DeleteCluster {
+    pub fn lost(&self) -> &[SecretName] {
+        self.lost_secrets.as_ref().map_or(&[], |l| l.value.as_slice())
+    }
+}
+
+impl SecretName {
+    pub fn field(self) -> &'static str {
+        match self {
+            SecretName::SopsAge => "sops-age",
+            SecretName::SealedSecrets => "sealed-secrets",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -574,6 +650,7 @@ fn yes() -> bool {
 #[serde(rename_all = "kebab-case")]
 pub enum PhaseName {
     ClusterCreate,
+    ImagePreload,
     EngineInstall,
     SecretBootstrap,
     SourceReady,
@@ -583,8 +660,9 @@ pub enum PhaseName {
 }
 
 impl PhaseName {
-    pub const ALL: [PhaseName; 7] = [
+    pub const ALL: [PhaseName; 8] = [
         PhaseName::ClusterCreate,
+        PhaseName::ImagePreload,
         PhaseName::EngineInstall,
         PhaseName::SecretBootstrap,
         PhaseName::SourceReady,
@@ -598,6 +676,7 @@ impl PhaseName {
             PhaseName::ClusterCreate => "cluster-create",
             PhaseName::EngineInstall => "engine-install",
             PhaseName::SecretBootstrap => "secret-bootstrap",
+            PhaseName::ImagePreload => "image-preload",
             PhaseName::SourceReady => "source-ready",
             PhaseName::ImagePulls => "image-pulls",
             PhaseName::Reconcile => "reconcile",

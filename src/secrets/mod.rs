@@ -9,21 +9,35 @@ use anyhow::{Context, Result, bail};
 use bech32::{Bech32, Hrp};
 use serde_json::{Value, json};
 
-use crate::scenario::{KeySource, Plan, RepoSource};
+use crate::scenario::{KeySource, Plan, RepoSource, SecretName};
+
+pub mod sealed;
 
 /// One Secret drill restores, and the key's public half for the report.
 pub struct Restored {
+    /// Which of the scenario's `secrets:` it comes from.
+    pub source: SecretName,
     pub manifest: Value,
     pub description: String,
 }
 
+/// What the preflight found: the Secrets to restore, and risks that are not errors.
+#[derive(Default)]
+pub struct Preflight {
+    pub restored: Vec<Restored>,
+    pub warnings: Vec<String>,
+}
+
 /// Checks every secret the scenario names and builds what secret-bootstrap applies.
-pub fn preflight(plan: &Plan) -> Result<Vec<Restored>> {
-    let Some(secrets) = &plan.scenario.secrets else {
-        return Ok(Vec::new());
+pub fn preflight(plan: &Plan) -> Result<Preflight> {
+    let fleet = match &plan.repo {
+        RepoSource::Local { dir, .. } => Some(dir.as_path()),
+        _ => None,
     };
+    let secrets = plan.scenario.secrets.clone().unwrap_or_default();
     let base = plan.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut out = Vec::new();
+    let mut warnings = Vec::new();
     if let Some(sops) = &secrets.sops_age {
         let (text, origin) = read_key(&sops.key, &base).context("secrets.sops-age")?;
         let recipient = age_recipient(&text)
@@ -40,6 +54,7 @@ pub fn preflight(plan: &Plan) -> Result<Vec<Restored>> {
             }
         }
         out.push(Restored {
+            source: SecretName::SopsAge,
             manifest: json!({
                 "apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": sops.secret, "namespace": "flux-system"},
@@ -49,7 +64,63 @@ pub fn preflight(plan: &Plan) -> Result<Vec<Restored>> {
             description: format!("flux-system/{} (age recipient {recipient}, from {origin})", sops.secret),
         });
     }
-    Ok(out)
+    match (&secrets.sealed_secrets, fleet) {
+        (Some(ss), _) => {
+            let (text, origin) = read_key(&ss.key, &base).context("secrets.sealed-secrets")?;
+            let backup = sealed::parse_backup(&text, &ss.namespace, &origin).context("secrets.sealed-secrets")?;
+            if let (Some(cert), Some(dir)) = (&ss.cert, fleet) {
+                let path = dir.join(cert);
+                let pem = std::fs::read_to_string(&path).with_context(|| {
+                    format!("secrets.sealed-secrets: cannot read the certificate {}", path.display())
+                })?;
+                let sealed_with = sealed::certificates_der(&pem);
+                if sealed_with.is_empty() {
+                    bail!("secrets.sealed-secrets: {} holds no PEM certificate", path.display());
+                }
+                if !sealed_with.iter().any(|c| backup.certificates.contains(c)) {
+                    bail!(
+                        "secrets.sealed-secrets: the key backup in {origin} does not hold the key of {cert}, the certificate \
+                         the fleet's SealedSecrets were sealed with: restored, it would unseal none of them"
+                    );
+                }
+            }
+            for manifest in backup.secrets {
+                let name = manifest
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let description = format!("{}/{name} (sealed-secrets key, from {origin})", ss.namespace);
+                out.push(Restored {
+                    source: SecretName::SealedSecrets,
+                    manifest,
+                    description,
+                });
+            }
+        }
+        (None, Some(dir)) => {
+            let entry = plan.entry_path().unwrap_or_default();
+            let reached: Vec<PathBuf> = crate::fleet::reachable_files(dir, &entry)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            let deployed = sealed::sealed_secret_files(dir)
+                .into_iter()
+                .filter(|f| reached.contains(f))
+                .collect::<Vec<_>>();
+            if let Some(first) = deployed.first() {
+                warnings.push(format!(
+                    "the fleet has SealedSecrets ({}) but the scenario restores no sealed-secrets key \
+                     (secrets.sealed-secrets): on a new cluster the controller makes a new key and cannot unseal them",
+                    first.strip_prefix(dir).unwrap_or(first).display()
+                ));
+            }
+        }
+        (None, None) => {}
+    }
+    Ok(Preflight {
+        restored: out,
+        warnings,
+    })
 }
 
 /// Reads a key from its file or environment variable; the second value says which.
@@ -88,39 +159,25 @@ pub fn age_recipient(key_text: &str) -> Option<String> {
 
 /// SOPS-encrypted files of the fleet with the age recipients each is encrypted for.
 fn sops_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<String>)>> {
+    if !dir.is_dir() {
+        bail!("cannot list {}: not a folder", dir.display());
+    }
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
-                if !text.contains("\nsops:") {
-                    continue;
-                }
-                let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap_or_default();
-                let recipients: Vec<String> = docs
-                    .iter()
-                    .filter_map(|d| d.pointer("/sops/age").and_then(Value::as_array))
-                    .flatten()
-                    .filter_map(|a| a.get("recipient").and_then(Value::as_str).map(str::to_string))
-                    .collect();
-                if !recipients.is_empty() {
-                    out.push((path, recipients));
-                }
-            }
+    for (path, text) in crate::fleet::fleet_yaml_files(dir) {
+        if !text.contains("\nsops:") {
+            continue;
+        }
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap_or_default();
+        let recipients: Vec<String> = docs
+            .iter()
+            .filter_map(|d| d.pointer("/sops/age").and_then(Value::as_array))
+            .flatten()
+            .filter_map(|a| a.get("recipient").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        if !recipients.is_empty() {
+            out.push((path, recipients));
         }
     }
-    out.sort();
     Ok(out)
 }
 
@@ -128,7 +185,7 @@ fn sops_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<String>)>> {
 mod tests {
     use super::*;
 
-    const DEMO_KEY: &str = include_str!("../examples/keys/demo.agekey");
+    const DEMO_KEY: &str = include_str!("../../examples/keys/demo.agekey");
 
     #[test]
     fn the_recipient_is_derived_from_the_identity_not_read_from_a_comment() {

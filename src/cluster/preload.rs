@@ -1,0 +1,109 @@
+//! `images: preloaded`: pulls the images a rebuild needs into every node of a fresh kind
+//! cluster before the engine starts, the way nodes built with the images baked in would
+//! have them, so the rebuild itself pulls nothing. Done with `crictl pull` inside each
+//! node container (the node's own containerd and registry settings), through Docker's
+//! exec API.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use futures::StreamExt as _;
+
+/// How many pulls run at once (per cluster): enough to overlap registry round trips
+/// without starving the node's containerd on a 2-core machine.
+const PARALLEL_PULLS: usize = 4;
+
+/// An image that could not be preloaded into a node, with the end of crictl's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreloadFailure {
+    pub image: String,
+    pub node: String,
+    pub output: String,
+}
+
+/// The node containers of kind cluster `cluster`, by kind's own label.
+pub async fn node_containers(docker: &Docker, cluster: &str) -> Result<Vec<String>> {
+    let filters = HashMap::from([("label".to_string(), vec![format!("io.x-k8s.kind.cluster={cluster}")])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().filters(&filters).build()))
+        .await
+        .context("failed to list the cluster's node containers")?;
+    let mut names: Vec<String> = containers
+        .into_iter()
+        .filter_map(|c| c.names?.first().map(|n| n.trim_start_matches('/').to_string()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Pulls every image into every node of the cluster. An image that cannot be pulled is
+/// returned as a failure, not an error: the rebuild then shows what that costs.
+pub async fn preload(docker: &Docker, cluster: &str, images: &[String]) -> Result<Vec<PreloadFailure>> {
+    let nodes = node_containers(docker, cluster).await?;
+    if nodes.is_empty() {
+        anyhow::bail!("kind cluster {cluster} has no running node containers");
+    }
+    let pulls = nodes
+        .iter()
+        .flat_map(|node| images.iter().map(move |image| (node.clone(), image.clone())));
+    let results: Vec<Result<Option<PreloadFailure>>> = futures::stream::iter(pulls)
+        .map(|(node, image)| async move { crictl_pull(docker, &node, &image).await })
+        .buffer_unordered(PARALLEL_PULLS)
+        .collect()
+        .await;
+    let mut failures = Vec::new();
+    for r in results {
+        if let Some(f) = r? {
+            failures.push(f);
+        }
+    }
+    failures.sort_by(|a, b| (&a.image, &a.node).cmp(&(&b.image, &b.node)));
+    Ok(failures)
+}
+
+async fn crictl_pull(docker: &Docker, node: &str, image: &str) -> Result<Option<PreloadFailure>> {
+    let exec = docker
+        .create_exec(
+            node,
+            CreateExecOptions {
+                cmd: Some(vec!["crictl", "pull", image]),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("failed to exec crictl in node {node}"))?;
+    let mut output = String::new();
+    if let StartExecResults::Attached { output: mut stream, .. } = docker
+        .start_exec(&exec.id, None)
+        .await
+        .with_context(|| format!("failed to start crictl in node {node}"))?
+    {
+        while let Some(chunk) = stream.next().await {
+            if let Ok(chunk) = chunk {
+                output.push_str(&chunk.to_string());
+            }
+        }
+    }
+    let inspect = docker
+        .inspect_exec(&exec.id)
+        .await
+        .with_context(|| format!("failed to read crictl's exit code in node {node}"))?;
+    if inspect.exit_code == Some(0) {
+        return Ok(None);
+    }
+    let last = output
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output");
+    Ok(Some(PreloadFailure {
+        image: image.to_string(),
+        node: node.to_string(),
+        output: last.trim().to_string(),
+    }))
+}
