@@ -257,3 +257,47 @@ fn engine_override_picks_a_configured_engine_and_refuses_a_missing_one() {
     let (_, err) = run("scenarios/cluster-loss-both-engines.yaml", "flux");
     assert!(err.contains("no Flux install manifest"), "{err}");
 }
+
+#[test]
+fn images_lists_what_a_rebuild_needs_one_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = dir.path().join("flux-install.yaml");
+    std::fs::write(
+        &install,
+        "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - image: ghcr.io/fluxcd/source-controller:v1.9.3\n",
+    )
+    .unwrap();
+    let profile = dir.path().join("profile.env");
+    std::fs::write(&profile, format!("DRILL_FLUX_INSTALL={}\n", install.display())).unwrap();
+    let (code, out, err) = drill(&[
+        "images",
+        "scenarios/flux-cluster-loss.yaml",
+        "--profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "docker.io/gitops-drill/demo-large:1.0",
+            "docker.io/gitops-drill/demo-medium:1.0",
+            "docker.io/gitops-drill/demo-small:1.0",
+            "ghcr.io/fluxcd/source-controller:v1.9.3",
+        ]
+    );
+    assert!(err.contains("4 image(s)"), "{err}");
+    let (code, out, _) = drill(&[
+        "images",
+        "scenarios/sealed-secrets-key-restore.yaml",
+        "-v",
+        "--profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("docker.io/bitnami/sealed-secrets-controller:0.40.0\tcontrollers/sealed-secrets/deployment.yaml"),
+        "{out}"
+    );
+    let (code, _, err) = drill(&["images"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -756,3 +756,58 @@ fn preloaded_images_are_pulled_before_the_engine_and_the_rebuild_pulls_nothing()
     );
     assert_no_drill_clusters_left("flux-cluster-loss-preloaded");
 }
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_drift_goes_out_of_sync_and_is_self_healed_and_ignored_differences_are_kept() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/argocd-drift-self-heal.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let healed = step(r, 0)["self_heal_ms"].as_u64().expect("self-heal timed");
+    assert!(healed > 0 && healed <= 120_000, "self-heal {healed}");
+    let detected = step(r, 0)["detection_ms"]
+        .as_u64()
+        .expect("OutOfSync timed as detection");
+    assert!(detected <= healed, "detected {detected} before healed {healed}");
+    assert_eq!(step(r, 1)["kept"], true, "ignoreDifferences: replicas left alone");
+    assert_eq!(assertion(r, "left the expected drift alone")["passed"], true);
+    let drift = r["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 2);
+    assert_eq!(drift[0]["fields"][0]["git"], "users-db.users.svc.cluster.local");
+    assert!(drift[0]["reverted_ms"].is_u64(), "Git's value came back");
+    assert_eq!(drift[1]["kept"], true);
+    assert_no_drill_clusters_left("argocd-drift-self-heal");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/argocd-break-glass.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
+    let pause = actions
+        .iter()
+        .find(|a| a["action"] == "pause Application/argocd/users-api")
+        .unwrap_or_else(|| panic!("{actions:?}"));
+    // Without the root paused, its self-heal would have put users-api's policy back.
+    assert!(
+        pause.to_string().contains("Application/argocd/root paused too"),
+        "{pause}"
+    );
+    for want in [
+        "other apps still reconcile",
+        "backport the mitigation to Git",
+        "resume Application/argocd/users-api",
+        "Git, engine and cluster agree",
+    ] {
+        assert!(
+            actions.iter().any(|a| a["action"] == want),
+            "{want} missing from {actions:?}"
+        );
+    }
+    assert!(actions.iter().all(|a| a["ok"] == true), "{actions:?}");
+    assert_eq!(assertion(&run.report, "/data/REPORTS_EXPORT")["passed"], true);
+    assert_no_drill_clusters_left("argocd-break-glass");
+}

@@ -1,8 +1,10 @@
 //! `images: preloaded`: pulls the images a rebuild needs into every node of a fresh kind
 //! cluster before the engine starts, the way nodes built with the images baked in would
-//! have them, so the rebuild itself pulls nothing. Done with `crictl pull` inside each
-//! node container (the node's own containerd and registry settings), through Docker's
-//! exec API.
+//! have them, so the rebuild itself pulls nothing. Done with containerd's `ctr` inside
+//! each node container, in the namespace the kubelet's images live in (k8s.io) and with
+//! the node's registry settings (`--hosts-dir`, where kind nodes keep their mirrors),
+//! through Docker's exec API. `ctr` rather than `crictl`: every kind node has it, and
+//! a node image built without cri-tools (the offline test bed's) does not have crictl.
 
 use std::collections::HashMap;
 
@@ -16,7 +18,7 @@ use futures::StreamExt as _;
 /// without starving the node's containerd on a 2-core machine.
 const PARALLEL_PULLS: usize = 4;
 
-/// An image that could not be preloaded into a node, with the end of crictl's output.
+/// An image that could not be preloaded into a node, with the end of ctr's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreloadFailure {
     pub image: String,
@@ -50,7 +52,7 @@ pub async fn preload(docker: &Docker, cluster: &str, images: &[String]) -> Resul
         .iter()
         .flat_map(|node| images.iter().map(move |image| (node.clone(), image.clone())));
     let results: Vec<Result<Option<PreloadFailure>>> = futures::stream::iter(pulls)
-        .map(|(node, image)| async move { crictl_pull(docker, &node, &image).await })
+        .map(|(node, image)| async move { ctr_pull(docker, &node, &image).await })
         .buffer_unordered(PARALLEL_PULLS)
         .collect()
         .await;
@@ -64,24 +66,36 @@ pub async fn preload(docker: &Docker, cluster: &str, images: &[String]) -> Resul
     Ok(failures)
 }
 
-async fn crictl_pull(docker: &Docker, node: &str, image: &str) -> Result<Option<PreloadFailure>> {
+/// Where kind nodes keep per-registry settings (mirrors); containerd's CRI reads the same.
+const HOSTS_DIR: &str = "/etc/containerd/certs.d";
+
+async fn ctr_pull(docker: &Docker, node: &str, image: &str) -> Result<Option<PreloadFailure>> {
     let exec = docker
         .create_exec(
             node,
             CreateExecOptions {
-                cmd: Some(vec!["crictl", "pull", image]),
+                cmd: Some(vec![
+                    "ctr",
+                    "--namespace",
+                    "k8s.io",
+                    "images",
+                    "pull",
+                    "--hosts-dir",
+                    HOSTS_DIR,
+                    image,
+                ]),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()
             },
         )
         .await
-        .with_context(|| format!("failed to exec crictl in node {node}"))?;
+        .with_context(|| format!("failed to exec ctr in node {node}"))?;
     let mut output = String::new();
     if let StartExecResults::Attached { output: mut stream, .. } = docker
         .start_exec(&exec.id, None)
         .await
-        .with_context(|| format!("failed to start crictl in node {node}"))?
+        .with_context(|| format!("failed to start ctr in node {node}"))?
     {
         while let Some(chunk) = stream.next().await {
             if let Ok(chunk) = chunk {
@@ -92,7 +106,7 @@ async fn crictl_pull(docker: &Docker, node: &str, image: &str) -> Result<Option<
     let inspect = docker
         .inspect_exec(&exec.id)
         .await
-        .with_context(|| format!("failed to read crictl's exit code in node {node}"))?;
+        .with_context(|| format!("failed to read ctr's exit code in node {node}"))?;
     if inspect.exit_code == Some(0) {
         return Ok(None);
     }

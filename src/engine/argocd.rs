@@ -173,19 +173,83 @@ pub async fn request_refresh(client: &Client, app: &ObjectRef) -> Result<String>
     Ok(token)
 }
 
-/// Argo CD's break-glass pause: take `automated` out of the sync policy (self-heal off);
-/// resuming puts automated sync with self-heal and prune back.
-pub async fn set_auto_sync(client: &Client, app: &ObjectRef, on: bool) -> Result<()> {
+/// Annotations drill leaves on a paused Application: that the pause is deliberate (for
+/// the readiness rules), the `automated` policy to put back, and the parent paused with it.
+const PAUSED: &str = "drill.gitops.dev/paused";
+const PAUSED_AUTOMATED: &str = "drill.gitops.dev/paused-automated";
+const PAUSED_PARENT: &str = "drill.gitops.dev/paused-parent";
+
+/// Argo CD's break-glass pause: take `automated` out of the sync policy (self-heal off),
+/// keeping what it was to put it back on resume. An Application that a self-healing
+/// parent (app-of-apps) manages would get its policy back from Git within seconds, so
+/// the parent is paused first, and resumed after it. Returns the apps paused or resumed
+/// besides `app`.
+pub async fn set_auto_sync(client: &Client, app: &ObjectRef, on: bool) -> Result<Vec<ObjectRef>> {
     let (api, _) = applications(client).await?;
-    let automated = if on {
-        json!({"selfHeal": true, "prune": true})
-    } else {
-        Value::Null
+    let current = api
+        .get(&app.name)
+        .await
+        .with_context(|| format!("failed to read {app}"))?;
+    let value = serde_json::to_value(&current)?;
+    let annotation = |k: &str| {
+        value
+            .pointer(&format!("/metadata/annotations/{}", k.replace('/', "~1")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
     };
-    // The annotation tells drill's readiness rules the pause is deliberate (not a manual-sync app).
-    let paused = if on { Value::Null } else { json!("true") };
+    let mut others = Vec::new();
+    if on {
+        let automated = annotation(PAUSED_AUTOMATED)
+            .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+            .filter(|a| a.is_object())
+            .unwrap_or_else(|| json!({"selfHeal": true, "prune": true}));
+        patch_auto_sync(&api, app, automated, None, None).await?;
+        if let Some(parent) = annotation(PAUSED_PARENT) {
+            let parent = ObjectRef::new("Application", NAMESPACE, &parent);
+            others.extend(Box::pin(set_auto_sync(client, &parent, true)).await?);
+            others.push(parent);
+        }
+    } else {
+        let parent = crate::observe::readiness::managed_by(&value).filter(|p| p.kind == "Application");
+        let mut paused_parent = None;
+        if let Some(parent) = parent {
+            let p = api
+                .get(&parent.name)
+                .await
+                .with_context(|| format!("failed to read {parent}"))?;
+            let self_heals = serde_json::to_value(&p)?
+                .pointer("/spec/syncPolicy/automated/selfHeal")
+                .and_then(Value::as_bool)
+                == Some(true);
+            if self_heals {
+                others.extend(Box::pin(set_auto_sync(client, &parent, false)).await?);
+                others.push(parent.clone());
+                paused_parent = Some(parent.name);
+            }
+        }
+        let automated = value
+            .pointer("/spec/syncPolicy/automated")
+            .filter(|a| !a.is_null())
+            .map(Value::to_string);
+        patch_auto_sync(&api, app, Value::Null, automated, paused_parent).await?;
+    }
+    Ok(others)
+}
+
+async fn patch_auto_sync(
+    api: &Api<DynamicObject>,
+    app: &ObjectRef,
+    automated: Value,
+    keep: Option<String>,
+    parent: Option<String>,
+) -> Result<()> {
+    let on = !automated.is_null();
     let patch = json!({
-        "metadata": {"annotations": {"drill.gitops.dev/paused": paused}},
+        "metadata": {"annotations": {
+            PAUSED: if on { Value::Null } else { json!("true") },
+            PAUSED_AUTOMATED: keep.map_or(Value::Null, Value::String),
+            PAUSED_PARENT: parent.map_or(Value::Null, Value::String),
+        }},
         "spec": {"syncPolicy": {"automated": automated}}
     });
     api.patch(&app.name, &PatchParams::default(), &Patch::Merge(&patch))

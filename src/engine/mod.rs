@@ -180,9 +180,11 @@ impl Engine {
     }
 
     /// Pauses (Flux: suspend; Argo CD: auto-sync off) or resumes one app.
-    pub async fn set_paused(&self, client: &Client, app: &ObjectRef, paused: bool) -> Result<()> {
+    /// Pauses or resumes one app; returns the other apps that had to be paused or
+    /// resumed with it (Argo CD: a self-healing parent app-of-apps).
+    pub async fn set_paused(&self, client: &Client, app: &ObjectRef, paused: bool) -> Result<Vec<ObjectRef>> {
         match self {
-            Engine::Flux { .. } => flux::set_suspended(client, app, paused).await.map(|_| ()),
+            Engine::Flux { .. } => flux::set_suspended(client, app, paused).await.map(|_| Vec::new()),
             Engine::Argocd { .. } => argocd::set_auto_sync(client, app, !paused).await,
         }
     }
@@ -206,8 +208,10 @@ impl Engine {
                 let (Ok(last), Ok(token)) = (last.parse::<jiff::Timestamp>(), token.parse::<jiff::Timestamp>()) else {
                     return false;
                 };
-                // reconciledAt has second precision.
-                last >= token - jiff::SignedDuration::from_secs(1)
+                // reconciledAt is truncated to the second: only a later second proves the
+                // refresh came after the request (an earlier one in the same second would
+                // pass a looser test and end the wait before Argo CD compared anything).
+                last > token
             }
         }
     }

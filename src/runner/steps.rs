@@ -53,6 +53,19 @@ pub struct ActiveDrift {
     pub backported: bool,
 }
 
+/// What an action note says about the apps paused or resumed along with the one named.
+fn pause_note(with: &[ObjectRef], paused: bool) -> String {
+    if with.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = with.iter().map(ToString::to_string).collect();
+    if paused {
+        format!("{} paused too: its self-heal would undo the pause", names.join(", "))
+    } else {
+        format!("{} resumed too", names.join(", "))
+    }
+}
+
 pub fn describe(d: &Disaster) -> String {
     match d {
         Disaster::Drift(dr) => format!(
@@ -108,23 +121,15 @@ impl Run<'_> {
             Disaster::Suspend(s) => {
                 let engine = self.engine.clone().context("no engine")?;
                 let app = engine.app_ref(&s.app.value);
-                engine.set_paused(client, &app, true).await?;
-                self.emit(EventKind::Suspended {
-                    step,
-                    object: app,
-                    suspended: true,
-                });
+                let with = engine.set_paused(client, &app, true).await?;
+                self.paused_with(step, &app, with, true);
                 self.emit(EventKind::DisasterInjected { step });
             }
             Disaster::Resume(r) => {
                 let engine = self.engine.clone().context("no engine")?;
                 let app = engine.app_ref(&r.app.value);
-                engine.set_paused(client, &app, false).await?;
-                self.emit(EventKind::Suspended {
-                    step,
-                    object: app,
-                    suspended: false,
-                });
+                let with = engine.set_paused(client, &app, false).await?;
+                self.paused_with(step, &app, with, false);
                 self.emit(EventKind::DisasterInjected { step });
             }
             Disaster::Commit(c) => self.commit_step(step, &c.edits.value, &c.message).await?,
@@ -220,9 +225,13 @@ impl Run<'_> {
                     step,
                     action: format!("reconcile requested on {m}"),
                 });
+                // Done when the engine handled the request and is Ready, and the edited
+                // object, when drill judges it (a scaled Deployment), is Ready again too.
+                let target = self.drifts[idx].applied.object.clone();
                 reconciled = self
                     .wait_until(deadline, |run| {
                         run.state.get(&m).is_some_and(|o| engine.handled(o, &token) && o.ready)
+                            && run.state.get(&target).is_none_or(|o| o.ready)
                     })
                     .await;
             }
@@ -452,13 +461,10 @@ impl Run<'_> {
         self.operator_go_ahead(step, &format!("pause {app}")).await?;
         let paused_at = Instant::now();
 
-        engine.set_paused(client, &app, true).await?;
-        self.emit(EventKind::Suspended {
-            step,
-            object: app.clone(),
-            suspended: true,
-        });
-        self.action(step, format!("pause {app}"), true, owner, "");
+        let paused_too = engine.set_paused(client, &app, true).await?;
+        let note = pause_note(&paused_too, true);
+        self.paused_with(step, &app, paused_too.clone(), true);
+        self.action(step, format!("pause {app}"), true, owner, &note);
 
         self.operator_go_ahead(step, &format!("mitigate: edit {}", b.mitigation.target.value))
             .await?;
@@ -484,7 +490,7 @@ impl Run<'_> {
             .state
             .ready_set()
             .into_iter()
-            .filter(|o| o.kind == app.kind && *o != app)
+            .filter(|o| o.kind == app.kind && *o != app && !paused_too.contains(o))
             .collect();
         let mut tokens = Vec::new();
         for o in &others {
@@ -537,14 +543,14 @@ impl Run<'_> {
         self.action(step, "backport the mitigation to Git", true, owner, "");
 
         self.operator_go_ahead(step, &format!("resume {app}")).await?;
-        engine.set_paused(client, &app, false).await?;
-        self.emit(EventKind::Suspended {
-            step,
-            object: app.clone(),
-            suspended: false,
-        });
+        let with = engine.set_paused(client, &app, false).await?;
+        // As `flux resume` does, and what one clicks in Argo CD: apply Git now, which
+        // now holds the backport, instead of at the next interval.
+        engine.reconcile_now(client).await?;
+        let note = pause_note(&with, false);
+        self.paused_with(step, &app, with, false);
         let resume_at = paused_at.elapsed();
-        self.action(step, format!("resume {app}"), true, owner, "");
+        self.action(step, format!("resume {app}"), true, owner, &note);
 
         let late: Vec<String> = [("backport", backport_at), ("resume", resume_at)]
             .into_iter()
@@ -563,6 +569,17 @@ impl Run<'_> {
             },
         );
         Ok(())
+    }
+
+    /// Records a pause or resume of `app` and of the apps that went with it.
+    fn paused_with(&mut self, step: usize, app: &ObjectRef, with: Vec<ObjectRef>, suspended: bool) {
+        for object in std::iter::once(app.clone()).chain(with) {
+            self.emit(EventKind::Suspended {
+                step,
+                object,
+                suspended,
+            });
+        }
     }
 
     /// After the recovery wait: the mitigation is still live, now because Git holds it.
