@@ -161,8 +161,9 @@ argocd_redis_image_build() {
   local tarball base version ref key dockerfile ctx
   tarball=$(image_rootfs redis "$ARGOCD_REDIS_PACKAGES" "$ARGOCD_REDIS_ROOTFS_SETUP")
   base=$(base_image "$tarball" redis)
-  # 5:7.0.15-1~deb12u10 -> 7.0.15
-  version=$(tar -xOf "$tarball" ./var/lib/dpkg/status | awk '/^Package: redis-server$/ {p=1} p && /^Version:/ {print $2; exit}' \
+  # 5:7.0.15-1~deb12u10 -> 7.0.15. awk reads to the end: an early `exit` let tar die of
+  # SIGPIPE now and then, which pipefail turned into a failed `up` (exit 141).
+  version=$(tar -xOf "$tarball" ./var/lib/dpkg/status | awk '/^Package: redis-server$/ {p=1} p && !done && /^Version:/ {print $2; done=1}' \
     | sed -E 's/^[0-9]+://; s/-[^-]*$//')
   [ -n "$version" ] || die "no redis-server version in $tarball"
   mkdir -p "$ARGOCD_DIR"; echo "$version" >"$ARGOCD_DIR/redis.version"
