@@ -39,11 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut plans = Vec::new();
             for path in &scenarios {
                 let plan = scenario::load(path)?;
-                let mut plan = match engine {
-                    Some(EngineArg::Flux) => plan.with_engine(scenario::EngineKind::Flux)?,
-                    Some(EngineArg::Argocd) => plan.with_engine(scenario::EngineKind::Argocd)?,
-                    None => plan,
-                };
+                let mut plan = with_engine_arg(plan, engine)?;
                 match images {
                     Some(ImagesArg::Cold) => plan.scenario.images = scenario::ImageMode::Cold,
                     Some(ImagesArg::Preloaded) => plan.scenario.images = scenario::ImageMode::Preloaded,
@@ -174,11 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ..
         } => {
             let plan = scenario::load(&path)?;
-            let plan = match engine {
-                Some(EngineArg::Flux) => plan.with_engine(scenario::EngineKind::Flux)?,
-                Some(EngineArg::Argocd) => plan.with_engine(scenario::EngineKind::Argocd)?,
-                None => plan,
-            };
+            let plan = with_engine_arg(plan, engine)?;
             let profile = Profile::load(profile.as_deref())?;
             let install = match plan.engine {
                 scenario::EngineKind::Flux => profile.flux_install.clone(),
@@ -256,6 +248,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
     }
+}
+
+/// The plan with the engine `--engine` picks (the scenario's own when not given).
+fn with_engine_arg(plan: scenario::Plan, engine: Option<EngineArg>) -> anyhow::Result<scenario::Plan> {
+    Ok(match engine {
+        Some(EngineArg::Flux) => plan.with_engine(scenario::EngineKind::Flux)?,
+        Some(EngineArg::Argocd) => plan.with_engine(scenario::EngineKind::Argocd)?,
+        None => plan,
+    })
 }
 
 /// Runs one plan and writes its reports; None when a signal interrupted it.

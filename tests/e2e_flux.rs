@@ -583,11 +583,7 @@ fn sops_key_is_restored_in_secret_bootstrap_and_never_leaks() {
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
     assert_eq!(assertion(r, "Secret users/users-db-credentials")["passed"], true);
-    let apps = r["apps"].as_array().unwrap();
-    let secrets_app = apps
-        .iter()
-        .find(|a| a["kind"] == "Kustomization" && a["name"] == "users-secrets")
-        .expect("the decrypting Kustomization is followed");
+    let secrets_app = app(r, "Kustomization", "users-secrets");
     assert_eq!(secrets_app["ready"], true, "Flux decrypted it: {secrets_app}");
 
     // No byte of the key, nor the value it decrypts, in any output.
@@ -597,20 +593,12 @@ fn sops_key_is_restored_in_secret_bootstrap_and_never_leaks() {
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))
         .unwrap()
         .to_string();
-    let needles = [identity.as_str(), &identity[16..48], "drill-demo-password-5b9e1c"];
-    let mut outputs = vec![
-        ("stderr".to_string(), run.stderr.clone()),
-        ("stdout".into(), r.to_string()),
+    let needles = [
+        identity.clone(),
+        identity[16..48].to_string(),
+        "drill-demo-password-5b9e1c".to_string(),
     ];
-    for entry in std::fs::read_dir(&run.dir).unwrap() {
-        let path = entry.unwrap().path();
-        outputs.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
-    }
-    for (name, text) in &outputs {
-        for needle in needles {
-            assert!(!text.contains(needle), "{name} leaks secret material");
-        }
-    }
+    assert_no_leaks(&run, &needles);
     assert_no_drill_clusters_left("flux-cluster-loss-sops");
 }
 
@@ -625,6 +613,25 @@ fn outputs_of(run: &Run) -> Vec<(String, String)> {
         outputs.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
     }
     outputs
+}
+
+/// The report's entry for one followed object.
+fn app<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
+    report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == kind && a["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} is not followed: {}", report["apps"]))
+}
+
+/// No needle (key bytes, decrypted values) in any output of the run.
+fn assert_no_leaks(run: &Run, needles: &[String]) {
+    for (name, text) in outputs_of(run) {
+        for needle in needles {
+            assert!(!text.contains(needle.as_str()), "{name} leaks secret material");
+        }
+    }
 }
 
 /// Pieces of the sealed-secrets demo key backup and the value it unseals: none may leak.
@@ -651,21 +658,12 @@ fn sealed_secrets_key_is_restored_before_the_controller_starts_and_never_leaks()
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
     assert_eq!(assertion(r, "Secret users/users-db-password")["passed"], true);
-    let sealed = r["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["kind"] == "SealedSecret" && a["name"] == "users-db-password")
-        .expect("the SealedSecret is followed");
+    let sealed = app(r, "SealedSecret", "users-db-password");
     assert_eq!(
         sealed["ready"], true,
         "the controller unsealed it with the restored key: {sealed}"
     );
-    for (name, text) in outputs_of(&run) {
-        for needle in sealed_secret_needles() {
-            assert!(!text.contains(&needle), "{name} leaks secret material");
-        }
-    }
+    assert_no_leaks(&run, &sealed_secret_needles());
     assert_no_drill_clusters_left("sealed-secrets-key-restore");
 }
 
@@ -681,12 +679,7 @@ fn a_rebuild_without_the_sealed_secrets_key_fails_and_names_the_sealed_secret() 
         1,
         "restored in the first build only"
     );
-    let sealed = r["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["kind"] == "SealedSecret" && a["name"] == "users-db-password")
-        .expect("the SealedSecret is followed");
+    let sealed = app(r, "SealedSecret", "users-db-password");
     assert_eq!(sealed["ready"], false, "{sealed}");
     assert!(
         sealed["not_ready_message"]
@@ -705,11 +698,7 @@ fn a_rebuild_without_the_sealed_secrets_key_fails_and_names_the_sealed_secret() 
         "{}",
         run.stderr
     );
-    for (name, text) in outputs_of(&run) {
-        for needle in sealed_secret_needles() {
-            assert!(!text.contains(&needle), "{name} leaks secret material");
-        }
-    }
+    assert_no_leaks(&run, &sealed_secret_needles());
     assert_no_drill_clusters_left("sealed-secrets-key-lost");
 }
 
@@ -810,4 +799,50 @@ fn argocd_break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agr
     assert!(actions.iter().all(|a| a["ok"] == true), "{actions:?}");
     assert_eq!(assertion(&run.report, "/data/REPORTS_EXPORT")["passed"], true);
     assert_no_drill_clusters_left("argocd-break-glass");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/argocd-history-rollback.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert!(step(r, 0)["degraded_ms"].is_u64(), "the bad commit broke users-api");
+    let actions = step(r, 1)["actions"].as_array().unwrap().clone();
+    let find = |name: &str| {
+        actions
+            .iter()
+            .find(|a| a["action"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from {actions:?}"))
+            .clone()
+    };
+    let rollback = find("roll back Application/argocd/users-api to history");
+    let synced = find("Argo CD synced the rollback");
+    let reapplied = find("auto-sync re-applied Git's revision");
+    assert_eq!(synced["ok"], true, "{synced}");
+    assert_eq!(reapplied["ok"], true, "{reapplied}");
+    // The rollback went to the commit before the bad one, and auto-sync came back to the bad one.
+    let bad = step(r, 0)["commit"].as_str().unwrap();
+    assert!(
+        rollback["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("from {}", &bad[..12])),
+        "{rollback}"
+    );
+    assert!(
+        reapplied["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} again", &bad[..12])),
+        "{reapplied}"
+    );
+    assert!(reapplied["at_ms"].as_u64() > synced["at_ms"].as_u64());
+    assert!(
+        step(r, 2)["recovered_ms"].is_u64(),
+        "git revert recovered it: {}",
+        step(r, 2)
+    );
+    assert_no_drill_clusters_left("argocd-history-rollback");
 }

@@ -173,6 +173,51 @@ pub async fn request_refresh(client: &Client, app: &ObjectRef) -> Result<String>
     Ok(token)
 }
 
+/// An Application's sync history (`status.history`): (id, revision), oldest first, and
+/// the revision its last sync operation applied.
+pub struct History {
+    pub entries: Vec<(i64, String)>,
+    pub current: Option<String>,
+}
+
+pub async fn history(client: &Client, app: &ObjectRef) -> Result<History> {
+    let (api, _) = applications(client).await?;
+    let value = serde_json::to_value(
+        api.get(&app.name)
+            .await
+            .with_context(|| format!("failed to read {app}"))?,
+    )?;
+    let entries = value
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|h| Some((h.get("id")?.as_i64()?, h.get("revision")?.as_str()?.to_string())))
+        .collect();
+    let current = value
+        .pointer("/status/operationState/syncResult/revision")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(History { entries, current })
+}
+
+/// Rolls an Application back to `revision`, as `argocd app rollback` does through the API
+/// server (drill runs without one): a sync operation of that revision, set on the
+/// Application for the controller to run. Unlike the API server, it does not refuse when
+/// auto-sync is on: showing what auto-sync then does is the point of the rehearsal.
+pub async fn rollback(client: &Client, app: &ObjectRef, revision: &str, history_id: i64) -> Result<()> {
+    let (api, _) = applications(client).await?;
+    let patch = json!({"operation": {
+        "sync": {"revision": revision},
+        "initiatedBy": {"username": "drill"},
+        "info": [{"name": "Reason", "value": format!("Rollback to history {history_id}")}]
+    }});
+    api.patch(&app.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("failed to roll back {app} to {revision}"))?;
+    Ok(())
+}
+
 /// Annotations drill leaves on a paused Application: that the pause is deliberate (for
 /// the readiness rules), the `automated` policy to put back, and the parent paused with it.
 const PAUSED: &str = "drill.gitops.dev/paused";

@@ -49,6 +49,18 @@ pub struct Observation {
     pub last_handled: Option<String>,
     /// Argo CD sync wave (`argocd.argoproj.io/sync-wave`).
     pub wave: Option<i64>,
+    /// Argo CD: the last sync operation (`status.operationState`), if any.
+    pub operation: Option<SyncOperation>,
+}
+
+/// An Argo CD sync operation as the Application's status reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncOperation {
+    /// Running, Succeeded, Failed, Error, Terminating.
+    pub phase: String,
+    /// The revision it syncs (`syncResult.revision`, or the requested one while running).
+    pub revision: Option<String>,
+    pub started_at: Option<Timestamp>,
 }
 
 impl Observation {
@@ -67,6 +79,7 @@ impl Observation {
             suspended: false,
             last_handled: None,
             wave: None,
+            operation: None,
         }
     }
 }
@@ -110,6 +123,7 @@ pub fn observe(kind: &str, v: &Value) -> Observation {
         suspended: false,
         last_handled: None,
         wave: None,
+        operation: None,
     };
     if WORKLOAD_KINDS.contains(&kind) {
         workload(kind, v, &mut o);
@@ -251,6 +265,13 @@ fn argo_application(v: &Value, o: &mut Observation) {
         (String::new(), String::new())
     };
     o.revision = str_at(v, "/status/sync/revision").map(str::to_string);
+    o.operation = str_at(v, "/status/operationState/phase").map(|phase| SyncOperation {
+        phase: phase.to_string(),
+        revision: str_at(v, "/status/operationState/syncResult/revision")
+            .or_else(|| str_at(v, "/status/operationState/operation/sync/revision"))
+            .map(str::to_string),
+        started_at: str_at(v, "/status/operationState/startedAt").and_then(|t| t.parse().ok()),
+    });
     o.last_handled = str_at(v, "/status/reconciledAt").map(str::to_string);
     o.api_transition = str_at(v, "/status/operationState/finishedAt").and_then(|t| t.parse().ok());
     o.suspended = v.pointer("/spec/syncPolicy/automated").is_none_or(Value::is_null)

@@ -447,7 +447,8 @@ impl Run<'_> {
             | Disaster::Commit(_)
             | Disaster::BadCommit(_)
             | Disaster::GitRevert(_)
-            | Disaster::BreakGlass(_) => {
+            | Disaster::BreakGlass(_)
+            | Disaster::ArgocdHistoryRollback(_) => {
                 let client = cluster.client().await?;
                 self.quiet_step(step, d, &client).await?;
                 Ok(client)

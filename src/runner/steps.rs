@@ -12,9 +12,10 @@ use tokio::time::Instant;
 
 use super::Run;
 use crate::disaster::drift::{self, AppliedDrift};
+use crate::engine::argocd;
 use crate::event::{EventKind, ObjectRef};
 use crate::gitserve::FileEdit;
-use crate::scenario::{BreakGlass, Disaster, DriftExpect, Edit, Target};
+use crate::scenario::{BreakGlass, Disaster, DriftExpect, Edit, HistoryRollback, RollbackExpect, Target};
 
 /// How long an object must stay not Ready, after the engine fetched the change, to count
 /// as degraded rather than rolling out. Long enough for a normal rollout of the demo fleet.
@@ -53,6 +54,11 @@ pub struct ActiveDrift {
     pub backported: bool,
 }
 
+/// The first 12 characters of a commit.
+fn short(rev: &str) -> &str {
+    &rev[..12.min(rev.len())]
+}
+
 /// What an action note says about the apps paused or resumed along with the one named.
 fn pause_note(with: &[ObjectRef], paused: bool) -> String {
     if with.is_empty() {
@@ -86,6 +92,9 @@ pub fn describe(d: &Disaster) -> String {
             "break glass on app {} (owner {}, deadline {})",
             b.app.value, b.owner, b.deadline
         ),
+        Disaster::ArgocdHistoryRollback(h) => {
+            format!("roll Argo CD app {} back to its previous history entry", h.app.value)
+        }
         Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => String::new(),
     }
 }
@@ -153,7 +162,115 @@ impl Run<'_> {
                 self.emit(EventKind::DisasterInjected { step });
             }
             Disaster::BreakGlass(b) => self.break_glass(step, client, b).await?,
+            Disaster::ArgocdHistoryRollback(h) => self.history_rollback(step, client, h).await?,
             Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Argo CD's break-glass rollback: sync one Application to the newest history entry
+    /// whose revision differs from what it runs now, wait for that sync, then watch
+    /// whether auto-sync applies Git's revision again (the seed's warning) or the
+    /// rollback holds. Each is an action; one that goes against `expect` fails the run.
+    async fn history_rollback(&mut self, step: usize, client: &Client, h: &HistoryRollback) -> Result<()> {
+        let engine = self.engine.clone().context("no engine")?;
+        if engine.kind() != crate::scenario::EngineKind::Argocd {
+            anyhow::bail!(
+                "step {}: argocd-history-rollback needs Argo CD; this run uses Flux",
+                step + 1
+            );
+        }
+        let app = engine.app_ref(&h.app.value);
+        let history = argocd::history(client, &app).await?;
+        let current = history
+            .current
+            .with_context(|| format!("{app} has not synced yet: no history to roll back to"))?;
+        let (id, target) = history
+            .entries
+            .iter()
+            .rev()
+            .find(|(_, rev)| *rev != current)
+            .cloned()
+            .with_context(|| format!("{app}: no history entry with another revision than {}", short(&current)))?;
+        let budget = h.within.unwrap_or(self.plan.scenario.expect.rto).0;
+        let by = self.actor("").to_string();
+        self.operator_go_ahead(step, &format!("roll back {app} to history {id} ({})", short(&target)))
+            .await?;
+        let requested = jiff::Timestamp::now();
+        argocd::rollback(client, &app, &target, id).await?;
+        self.emit(EventKind::DisasterInjected { step });
+        self.action(
+            step,
+            format!("roll back {app} to history {id}"),
+            true,
+            &by,
+            format!("from {} to {}", short(&current), short(&target)),
+        );
+
+        // The rollback's own sync (started after the request) ends.
+        let since = requested - jiff::SignedDuration::from_secs(1);
+        let started = Instant::now();
+        let synced = |rev: &str| {
+            let (rev, app) = (rev.to_string(), app.clone());
+            move |run: &Self| {
+                run.state.get(&app).is_some_and(|o| {
+                    o.operation.as_ref().is_some_and(|op| {
+                        op.phase == "Succeeded"
+                            && op.revision.as_deref() == Some(rev.as_str())
+                            && op.started_at.is_some_and(|t| t >= since)
+                    })
+                })
+            }
+        };
+        let rolled_back = self.wait_until(started + budget, synced(&target)).await;
+        self.action(
+            step,
+            "Argo CD synced the rollback",
+            rolled_back,
+            "",
+            if rolled_back {
+                format!("{} live after {:.1}s", short(&target), started.elapsed().as_secs_f64())
+            } else {
+                format!(
+                    "the rollback's sync did not succeed within {}",
+                    humantime::format_duration(budget)
+                )
+            },
+        );
+        if !rolled_back {
+            return Ok(());
+        }
+
+        // Then: does auto-sync put Git's revision back?
+        let after = Instant::now();
+        let reapplied = self.wait_until(after + budget, synced(&current)).await;
+        let waited = after.elapsed().as_secs_f64();
+        match h.expect {
+            RollbackExpect::Reapplied => self.action(
+                step,
+                "auto-sync re-applied Git's revision",
+                reapplied,
+                "",
+                if reapplied {
+                    format!(
+                        "{} again {waited:.1}s after the rollback: with auto-sync on, a rollback does not hold; revert in Git, or turn auto-sync off first",
+                        short(&current)
+                    )
+                } else {
+                    format!("the rollback held for {}", humantime::format_duration(budget))
+                },
+            ),
+            RollbackExpect::Held => self.action(
+                step,
+                "the rollback held",
+                !reapplied,
+                "",
+                if reapplied {
+                    format!("auto-sync applied {} again {waited:.1}s after the rollback", short(&current))
+                } else {
+                    format!("{} still live after {}", short(&target), humantime::format_duration(budget))
+                },
+            ),
         }
         Ok(())
     }

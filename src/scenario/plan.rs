@@ -239,6 +239,13 @@ fn check_disaster(
                 ));
             }
         }
+        Disaster::ArgocdHistoryRollback(h) if scenario.engine.argocd.is_none() => {
+            return Err(ScenarioError::at(
+                file,
+                &h.app.referenced,
+                "argocd-history-rollback: the scenario has no `engine.argocd:`; this step rolls back an Argo CD Application",
+            ));
+        }
         // The quiet steps (drift, commits, pauses) are checked against the fleet's
         // files, in steps.rs.
         _ => {}

@@ -314,6 +314,9 @@ pub enum Disaster {
     /// The incident workflow: pause one app, mitigate by hand, check the others still
     /// reconcile, backport the mitigation to Git, resume, confirm Git and cluster agree.
     BreakGlass(BreakGlass),
+    /// Argo CD only: roll one Application back to an earlier entry of its sync history,
+    /// as the UI's "History and rollback" does, and watch what auto-sync does next.
+    ArgocdHistoryRollback(HistoryRollback),
 }
 
 impl Disaster {
@@ -329,6 +332,7 @@ impl Disaster {
             Disaster::BadCommit(_) => "bad-commit",
             Disaster::GitRevert(_) => "git-revert",
             Disaster::BreakGlass(_) => "break-glass",
+            Disaster::ArgocdHistoryRollback(_) => "argocd-history-rollback",
         }
     }
 
@@ -342,7 +346,7 @@ impl Disaster {
             Disaster::Commit(d) => d.operator_action,
             Disaster::BadCommit(d) => d.operator_action,
             Disaster::GitRevert(d) => d.operator_action,
-            Disaster::Suspend(_) | Disaster::BreakGlass(_) => None,
+            Disaster::Suspend(_) | Disaster::BreakGlass(_) | Disaster::ArgocdHistoryRollback(_) => None,
         }
     }
 
@@ -361,6 +365,8 @@ impl Disaster {
             Disaster::BadCommit(_) => StepOutcome::Degraded,
             Disaster::GitRevert(d) => d.expect,
             Disaster::BreakGlass(_) => StepOutcome::Recovered,
+            // Judged by its own actions (rolled back, then re-applied or held).
+            Disaster::ArgocdHistoryRollback(_) => StepOutcome::Nothing,
         }
     }
 
@@ -372,6 +378,7 @@ impl Disaster {
             Disaster::Commit(d) => d.within,
             Disaster::BadCommit(d) => d.within,
             Disaster::GitRevert(d) => d.within,
+            Disaster::ArgocdHistoryRollback(d) => d.within,
             _ => None,
         }
     }
@@ -468,6 +475,30 @@ pub struct Resume {
     pub within: Option<Duration>,
     #[serde(default)]
     pub operator_action: Option<OperatorAction>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HistoryRollback {
+    /// The Application to roll back (in namespace argocd).
+    #[schemars(with = "String")]
+    pub app: Spanned<String>,
+    /// What auto-sync must do after the rollback: `reapplied` (it syncs Git's revision
+    /// again, undoing the rollback: the trap the rehearsal shows) or `held` (the
+    /// rollback stays, e.g. with auto-sync off).
+    #[serde(default)]
+    pub expect: RollbackExpect,
+    /// How long to wait for the rollback and then for auto-sync (default: expect.rto).
+    #[serde(default)]
+    pub within: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackExpect {
+    #[default]
+    Reapplied,
+    Held,
 }
 
 /// One literal edit of a file in the fleet: `find` must occur exactly once.

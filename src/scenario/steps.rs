@@ -85,6 +85,7 @@ pub fn check_steps(
                     ));
                 }
             }
+            Disaster::ArgocdHistoryRollback(h) => check_app(&h.app, kind, file)?,
             Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => {}
         }
     }

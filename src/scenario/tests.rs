@@ -189,3 +189,26 @@ fn parse_never_panics_on_truncated_input() {
         }
     }
 }
+
+#[test]
+fn a_history_rollback_needs_argo_cd_and_lost_secrets_need_a_restore() {
+    let flux_only = VALID.replace(
+        "  - kill-node:\n      node: worker\n",
+        "  - argocd-history-rollback:\n      app: users-api\n",
+    );
+    assert_ne!(flux_only, VALID);
+    let err = error_of(&flux_only);
+    assert!(
+        err.starts_with("scenario.yaml:17:12: argocd-history-rollback: the scenario has no `engine.argocd:`"),
+        "{err}"
+    );
+    let lost = VALID.replace(
+        "  - kill-node:\n      node: worker\n",
+        "  - delete-cluster:\n      lost-secrets: [sealed-secrets]\n",
+    );
+    let err = error_of(&lost);
+    assert!(
+        err.contains("lost-secrets names sealed-secrets, but secrets.sealed-secrets is not set"),
+        "{err}"
+    );
+}
