@@ -28,7 +28,7 @@ use readiness::{Observation, observe};
 /// What the watchers report.
 #[derive(Debug, Clone)]
 pub enum Update {
-    Object(Observation),
+    Object(Box<Observation>),
     Pull {
         fact: kubelet::PullFact,
         node: String,
@@ -299,7 +299,7 @@ async fn follow_kind(
     let mut relist: BTreeSet<ObjectRef> = BTreeSet::new();
     while let Some(item) = stream.next().await {
         let send = |o: Observation| {
-            let _ = tx.send(Update::Object(o));
+            let _ = tx.send(Update::Object(Box::new(o)));
         };
         match item {
             Ok(Event::Apply(obj) | Event::InitApply(obj)) => {

@@ -544,6 +544,7 @@ impl Run<'_> {
     fn apply(&mut self, update: Update) {
         match update {
             Update::Object(o) => {
+                let o = *o;
                 if o.object.kind == "Application" && o.reason == "OutOfSync" {
                     self.engine_event(&o.object, "");
                 }
