@@ -846,3 +846,16 @@ fn argocd_history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
     );
     assert_no_drill_clusters_left("argocd-history-rollback");
 }
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_expected_drift_without_an_ignore_rule_is_reported_as_noise() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/argocd-drift-noise.yaml", &[], reports.path());
+    assert_eq!(run.code, 1, "the noise case fails by design: {}", run.report);
+    let a = assertion(&run.report, "left the expected drift alone");
+    assert_eq!(a["passed"], false);
+    assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
+    assert!(run.report["drift"][0]["reverted_ms"].is_u64());
+    assert_no_drill_clusters_left("argocd-drift-noise");
+}
