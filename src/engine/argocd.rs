@@ -162,15 +162,33 @@ pub async fn refresh_all(client: &Client) -> Result<usize> {
     Ok(list.items.len())
 }
 
-/// Requests a refresh of one Application; handled once `status.reconciledAt` is at or after the token.
+/// Requests a refresh of one Application; handled once `status.reconciledAt` is at or
+/// after the token. `reconciledAt` is truncated to the second, so the request waits for
+/// the next whole second and the token is that second: a reconcile from before the
+/// request then reads earlier than the token, and one that handled it never does.
 pub async fn request_refresh(client: &Client, app: &ObjectRef) -> Result<String> {
     let (api, _) = applications(client).await?;
-    let token = jiff::Timestamp::now().to_string();
+    let (next_second, wait) = next_whole_second(jiff::Timestamp::now())?;
+    tokio::time::sleep(wait).await;
+    let token = next_second.to_string();
     let patch = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
     api.patch(&app.name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .with_context(|| format!("failed to refresh {app}"))?;
     Ok(token)
+}
+
+/// The next whole second after `now` (or `now` itself, when whole), and how long until it.
+fn next_whole_second(now: jiff::Timestamp) -> Result<(jiff::Timestamp, std::time::Duration)> {
+    let next = now
+        .round(
+            jiff::TimestampRound::new()
+                .smallest(jiff::Unit::Second)
+                .mode(jiff::RoundMode::Ceil),
+        )
+        .context("cannot round the clock to a second")?;
+    let wait = std::time::Duration::try_from(next.duration_since(now)).unwrap_or_default();
+    Ok((next, wait))
 }
 
 /// An Application's sync history (`status.history`): (id, revision), oldest first, and
@@ -306,6 +324,19 @@ async fn patch_auto_sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refresh_token_is_the_next_whole_second() {
+        let now: jiff::Timestamp = "2026-11-23T17:04:35.250Z".parse().unwrap();
+        let (next, wait) = next_whole_second(now).unwrap();
+        assert_eq!(next.to_string(), "2026-11-23T17:04:36Z");
+        assert_eq!(wait, std::time::Duration::from_millis(750));
+        // reconciledAt of a refresh done in the request's own second reads earlier.
+        let same_second: jiff::Timestamp = "2026-11-23T17:04:35Z".parse().unwrap();
+        assert!(same_second < next);
+        let whole: jiff::Timestamp = "2026-11-23T17:04:36Z".parse().unwrap();
+        assert_eq!(next_whole_second(whole).unwrap(), (whole, std::time::Duration::ZERO));
+    }
 
     #[test]
     fn root_application_and_repo_secret_follow_argo_conventions() {

@@ -208,10 +208,9 @@ impl Engine {
                 let (Ok(last), Ok(token)) = (last.parse::<jiff::Timestamp>(), token.parse::<jiff::Timestamp>()) else {
                     return false;
                 };
-                // reconciledAt is truncated to the second: only a later second proves the
-                // refresh came after the request (an earlier one in the same second would
-                // pass a looser test and end the wait before Argo CD compared anything).
-                last > token
+                // The token is the whole second the request was made at (see
+                // argocd::request_refresh), so reconciledAt's truncation cannot mislead.
+                last >= token
             }
         }
     }
