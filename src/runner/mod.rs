@@ -276,14 +276,14 @@ impl Run<'_> {
         for (step, d) in plan.scenario.disasters.iter().enumerate() {
             self.current_step = step;
             self.window_started_at = jiff::Timestamp::now();
+            let what = describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied());
             self.emit(EventKind::DisasterStarted {
                 step,
                 disaster: d.kind().into(),
-                description: describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied()),
+                description: what.clone(),
                 expects: d.outcome(),
                 budget_ms: d.within().map(|w| w.as_millis()),
             });
-            let what = describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied());
             self.operator_go_ahead(step, &format!("step {}: {what}", step + 1))
                 .await?;
             let client = self.inject(step, d, &docker).await?;
