@@ -116,7 +116,7 @@ impl Observer {
         ] {
             tasks.push(watch_kind(client.clone(), ar, kind, tx.clone(), true));
         }
-        for addon in ADDON_KINDS {
+        for addon in ADDON_CRDS {
             tasks.push(watch_addon_kind(client.clone(), addon, tx.clone()));
         }
         tasks.push(watch_events(client.clone(), "Pod", pull_event, tx.clone()));
@@ -248,7 +248,7 @@ fn watch_kind(
 
 /// Add-ons whose objects drill judges, watched once their CRD exists (often only after
 /// the engine applied it from Git): (CRD name, group, version, kind, plural).
-const ADDON_KINDS: [(&str, &str, &str, &str, &str); 1] = [(
+const ADDON_CRDS: [(&str, &str, &str, &str, &str); 1] = [(
     "sealedsecrets.bitnami.com",
     "bitnami.com",
     "v1alpha1",
