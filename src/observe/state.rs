@@ -13,6 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::readiness::{FLUX_RECONCILER_KINDS, FLUX_SOURCE_KINDS, Observation, is_managed_leaf};
 use crate::event::ObjectRef;
 
+fn whole_second(t: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
 /// Kinds whose readiness drill judges; other inventory entries (ConfigMaps, ...) are not waited on.
 pub fn is_tracked(kind: &str) -> bool {
     FLUX_SOURCE_KINDS.contains(&kind)
@@ -167,8 +171,10 @@ impl ClusterState {
         if !o.ready {
             return Some(format!("{}: {}", o.reason, o.message));
         }
+        // The API server's timestamps have whole seconds: a transition in the damage's own
+        // second counts as after it (Argo CD once restored a namespace within it).
         if let Some(since) = self.awaiting_reconcile.get(r)
-            && o.api_transition.is_none_or(|t| t <= *since)
+            && o.api_transition.is_none_or(|t| t < whole_second(*since))
         {
             return Some("waiting for a reconcile after the damage (its Ready is from before)".into());
         }
@@ -336,7 +342,7 @@ mod tests {
     fn after_a_namespace_loss_the_reconciler_must_run_again() {
         let (mut state, root, src) = fleet();
         let baseline = state.ready_set();
-        let damage_done: jiff::Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+        let damage_done: jiff::Timestamp = "2026-11-23T10:00:00.600Z".parse().unwrap();
         let awaited = state.namespaces_deleted(&["users".to_string()], damage_done);
         assert_eq!(
             awaited,
@@ -355,6 +361,28 @@ mod tests {
             "{:?}",
             r.waiting_for
         );
+        // A Ready from before the damage's second does not count ...
+        let mut early = state
+            .get(&ObjectRef::new("Kustomization", "flux-system", "apps"))
+            .unwrap()
+            .clone();
+        early.api_transition = Some("2026-11-23T09:59:59Z".parse().unwrap());
+        state.apply(early);
+        assert!(!state.recovery(&root, &src, "c0ffee", &baseline).complete);
+        // ... one in its own second does: the API's timestamps are whole seconds.
+        let mut same_second = state
+            .get(&ObjectRef::new("Kustomization", "flux-system", "flux-system"))
+            .unwrap()
+            .clone();
+        same_second.api_transition = Some("2026-11-23T10:00:00Z".parse().unwrap());
+        state.apply(same_second);
+        let waiting: Vec<String> = state
+            .recovery(&root, &src, "c0ffee", &baseline)
+            .waiting_for
+            .into_iter()
+            .map(|(o, _)| o.name)
+            .collect();
+        assert_eq!(waiting, ["apps"], "only the one from before the damage waits");
         // A Ready from a reconcile after the damage settles it.
         for name in ["apps", "flux-system"] {
             let mut k = state

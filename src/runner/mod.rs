@@ -415,10 +415,13 @@ impl Run<'_> {
             Disaster::DeleteNamespace(dn) => {
                 let client = cluster.client().await?;
                 let names: Vec<String> = dn.namespaces.value.iter().map(|n| n.to_string()).collect();
+                // A reconcile counts from the delete request: an engine may restore the
+                // namespace before drill sees the old one gone.
+                let requested = jiff::Timestamp::now();
                 disaster::delete_namespaces(&client, &names, Duration::from_secs(300)).await?;
                 // The namespaces are confirmed gone: so is everything in them, whatever the
                 // watch stream has delivered yet.
-                let awaited = self.state.namespaces_deleted(&names, jiff::Timestamp::now());
+                let awaited = self.state.namespaces_deleted(&names, requested);
                 for object in self.state_deleted_in(&names) {
                     self.emit(EventKind::ObjectNotReady {
                         object,
