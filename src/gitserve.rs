@@ -25,6 +25,8 @@ use tokio::net::TcpListener;
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
+use crate::secrets::RepoAuth;
+
 /// The branch the served repository exposes; GitRepository objects point at it.
 pub const BRANCH: &str = "main";
 /// Largest fetch negotiation accepted (git sends "have" lines; a few MB is plenty).
@@ -241,23 +243,26 @@ pub struct GitServer {
 }
 
 impl GitServer {
-    /// Serves `repo` on `bind` (port 0 picks a free port).
-    pub async fn start(repo: ServedRepo, bind: SocketAddr) -> Result<GitServer> {
+    /// Serves `repo` on `bind` (port 0 picks a free port). With `auth`, every request
+    /// must carry those basic-auth credentials, as a private Git host demands.
+    pub async fn start(repo: ServedRepo, bind: SocketAddr, auth: Option<RepoAuth>) -> Result<GitServer> {
         let listener = TcpListener::bind(bind)
             .await
             .with_context(|| format!("failed to listen on {bind} for the Git server"))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(repo.clone());
+        let auth = Arc::new(auth);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
                 let repo = shared.clone();
+                let auth = auth.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
-                        let repo = repo.clone();
-                        async move { Ok::<_, Infallible>(handle(&repo, req).await) }
+                        let (repo, auth) = (repo.clone(), auth.clone());
+                        async move { Ok::<_, Infallible>(handle(&repo, auth.as_ref().as_ref(), req).await) }
                     });
                     if let Err(err) = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -282,7 +287,63 @@ impl Drop for GitServer {
     }
 }
 
-async fn handle(repo: &ServedRepo, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// The commit `git_ref` names in a remote repository (`git ls-remote`), so a run pins
+/// what the cluster must reach. Credentials go in the environment, never on the command
+/// line, where other users could read them; git never prompts.
+pub async fn remote_commit(url: &str, git_ref: &str, auth: Option<&RepoAuth>) -> Result<String> {
+    let mut cmd = Command::new("git");
+    cmd.args(["ls-remote", "--", url, git_ref])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null());
+    if let Some(auth) = auth {
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", format!("Authorization: {}", auth.basic_header()));
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+        .await
+        .with_context(|| format!("git ls-remote {url} took over 60s"))?
+        .context("failed to run git ls-remote")?;
+    if !out.status.success() {
+        bail!("cannot read {url}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let wanted = [
+        git_ref.to_string(),
+        format!("refs/heads/{git_ref}"),
+        format!("refs/tags/{git_ref}^{{}}"),
+        format!("refs/tags/{git_ref}"),
+    ];
+    // A peeled tag (`^{}`) names the commit; prefer it over the tag object.
+    for name in &wanted {
+        if let Some(commit) = listing
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .find(|(_, r)| r == name)
+            .map(|(c, _)| c.to_string())
+        {
+            return Ok(commit);
+        }
+    }
+    bail!("{url} has no branch or tag {git_ref:?}")
+}
+
+async fn handle(repo: &ServedRepo, auth: Option<&RepoAuth>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(auth) = auth {
+        let header = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !auth.accepts(header) {
+            tracing::debug!(path = %req.uri().path(), "git request without the repo credentials");
+            let mut resp = plain(StatusCode::UNAUTHORIZED, "authentication required".into());
+            resp.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Basic realm=\"drill\""),
+            );
+            return resp;
+        }
+    }
     let base = format!("/{}.git", repo.name);
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -453,7 +514,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(repo.source_commit, pinned);
-        let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .unwrap();
 
         let clone_dir = tempfile::tempdir().unwrap();
         let url = server.url();
@@ -489,7 +552,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(a.served_commit, b.served_commit);
-        let server = GitServer::start(a, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let server = GitServer::start(a, "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
         let push = tokio::process::Command::new("git")
             .args(["push", &server.url(), "HEAD:refs/heads/evil"])
             .current_dir(dir.path())
@@ -520,7 +583,9 @@ mod tests {
         let reverted = repo.revert(&bad).await.unwrap();
         assert_ne!(bad, reverted);
 
-        let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .unwrap();
         let clone_dir = tempfile::tempdir().unwrap();
         let out = tokio::process::Command::new("git")
             .args(["clone", "-q", &server.url(), "c"])
@@ -539,6 +604,34 @@ mod tests {
             std::fs::read_to_string(cloned.join("clusters/demo/app.yaml")).unwrap(),
             "version: 1\n"
         );
+    }
+
+    #[tokio::test]
+    async fn with_credentials_only_an_authenticated_client_can_fetch() {
+        let (dir, pinned) = checkout().await;
+        let work = tempfile::tempdir().unwrap();
+        let repo = ServedRepo::prepare(&dir.path().join("examples/fleet"), &pinned, work.path())
+            .await
+            .unwrap();
+        let auth = RepoAuth {
+            username: "drill".into(),
+            password: "t0ken-for-the-test".into(),
+            origin: "test".into(),
+        };
+        let served = repo.served_commit.clone();
+        let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap(), Some(auth.clone()))
+            .await
+            .unwrap();
+        let err = remote_commit(&server.url(), BRANCH, None).await.unwrap_err();
+        assert!(format!("{err:#}").contains("cannot read"), "{err:#}");
+        let wrong = RepoAuth {
+            password: "guess".into(),
+            ..auth.clone()
+        };
+        assert!(remote_commit(&server.url(), BRANCH, Some(&wrong)).await.is_err());
+        assert_eq!(remote_commit(&server.url(), BRANCH, Some(&auth)).await.unwrap(), served);
+        let err = remote_commit(&server.url(), "nope", Some(&auth)).await.unwrap_err();
+        assert!(format!("{err:#}").contains("no branch or tag \"nope\""), "{err:#}");
     }
 
     #[tokio::test]

@@ -139,7 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             path.display(),
                             plan.scenario.name,
                             plan.scenario.disasters.len(),
-                            preflight.restored.len()
+                            preflight.restored.len() + usize::from(preflight.repo_auth.is_some())
                         );
                         for warning in preflight.warnings {
                             eprintln!("warning: {}: {warning}", path.display());
@@ -287,7 +287,13 @@ fn run_once(
     let written = report::write::write_run(report_dir, &result.report, &result.events)?;
     match output {
         Output::Table => print!("{}", report::table::render(&result.report)),
-        Output::Json => print!("{}", result.report.to_json()),
+        Output::Json => {
+            print!("{}", result.report.to_json());
+            // stdout is for machines; the log a person reads still says what went wrong.
+            if let Some(error) = &result.report.error {
+                eprintln!("error: {error}");
+            }
+        }
     }
     eprintln!("reports: {}", written.dir.display());
     Ok(Some(result.report.result.exit_code()))

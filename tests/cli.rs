@@ -24,9 +24,19 @@ fn shipped_scenarios_validate() {
         .collect();
     files.sort();
     assert!(files.len() >= 9, "{files:?}");
-    let mut args = vec!["validate"];
-    args.extend(files.iter().map(String::as_str));
-    let (code, out, err) = drill(&args);
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .arg("validate")
+        .args(&files)
+        .env("DRILL_REPO_USER", "drill")
+        .env("DRILL_REPO_TOKEN", "validate-token")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let (code, out, err) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
     // One scenario is designed to stop at the secrets preflight, which validate runs too.
     assert_eq!(code, 2, "{out}{err}");
     assert_eq!(
@@ -186,6 +196,8 @@ fn drill_run_preflight(scenario: &str, env: &[(&str, &str)]) -> (i32, String) {
         .arg(reports.path())
         .env_remove("DRILL_PROFILE")
         .env_remove("DRILL_AGE_KEY")
+        .env_remove("DRILL_REPO_USER")
+        .env_remove("DRILL_REPO_TOKEN")
         .env("DRILL_FLUX_INSTALL", "/nonexistent/flux.yaml")
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     for (k, v) in env {
@@ -209,6 +221,37 @@ fn a_missing_age_key_stops_the_run_at_preflight_naming_it() {
         "{out}"
     );
     assert!(!out.contains("cluster-create"), "nothing was created: {out}");
+}
+
+#[test]
+fn missing_repo_credentials_stop_the_run_at_preflight_naming_the_variable() {
+    let (code, out) = drill_run_preflight(
+        "scenarios/repo-credentials-restore.yaml",
+        &[("DRILL_REPO_USER", "drill")],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("repo.credentials: $DRILL_REPO_TOKEN (the password or token) is not set"),
+        "{out}"
+    );
+    assert!(!out.contains("cluster-create"), "nothing was created: {out}");
+    // A lost secret must be one the scenario restores.
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read_to_string(root.join("scenarios/sealed-secrets-key-lost.yaml")).unwrap();
+    let rewritten = shipped
+        .replace("lost-secrets: [sealed-secrets]", "lost-secrets: [repo-credentials]")
+        .replace("../examples", root.join("examples").to_str().unwrap())
+        .replace("../kind-configs", root.join("kind-configs").to_str().unwrap());
+    assert_ne!(rewritten, shipped);
+    let scenario = dir.path().join("s.yaml");
+    std::fs::write(&scenario, &rewritten).unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("lost-secrets names repo-credentials, but repo.credentials is not set"),
+        "{err}"
+    );
 }
 
 #[test]

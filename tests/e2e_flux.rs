@@ -27,6 +27,10 @@ fn profile() -> PathBuf {
 }
 
 fn drill_run(scenario: &str, extra: &[&str], reports: &Path) -> Run {
+    drill_run_env(scenario, extra, &[], reports)
+}
+
+fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], reports: &Path) -> Run {
     let profile = profile();
     assert!(
         profile.is_file(),
@@ -39,6 +43,7 @@ fn drill_run(scenario: &str, extra: &[&str], reports: &Path) -> Run {
         .args(extra)
         .env("DRILL_PROFILE", &profile)
         .env("PATH", kind_bin_path())
+        .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -858,4 +863,174 @@ fn argocd_expected_drift_without_an_ignore_rule_is_reported_as_noise() {
     assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
     assert!(run.report["drift"][0]["reverted_ms"].is_u64());
     assert_no_drill_clusters_left("argocd-drift-noise");
+}
+
+/// A repo token made for one test run, and what it looks like in every form it could
+/// leak in (as is, and inside a basic-auth header).
+fn repo_token(test: &str) -> (String, Vec<String>) {
+    use base64::Engine as _;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let token = format!("drill-e2e-{test}-{nanos:x}");
+    let header = base64::engine::general_purpose::STANDARD.encode(format!("drill:{token}"));
+    let needles = vec![token.clone(), header, token[token.len() - 10..].to_string()];
+    (token, needles)
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn repo_credentials_are_restored_for_flux_and_never_leak() {
+    let reports = tempfile::tempdir().unwrap();
+    let (token, needles) = repo_token("flux");
+    let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
+    let run = drill_run_env("scenarios/repo-credentials-restore.yaml", &[], &env, reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
+    let source = app(r, "GitRepository", "flux-system");
+    assert_eq!(source["ready"], true, "Flux fetched with the restored token: {source}");
+    assert_no_leaks(&run, &needles);
+    assert_no_drill_clusters_left("repo-credentials-restore");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_repo_credentials_go_into_the_repository_secret() {
+    let reports = tempfile::tempdir().unwrap();
+    let (token, needles) = repo_token("argocd");
+    let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
+    let run = drill_run_env(
+        "scenarios/repo-credentials-restore.yaml",
+        &["--engine", "argocd"],
+        &env,
+        reports.path(),
+    );
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
+    let root = app(r, "Application", "root");
+    assert_eq!(root["ready"], true, "{root}");
+    assert_no_leaks(&run, &needles);
+    assert_no_drill_clusters_left("repo-credentials-restore");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_rebuild_without_the_repo_credentials_fails_at_the_source_and_names_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let (token, needles) = repo_token("lost");
+    let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
+    let run = drill_run_env("scenarios/repo-credentials-lost.yaml", &[], &env, reports.path());
+    assert_eq!(run.code, 1, "expected an assertion failure: {}", run.report);
+    let r = &run.report;
+    assert_eq!(
+        phases(r, "secret-bootstrap").len(),
+        1,
+        "restored in the first build only"
+    );
+    let source = app(r, "GitRepository", "flux-system");
+    assert_eq!(source["ready"], false, "{source}");
+    let why = source["not_ready_message"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("flux-system"),
+        "the source names its missing secret: {source}"
+    );
+    let recovered = assertion(r, "recovered within RTO");
+    assert_eq!(recovered["passed"], false);
+    let message = recovered["message"].as_str().unwrap();
+    assert!(message.contains("GitRepository/flux-system/flux-system"), "{message}");
+    assert!(
+        run.stderr.contains("the rebuild goes without repo.credentials"),
+        "{}",
+        run.stderr
+    );
+    assert_no_leaks(&run, &needles);
+    assert_no_drill_clusters_left("repo-credentials-lost");
+}
+
+/// A `url:` repo: drill does not serve it, the cluster fetches it with the restored
+/// credentials. The "remote" is a Git server this test starts on the kind network
+/// (drill's own, as a library), the only address the cluster may reach.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_url_repo_is_fetched_with_the_restored_credentials_and_a_wrong_token_stops_at_preflight() {
+    use gitops_drill::gitserve::{GitServer, ServedRepo};
+    use gitops_drill::secrets::RepoAuth;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (token, needles) = repo_token("url");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let server = rt.block_on(async {
+        let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+        let gateway = gitops_drill::cluster::kind::kind_network_gateway(&docker)
+            .await
+            .unwrap();
+        let repo = ServedRepo::prepare(&root.join("examples/fleet"), "HEAD", work.path())
+            .await
+            .unwrap();
+        let auth = RepoAuth {
+            username: "drill".into(),
+            password: token.clone(),
+            origin: "the test".into(),
+        };
+        GitServer::start(repo, std::net::SocketAddr::new(gateway, 0), Some(auth))
+            .await
+            .unwrap()
+    });
+    let scenario = work.path().join("url-repo.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: url-repo-namespace-loss
+cluster:
+  kind:
+    config: {kind}
+engine:
+  flux:
+    repo:
+      url: {url}
+      ref: main
+      credentials: {{username-env: DRILL_REPO_USER, password-env: DRILL_REPO_TOKEN}}
+    path: clusters/demo
+    interval: 1m
+disasters:
+  - delete-namespace: {{namespaces: [users]}}
+expect:
+  rto: 5m
+",
+            kind = root.join("kind-configs/1node.yaml").display(),
+            url = server.url()
+        ),
+    )
+    .unwrap();
+    let scenario = scenario.to_str().unwrap();
+
+    let reports = tempfile::tempdir().unwrap();
+    let wrong = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", "not-the-token")];
+    let refused = drill_run_env(scenario, &[], &wrong, reports.path());
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("repo.url: cannot read"), "{}", refused.stderr);
+    assert!(
+        !refused.stderr.contains("cluster-create"),
+        "nothing was created: {}",
+        refused.stderr
+    );
+
+    let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
+    let run = drill_run_env(scenario, &[], &env, reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    assert!(
+        run.stderr
+            .contains(&format!("branch main at {}", &server.repo.served_commit[..12])),
+        "the run pins the remote's commit: {}",
+        run.stderr
+    );
+    assert_eq!(phases(&run.report, "secret-bootstrap").len(), 1);
+    assert_eq!(app(&run.report, "GitRepository", "flux-system")["ready"], true);
+    assert_no_leaks(&run, &needles);
+    drop(server);
+    assert_no_drill_clusters_left("url-repo-namespace-loss");
 }

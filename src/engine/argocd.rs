@@ -17,6 +17,7 @@ use super::apply::{apply_all, default_namespace, parse_manifest};
 use crate::event::ObjectRef;
 use crate::observe::readiness::observe;
 use crate::scenario::SyncPolicy;
+use crate::secrets::RepoAuth;
 
 pub const NAMESPACE: &str = "argocd";
 pub const ROOT_NAME: &str = "root";
@@ -109,13 +110,18 @@ pub fn default_project() -> Value {
 }
 
 /// The repository secret Argo CD reads its repo URL (and credentials) from.
-pub fn repository_secret(url: &str) -> Value {
-    json!({
+pub fn repository_secret(url: &str, auth: Option<&RepoAuth>) -> Value {
+    let mut secret = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "drill-fleet-repo", "namespace": NAMESPACE,
                      "labels": {"argocd.argoproj.io/secret-type": "repository"}},
         "stringData": {"type": "git", "url": url, "name": "fleet"}
-    })
+    });
+    if let Some(auth) = auth {
+        secret["stringData"]["username"] = json!(auth.username);
+        secret["stringData"]["password"] = json!(auth.password);
+    }
+    secret
 }
 
 /// The root Application of the app-of-apps.
@@ -355,11 +361,21 @@ mod tests {
             },
         );
         assert!(manual["spec"].get("syncPolicy").is_none());
-        let secret = repository_secret(&url);
+        let secret = repository_secret(&url, None);
         assert_eq!(
             secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
             "repository"
         );
+        assert!(secret["stringData"].get("password").is_none());
+        let auth = RepoAuth {
+            username: "bot".into(),
+            password: "tok".into(),
+            origin: "test".into(),
+        };
+        let with = repository_secret(&url, Some(&auth));
+        assert_eq!(with["stringData"]["username"], "bot");
+        assert_eq!(with["stringData"]["password"], "tok");
+        assert_eq!(with["stringData"]["url"], url.as_str());
         let svc = git_service("172.18.0.1:4567".parse().unwrap());
         assert_eq!(svc[1]["spec"]["ports"][0]["targetPort"], 4567);
         assert_eq!(svc[2]["endpoints"][0]["addresses"][0], "172.18.0.1");

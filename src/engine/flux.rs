@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::apply::{apply_all, parse_manifest};
 use crate::event::ObjectRef;
 use crate::observe::readiness::observe;
+use crate::secrets::RepoAuth;
 
 pub const NAMESPACE: &str = "flux-system";
 pub const ROOT_NAME: &str = "flux-system";
@@ -50,6 +51,19 @@ pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Res
             .with_context(|| format!("failed to watch Deployment {NAMESPACE}/{name}"))?;
     }
     Ok(())
+}
+
+/// The repo credentials Secret, named as `flux bootstrap` names it.
+pub const REPO_SECRET: &str = "flux-system";
+
+/// The Secret a GitRepository's `secretRef` reads basic-auth credentials from.
+pub fn repo_secret(auth: &RepoAuth) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": REPO_SECRET, "namespace": NAMESPACE},
+        "type": "Opaque",
+        "stringData": {"username": auth.username, "password": auth.password}
+    })
 }
 
 /// The root sync: a GitRepository on the served URL and a Kustomization for `path`.

@@ -15,6 +15,7 @@ use crate::event::ObjectRef;
 use crate::observe::readiness::Observation;
 use crate::profile::Profile;
 use crate::scenario::{EngineKind, Plan, SyncPolicy};
+use crate::secrets::RepoAuth;
 
 /// The engine a run drives, with what it needs to install and bootstrap it.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub enum Engine {
         install: PathBuf,
         path: String,
         interval: Duration,
+        /// The repo needs credentials: the root GitRepository names their Secret, which
+        /// may be missing (a rehearsal of losing it).
+        credentials: bool,
     },
     Argocd {
         install: PathBuf,
@@ -49,6 +53,7 @@ impl Engine {
                     install,
                     path: spec.path.as_str().to_string(),
                     interval: spec.interval.0,
+                    credentials: plan.repo.credentials().is_some(),
                 })
             }
             EngineKind::Argocd => {
@@ -101,9 +106,9 @@ impl Engine {
     }
 
     /// Whether there are secrets outside Git to restore (the `secret-bootstrap` phase):
-    /// the scenario's keys, and Argo CD's repository secret.
-    pub fn has_secret_bootstrap(&self, scenario_secrets: &[serde_json::Value]) -> bool {
-        matches!(self, Engine::Argocd { .. }) || !scenario_secrets.is_empty()
+    /// the scenario's keys, the repo credentials, and Argo CD's repository secret.
+    pub fn has_secret_bootstrap(&self, scenario_secrets: &[serde_json::Value], auth: Option<&RepoAuth>) -> bool {
+        matches!(self, Engine::Argocd { .. }) || !scenario_secrets.is_empty() || auth.is_some()
     }
 
     /// Restores the secrets that live outside Git, before the root sync. Errors name the
@@ -113,10 +118,12 @@ impl Engine {
         client: &Client,
         url: &str,
         scenario_secrets: &[serde_json::Value],
+        auth: Option<&RepoAuth>,
     ) -> Result<()> {
         let mut secrets = scenario_secrets.to_vec();
-        if let Engine::Argocd { .. } = self {
-            secrets.push(argocd::repository_secret(url));
+        match self {
+            Engine::Argocd { .. } => secrets.push(argocd::repository_secret(url, auth)),
+            Engine::Flux { .. } => secrets.extend(auth.map(flux::repo_secret)),
         }
         for s in &secrets {
             let name = s
@@ -134,17 +141,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates the root sync: Flux's GitRepository + Kustomization, or Argo CD's root Application.
-    pub async fn bootstrap(&self, client: &Client, server: SocketAddr, repo_name: &str, branch: &str) -> Result<()> {
-        let url = self.repo_url(server, repo_name);
+    /// Creates the root sync: Flux's GitRepository + Kustomization, or Argo CD's root
+    /// Application. `served` is drill's Git server, when drill serves the repo (Argo CD
+    /// reaches it through an in-cluster Service).
+    pub async fn bootstrap(&self, client: &Client, url: &str, served: Option<SocketAddr>, branch: &str) -> Result<()> {
         match self {
-            Engine::Flux { path, interval, .. } => {
-                flux::bootstrap(client, &flux::root_objects(&url, branch, path, *interval, None)).await
+            Engine::Flux {
+                path,
+                interval,
+                credentials,
+                ..
+            } => {
+                let secret = credentials.then_some(flux::REPO_SECRET);
+                flux::bootstrap(client, &flux::root_objects(url, branch, path, *interval, secret)).await
             }
             Engine::Argocd { path, policy, .. } => {
-                let mut objects = argocd::git_service(server);
+                let mut objects = served.map(argocd::git_service).unwrap_or_default();
                 objects.push(argocd::default_project());
-                objects.push(argocd::root_application(&url, branch, path, *policy));
+                objects.push(argocd::root_application(url, branch, path, *policy));
                 apply::apply_all(client, &objects, Duration::from_secs(60))
                     .await
                     .context("failed to create the root Application")

@@ -83,6 +83,10 @@ struct Run<'a> {
     engine: Option<Engine>,
     /// Secret manifests restored in secret-bootstrap (key material: never printed).
     secrets: Vec<(crate::scenario::SecretName, serde_json::Value)>,
+    /// `repo.credentials`, read at preflight; None once lost with the cluster.
+    repo_auth: Option<crate::secrets::RepoAuth>,
+    /// The branch the engine follows: drill's served branch, or the remote's `ref`.
+    branch: String,
 }
 
 pub fn run_id() -> String {
@@ -129,6 +133,8 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         current_step: 0,
         engine: None,
         secrets: Vec::new(),
+        repo_auth: None,
+        branch: gitserve::BRANCH.to_string(),
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -181,6 +187,11 @@ impl Run<'_> {
                 .line(&format!("secret to restore: {}", restored.description));
             self.secrets.push((restored.source, restored.manifest));
         }
+        if let Some(auth) = &preflight.repo_auth {
+            self.progress
+                .line(&format!("secret to restore: repo credentials (from {})", auth.origin));
+        }
+        self.repo_auth = preflight.repo_auth;
         for message in preflight.warnings {
             self.emit(EventKind::Warning { message });
         }
@@ -193,7 +204,7 @@ impl Run<'_> {
 
         // The repo the cluster syncs from, pinned before anything else can change it.
         let (served, commit) = match &plan.repo {
-            RepoSource::Local { dir, git_ref } => {
+            RepoSource::Local { dir, git_ref, .. } => {
                 let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
                 served.require_folder(&plan.entry_path().unwrap_or_default()).await?;
                 let commit = served.served_commit.clone();
@@ -203,12 +214,20 @@ impl Run<'_> {
                     &served.source_commit[..12],
                     &commit[..12]
                 ));
-                (served, commit)
+                (Some(served), commit)
             }
-            RepoSource::Remote { .. } => {
-                return Err(anyhow!(
-                    "remote repositories (`url:`) are not supported yet; use a local checkout (`path:`)"
+            RepoSource::Remote { url, git_ref, .. } => {
+                // Also the preflight of the credentials: a wrong token fails here, not
+                // ten minutes into a wait.
+                let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref())
+                    .await
+                    .context("repo.url")?;
+                self.progress.line(&format!(
+                    "syncing from {url} branch {git_ref} at {}",
+                    &commit[..12.min(commit.len())]
                 ));
+                self.branch = git_ref.clone();
+                (None, commit)
             }
         };
 
@@ -234,9 +253,11 @@ impl Run<'_> {
         self.cluster = Some(cluster.clone());
 
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
-        let gateway = kind_network_gateway(&docker).await?;
-        let server = GitServer::start(served, std::net::SocketAddr::new(gateway, 0)).await?;
-        self.server = Some(server);
+        if let Some(served) = served {
+            let gateway = kind_network_gateway(&docker).await?;
+            let bind = std::net::SocketAddr::new(gateway, 0);
+            self.server = Some(GitServer::start(served, bind, self.repo_auth.clone()).await?);
+        }
 
         let client = self.install_engine(&cluster).await?;
         self.start_observer(client.clone()).await?;
@@ -339,21 +360,24 @@ impl Run<'_> {
         if self.plan.scenario.images == crate::scenario::ImageMode::Preloaded {
             self.preload_images(cluster, &engine).await?;
         }
-        let server = self.server.as_ref().context("no Git server")?;
-        let (addr, repo_name) = (server.addr, server.repo.name.clone());
+        let (url, served) = match (&self.server, &self.plan.repo) {
+            (Some(server), _) => (engine.repo_url(server.addr, &server.repo.name), Some(server.addr)),
+            (None, RepoSource::Remote { url, .. }) => (url.clone(), None),
+            (None, RepoSource::Local { .. }) => return Err(anyhow!("no Git server for the local checkout")),
+        };
         let client = cluster.client().await?;
         let (c, e) = (client.clone(), engine.clone());
         self.phase("engine-install", async move { e.install(&c).await }).await?;
-        let url = engine.repo_url(addr, &repo_name);
         let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
-        if engine.has_secret_bootstrap(&secrets) {
-            let (c, e) = (client.clone(), engine.clone());
+        let auth = self.repo_auth.clone();
+        if engine.has_secret_bootstrap(&secrets, auth.as_ref()) {
+            let (c, e, u) = (client.clone(), engine.clone(), url.clone());
             self.phase("secret-bootstrap", async move {
-                e.secret_bootstrap(&c, &url, &secrets).await
+                e.secret_bootstrap(&c, &u, &secrets, auth.as_ref()).await
             })
             .await?;
         }
-        engine.bootstrap(&client, addr, &repo_name, gitserve::BRANCH).await?;
+        engine.bootstrap(&client, &url, served, &self.branch).await?;
         Ok(client)
     }
 
@@ -473,10 +497,13 @@ impl Run<'_> {
                 {
                     // The backups went with the cluster: the rebuild has to do without them.
                     self.secrets.retain(|(name, _)| !dc.lost().contains(name));
-                    let names: Vec<&str> = dc.lost().iter().map(|n| n.field()).collect();
+                    if dc.lost().contains(&crate::scenario::SecretName::RepoCredentials) {
+                        self.repo_auth = None;
+                    }
+                    let names: Vec<&str> = dc.lost().iter().map(|n| n.config_path()).collect();
                     self.progress.line(&format!(
-                        "the rebuild goes without secrets.{}: lost with the cluster",
-                        names.join(", secrets.")
+                        "the rebuild goes without {}: lost with the cluster",
+                        names.join(", ")
                     ));
                 }
                 let effective = self.work_dir.join("kind-config.json");

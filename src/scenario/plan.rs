@@ -31,12 +31,22 @@ pub enum RepoSource {
     Local {
         dir: PathBuf,
         git_ref: String,
+        credentials: Option<Credentials>,
     },
     Remote {
         url: String,
         git_ref: String,
         credentials: Option<Credentials>,
     },
+}
+
+impl RepoSource {
+    /// The credentials secret-bootstrap restores (and drill's server demands).
+    pub fn credentials(&self) -> Option<&Credentials> {
+        match self {
+            RepoSource::Local { credentials, .. } | RepoSource::Remote { credentials, .. } => credentials.as_ref(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -197,14 +207,19 @@ fn check_disaster(
                 let configured = match lost {
                     SecretName::SopsAge => secrets.sops_age.is_some(),
                     SecretName::SealedSecrets => secrets.sealed_secrets.is_some(),
+                    SecretName::RepoCredentials => [EngineKind::Flux, EngineKind::Argocd]
+                        .iter()
+                        .filter_map(|e| engine_repo(&scenario.engine, *e))
+                        .any(|r| r.credentials().is_some()),
                 };
                 if !configured {
                     return Err(ScenarioError::at(
                         file,
                         at,
                         format!(
-                            "delete-cluster: lost-secrets names {0}, but secrets.{0} is not set: only a secret that is restored can be lost",
-                            lost.field()
+                            "delete-cluster: lost-secrets names {}, but {} is not set: only a secret that is restored can be lost",
+                            lost.field(),
+                            lost.config_path()
                         ),
                     ));
                 }
@@ -283,7 +298,11 @@ fn kind_node_names(config: &Path) -> Result<Vec<String>, String> {
 
 fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, ScenarioError> {
     match repo {
-        Repo::Local { path, git_ref } => {
+        Repo::Local {
+            path,
+            git_ref,
+            credentials,
+        } => {
             let dir = base.join(path);
             let Ok(canonical) = dir.canonicalize() else {
                 return Err(ScenarioError::in_file(
@@ -304,6 +323,7 @@ fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, Sce
             Ok(RepoSource::Local {
                 dir: canonical,
                 git_ref: git_ref.clone(),
+                credentials: credentials.clone(),
             })
         }
         Repo::Remote {

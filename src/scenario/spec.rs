@@ -165,12 +165,21 @@ pub enum Repo {
     Local {
         path: String,
         git_ref: String,
+        credentials: Option<Credentials>,
     },
     Remote {
         url: String,
         git_ref: String,
         credentials: Option<Credentials>,
     },
+}
+
+impl Repo {
+    pub fn credentials(&self) -> Option<&Credentials> {
+        match self {
+            Repo::Local { credentials, .. } | Repo::Remote { credentials, .. } => credentials.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -189,11 +198,17 @@ pub struct RawRepo {
     pub credentials: Option<Credentials>,
 }
 
-/// Repo credentials come from the environment, never from the scenario file.
+/// HTTP basic-auth repo credentials (a token as the password works for GitHub and
+/// GitLab), restored in `secret-bootstrap`: Flux's GitRepository `secretRef`, Argo CD's
+/// repository secret. They come from the environment, never from the scenario file.
+/// With `path:`, drill's own Git server demands them too, so the restore is rehearsed
+/// for real: a rebuild without them cannot fetch.
 #[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Credentials {
+    /// The environment variable holding the username.
     pub username_env: String,
+    /// The environment variable holding the password or token.
     pub password_env: String,
 }
 
@@ -202,15 +217,11 @@ impl TryFrom<RawRepo> for Repo {
 
     fn try_from(raw: RawRepo) -> Result<Self, String> {
         match (raw.path, raw.url) {
-            (Some(path), None) => {
-                if raw.credentials.is_some() {
-                    return Err("repo: credentials only apply to a `url:` repo".into());
-                }
-                Ok(Repo::Local {
-                    path,
-                    git_ref: raw.git_ref.unwrap_or_else(|| "HEAD".into()),
-                })
-            }
+            (Some(path), None) => Ok(Repo::Local {
+                path,
+                git_ref: raw.git_ref.unwrap_or_else(|| "HEAD".into()),
+                credentials: raw.credentials,
+            }),
             (None, Some(url)) => {
                 let scheme_ok = ["http://", "https://", "ssh://"].iter().any(|s| url.starts_with(s));
                 if !scheme_ok {
@@ -616,6 +627,8 @@ pub struct DeleteCluster {
 pub enum SecretName {
     SopsAge,
     SealedSecrets,
+    /// `repo.credentials`.
+    RepoCredentials,
 }
 
 impl DeleteCluster {
@@ -629,6 +642,16 @@ impl SecretName {
         match self {
             SecretName::SopsAge => "sops-age",
             SecretName::SealedSecrets => "sealed-secrets",
+            SecretName::RepoCredentials => "repo-credentials",
+        }
+    }
+
+    /// Where the scenario configures it, for messages.
+    pub fn config_path(self) -> &'static str {
+        match self {
+            SecretName::SopsAge => "secrets.sops-age",
+            SecretName::SealedSecrets => "secrets.sealed-secrets",
+            SecretName::RepoCredentials => "repo.credentials",
         }
     }
 }

@@ -63,7 +63,8 @@ fn a_valid_scenario_becomes_a_plan() {
         plan.repo,
         RepoSource::Local {
             dir: dir.path().join("fleet"),
-            git_ref: "HEAD".into()
+            git_ref: "HEAD".into(),
+            credentials: None,
         }
     );
     assert_eq!(plan.scenario.expect.rto.as_millis(), 180_000);

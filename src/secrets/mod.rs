@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 use crate::scenario::{KeySource, Plan, RepoSource, SecretName};
 
+pub mod repo;
 pub mod sealed;
+
+pub use repo::RepoAuth;
 
 /// One Secret drill restores, and the key's public half for the report.
 pub struct Restored {
@@ -25,6 +28,9 @@ pub struct Restored {
 #[derive(Default)]
 pub struct Preflight {
     pub restored: Vec<Restored>,
+    /// `repo.credentials`: the engine's repo secret is built from them (its shape is
+    /// the engine's), and drill's own Git server demands them.
+    pub repo_auth: Option<RepoAuth>,
     pub warnings: Vec<String>,
 }
 
@@ -117,8 +123,13 @@ pub fn preflight(plan: &Plan) -> Result<Preflight> {
         }
         (None, None) => {}
     }
+    let repo_auth = match plan.repo.credentials() {
+        Some(credentials) => Some(RepoAuth::from_env(credentials)?),
+        None => None,
+    };
     Ok(Preflight {
         restored: out,
+        repo_auth,
         warnings,
     })
 }
