@@ -51,6 +51,10 @@ pub enum Command {
         /// both ways and compare them (`drill compare`).
         #[arg(long, value_enum)]
         images: Option<ImagesArg>,
+        /// Create the cluster even when its nodes need more memory or disk than this
+        /// machine has free (by default the run refuses before creating anything).
+        #[arg(long)]
+        skip_resource_check: bool,
     },
     /// Run a scenario as a game day: print each step and wait for the operator's Enter
     /// before doing it, time every human step, and write the incident record
@@ -72,9 +76,14 @@ pub enum Command {
         profile: Option<PathBuf>,
         #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
         bootstrap_timeout: std::time::Duration,
+        #[arg(long)]
+        skip_resource_check: bool,
     },
-    /// Check this machine: Docker, kind, disk, cgroups, the profile and its node image.
+    /// Check this machine: Docker, kind, disk, cgroups, the profile and its node image;
+    /// with a scenario, also whether its cluster fits in the free memory and disk.
     Doctor {
+        /// A scenario whose cluster size to check against this machine.
+        scenario: Option<PathBuf>,
         #[arg(long)]
         profile: Option<PathBuf>,
     },

@@ -1,10 +1,12 @@
 //! `drill doctor`: what this machine lacks for a rehearsal, and how to fix it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bollard::Docker;
 
 use crate::profile::Profile;
+use crate::resources::{Available, gib, needs, shortfalls};
+use crate::scenario::Plan;
 
 pub struct Check {
     pub name: String,
@@ -12,7 +14,7 @@ pub struct Check {
     pub detail: String,
 }
 
-pub async fn run(profile: &Profile) -> Vec<Check> {
+pub async fn run(profile: &Profile, plan: Option<&Plan>) -> Vec<Check> {
     let mut out = Vec::new();
     let mut add = |name: &str, ok: bool, detail: String| {
         out.push(Check {
@@ -77,21 +79,43 @@ pub async fn run(profile: &Profile) -> Vec<Check> {
             }
         ),
     );
-    match free_bytes(Path::new("/var/lib/docker")).or_else(|| free_bytes(Path::new("/"))) {
-        Some(b) if b < 10 << 30 => add(
+    let root = match &docker {
+        Some(d) => d.info().await.ok().and_then(|i| i.docker_root_dir).map(PathBuf::from),
+        None => None,
+    };
+    let available = Available::read(root.as_deref());
+    match &available.disk {
+        Some((b, root)) if *b < 10 << 30 => add(
             "disk",
             false,
             format!(
-                "{:.1} GiB free for Docker: a cluster needs about 5 GiB, images more",
-                b as f64 / (1u64 << 30) as f64
+                "{} free under {}: a cluster needs about 5 GiB, images more",
+                gib(*b),
+                root.display()
             ),
         ),
-        Some(b) => add(
-            "disk",
-            true,
-            format!("{:.1} GiB free for Docker", b as f64 / (1u64 << 30) as f64),
-        ),
+        Some((b, root)) => add("disk", true, format!("{} free under {}", gib(*b), root.display())),
         None => add("disk", false, "could not read free disk space".into()),
+    }
+    match available.memory {
+        Some(m) => add("memory", true, format!("{} available", gib(m))),
+        None => add("memory", false, "could not read /proc/meminfo".into()),
+    }
+    if let Some(plan) = plan {
+        let needs = needs(&plan.kind_nodes);
+        let short = shortfalls(&needs, &available);
+        let detail = if short.is_empty() {
+            format!(
+                "{}: {} kind node(s) need about {} of memory and {} of disk",
+                plan.scenario.name,
+                needs.nodes,
+                gib(needs.memory),
+                gib(needs.disk)
+            )
+        } else {
+            format!("{}: {}", plan.scenario.name, short.join("; "))
+        };
+        add("fits", short.is_empty(), detail);
     }
     if let Some(image) = &profile.node_image {
         let present = match &docker {
@@ -119,11 +143,4 @@ pub async fn run(profile: &Profile) -> Vec<Check> {
         ),
     }
     out
-}
-
-fn free_bytes(path: &Path) -> Option<u64> {
-    let out = std::process::Command::new("df").args(["-Pk"]).arg(path).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let kb: u64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
-    Some(kb * 1024)
 }

@@ -18,6 +18,7 @@ pub mod images;
 pub mod observe;
 pub mod profile;
 pub mod report;
+pub mod resources;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;

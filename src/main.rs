@@ -34,6 +34,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quiet,
             engine,
             images,
+            skip_resource_check,
         } => {
             // Every scenario is validated before any cluster is created: bad input costs nothing.
             let mut plans = Vec::new();
@@ -54,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bootstrap_timeout,
                 progress: !quiet,
                 operator: None,
+                skip_resource_check,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let mut worst = 0;
@@ -75,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keep_cluster,
             profile,
             bootstrap_timeout,
+            skip_resource_check,
         } => {
             use std::io::IsTerminal as _;
             if !auto && !std::io::stdin().is_terminal() {
@@ -95,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     name: operator.trim().to_string(),
                     auto,
                 }),
+                skip_resource_check,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let code = run_once(&runtime, &plan, &opts, &report_dir, Output::Table)?;
@@ -102,9 +106,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 code.and_then(|c| u8::try_from(c).ok()).unwrap_or(EXIT_ERROR),
             ))
         }
-        Command::Doctor { profile } => {
+        Command::Doctor { scenario, profile } => {
             let profile = Profile::load(profile.as_deref())?;
-            let checks = tokio::runtime::Runtime::new()?.block_on(gitops_drill::doctor::run(&profile));
+            let plan = scenario.as_deref().map(scenario::load).transpose()?;
+            let checks = tokio::runtime::Runtime::new()?.block_on(gitops_drill::doctor::run(&profile, plan.as_ref()));
             for c in &checks {
                 println!("{} {:<13} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
             }

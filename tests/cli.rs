@@ -255,6 +255,36 @@ fn missing_repo_credentials_stop_the_run_at_preflight_naming_the_variable() {
 }
 
 #[test]
+fn a_cluster_that_does_not_fit_on_this_machine_is_refused_before_it_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config =
+        String::from("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n");
+    for _ in 0..1999 {
+        config.push_str("  - role: worker\n");
+    }
+    std::fs::write(dir.path().join("huge.yaml"), config).unwrap();
+    let shipped = std::fs::read_to_string(root.join("scenarios/flux-namespace-loss.yaml")).unwrap();
+    let rewritten = shipped
+        .replace("../kind-configs/1node.yaml", "huge.yaml")
+        .replace("../examples", root.join("examples").to_str().unwrap());
+    assert_ne!(rewritten, shipped);
+    let scenario = dir.path().join("huge-cluster.yaml");
+    std::fs::write(&scenario, rewritten).unwrap();
+    let (code, out) = drill_run_preflight(scenario.to_str().unwrap(), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the cluster does not fit on this machine: 2000 kind node(s) need about 1500.8 GiB of memory"),
+        "{out}"
+    );
+    assert!(out.contains("--skip-resource-check"), "{out}");
+    assert!(!out.contains("cluster-create"), "nothing was created: {out}");
+    let (code, doctor, _) = drill(&["doctor", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{doctor}");
+    assert!(doctor.contains("✗ fits"), "{doctor}");
+}
+
+#[test]
 fn a_wrong_age_key_names_the_file_it_cannot_decrypt_and_never_prints_the_key() {
     let wrong = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wrong.agekey")).unwrap();
     let (code, out) = drill_run_preflight("scenarios/flux-sops-missing-key.yaml", &[("DRILL_AGE_KEY", &wrong)]);

@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Game-day mode: a person goes ahead with each step (and each break-glass action).
     pub operator: Option<Operator>,
+    /// Create the cluster even if it does not fit in the free memory and disk.
+    pub skip_resource_check: bool,
 }
 
 /// Who runs the game day, and whether drill waits for them (`--auto`: it does not).
@@ -199,6 +201,10 @@ impl Run<'_> {
             .kind_config
             .clone()
             .context("only kind clusters can be rehearsed so far (cluster: existing is not supported yet)")?;
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        if !self.opts.skip_resource_check {
+            fits_on_this_machine(&docker, &plan.kind_nodes).await?;
+        }
         std::fs::create_dir_all(&self.work_dir)
             .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
 
@@ -252,7 +258,6 @@ impl Run<'_> {
             .await?;
         self.cluster = Some(cluster.clone());
 
-        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
         if let Some(served) = served {
             let gateway = kind_network_gateway(&docker).await?;
             let bind = std::net::SocketAddr::new(gateway, 0);
@@ -669,6 +674,28 @@ impl Run<'_> {
         }
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
+}
+
+/// Refuses a cluster that would not fit in the free memory or disk: it would half-start
+/// and the run would time out as if the fleet were broken.
+async fn fits_on_this_machine(docker: &Docker, kind_nodes: &[String]) -> Result<()> {
+    // Docker not answering is kind's error to report a moment later; memory is still judged.
+    let root = docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.docker_root_dir)
+        .map(std::path::PathBuf::from);
+    let needs = crate::resources::needs(kind_nodes);
+    let short = crate::resources::shortfalls(&needs, &crate::resources::Available::read(root.as_deref()));
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "the cluster does not fit on this machine: {}. Use a kind config with fewer nodes, free memory or disk, \
+         or pass --skip-resource-check",
+        short.join("; ")
+    ))
 }
 
 /// One line for the step: what it does. `reverted`: for a git-revert, the step it reverts.
