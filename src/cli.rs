@@ -55,6 +55,8 @@ pub enum Command {
         /// machine has free (by default the run refuses before creating anything).
         #[arg(long)]
         skip_resource_check: bool,
+        #[command(flatten)]
+        consent: ConsentArgs,
     },
     /// Run a scenario as a game day: print each step and wait for the operator's Enter
     /// before doing it, time every human step, and write the incident record
@@ -78,6 +80,8 @@ pub enum Command {
         bootstrap_timeout: std::time::Duration,
         #[arg(long)]
         skip_resource_check: bool,
+        #[command(flatten)]
+        consent: ConsentArgs,
     },
     /// Check this machine: Docker, kind, disk, cgroups, the profile and its node image;
     /// with a scenario, also whether its cluster fits in the free memory and disk.
@@ -161,4 +165,26 @@ pub enum ReportFormat {
     Json,
     Markdown,
     Junit,
+}
+
+/// Consent for `cluster: existing`, a cluster drill did not create (see docs/safety.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsentArgs {
+    /// Let drill damage the existing cluster of this kubeconfig context; it must equal
+    /// the scenario's `cluster.existing.context`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub allow_context: Option<String>,
+    /// Also when its API server is not a container on this machine's Docker networks
+    /// (by default drill refuses: it may be a real cluster).
+    #[arg(long)]
+    pub i_know_this_is_not_a_test_cluster: bool,
+}
+
+impl From<ConsentArgs> for crate::cluster::existing::Consent {
+    fn from(a: ConsentArgs) -> Self {
+        crate::cluster::existing::Consent {
+            allow_context: a.allow_context,
+            not_a_test_cluster: a.i_know_this_is_not_a_test_cluster,
+        }
+    }
 }

@@ -35,6 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             engine,
             images,
             skip_resource_check,
+            consent,
         } => {
             // Every scenario is validated before any cluster is created: bad input costs nothing.
             let mut plans = Vec::new();
@@ -56,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: !quiet,
                 operator: None,
                 skip_resource_check,
+                consent: consent.into(),
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let mut worst = 0;
@@ -78,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             profile,
             bootstrap_timeout,
             skip_resource_check,
+            consent,
         } => {
             use std::io::IsTerminal as _;
             if !auto && !std::io::stdin().is_terminal() {
@@ -99,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     auto,
                 }),
                 skip_resource_check,
+                consent: consent.into(),
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let code = run_once(&runtime, &plan, &opts, &report_dir, Output::Table)?;

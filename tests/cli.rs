@@ -284,6 +284,54 @@ fn a_cluster_that_does_not_fit_on_this_machine_is_refused_before_it_is_created()
     assert!(doctor.contains("✗ fits"), "{doctor}");
 }
 
+/// A scenario against `cluster: existing`, context `kind-staging` of a kubeconfig whose
+/// API server is elsewhere (nothing listens there; drill must not even try).
+fn existing_cluster_scenario(dir: &std::path::Path) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(
+        dir.join("kubeconfig"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: staging\n  cluster: {server: 'https://10.255.255.1:6443'}\n\
+         contexts:\n- name: kind-staging\n  context: {cluster: staging, user: u}\nusers:\n- name: u\n  user: {token: x}\n\
+         current-context: kind-staging\n",
+    )
+    .unwrap();
+    let scenario = dir.join("existing.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: existing-namespace-loss\ncluster:\n  existing:\n    context: kind-staging\n    kubeconfig: kubeconfig\n\
+             engine:\n  flux:\n    repo: {{path: {}}}\n    path: clusters/demo\n\
+             disasters:\n  - delete-namespace: {{namespaces: [users]}}\nexpect:\n  rto: 5m\n",
+            root.join("examples/fleet").display()
+        ),
+    )
+    .unwrap();
+    scenario
+}
+
+#[test]
+fn an_existing_cluster_is_touched_only_with_its_context_named_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = existing_cluster_scenario(dir.path());
+    let scenario = scenario.to_str().unwrap();
+    let (code, out) = drill_run_preflight(scenario, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("a cluster drill did not create: pass --allow-context kind-staging"),
+        "{out}"
+    );
+    let reports = tempfile::tempdir().unwrap();
+    let wrong = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", scenario, "--allow-context", "kind-prod", "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&wrong.stdout).to_string() + &String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2), "{err}");
+    assert!(err.contains("but --allow-context names \"kind-prod\""), "{err}");
+    assert!(!err.contains("step 1 will"), "nothing was listed or touched: {err}");
+}
+
 #[test]
 fn a_wrong_age_key_names_the_file_it_cannot_decrypt_and_never_prints_the_key() {
     let wrong = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wrong.agekey")).unwrap();

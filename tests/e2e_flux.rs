@@ -950,17 +950,17 @@ fn a_rebuild_without_the_repo_credentials_fails_at_the_source_and_names_it() {
     assert_no_drill_clusters_left("repo-credentials-lost");
 }
 
-/// A `url:` repo: drill does not serve it, the cluster fetches it with the restored
-/// credentials. The "remote" is a Git server this test starts on the kind network
-/// (drill's own, as a library), the only address the cluster may reach.
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn a_url_repo_is_fetched_with_the_restored_credentials_and_a_wrong_token_stops_at_preflight() {
+/// Serves examples/fleet (committed HEAD) on the kind network's gateway, as a remote
+/// Git host would: drill's own server, used as a library. Keep all three alive.
+fn serve_fleet(
+    auth: Option<gitops_drill::secrets::RepoAuth>,
+) -> (
+    gitops_drill::gitserve::GitServer,
+    tempfile::TempDir,
+    tokio::runtime::Runtime,
+) {
     use gitops_drill::gitserve::{GitServer, ServedRepo};
-    use gitops_drill::secrets::RepoAuth;
-
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (token, needles) = repo_token("url");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let work = tempfile::tempdir().unwrap();
     let server = rt.block_on(async {
@@ -971,15 +971,167 @@ fn a_url_repo_is_fetched_with_the_restored_credentials_and_a_wrong_token_stops_a
         let repo = ServedRepo::prepare(&root.join("examples/fleet"), "HEAD", work.path())
             .await
             .unwrap();
-        let auth = RepoAuth {
-            username: "drill".into(),
-            password: token.clone(),
-            origin: "the test".into(),
-        };
-        GitServer::start(repo, std::net::SocketAddr::new(gateway, 0), Some(auth))
+        GitServer::start(repo, std::net::SocketAddr::new(gateway, 0), auth)
             .await
             .unwrap()
     });
+    (server, work, rt)
+}
+
+/// Deletes a kind cluster when dropped, so a failed assertion leaves nothing behind.
+struct KindClusterGuard(String);
+
+impl Drop for KindClusterGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("kind")
+            .args(["delete", "cluster", "--name", &self.0])
+            .env("PATH", kind_bin_path())
+            .output();
+    }
+}
+
+/// The blast-radius guard with a cluster drill did not create for this run: a kind
+/// cluster left running (with Flux syncing from a Git server this test owns), then a
+/// rehearsal in place. drill refuses it unless its context is named on the command
+/// line, refuses it when the kubeconfig points elsewhere, lists what it will delete,
+/// recovers, and leaves the cluster running.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_deleted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (server, work, _rt) = serve_fleet(None);
+    let setup = work.path().join("existing-setup.yaml");
+    std::fs::write(
+        &setup,
+        format!(
+            "name: existing-setup\ncluster:\n  kind:\n    config: {}\nengine:\n  flux:\n    repo: {{url: {}, ref: main}}\n    path: clusters/demo\n    interval: 1m\nexpect:\n  rto: 10m\n",
+            root.join("kind-configs/1node.yaml").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let made = drill_run(setup.to_str().unwrap(), &["--keep-cluster"], reports.path());
+    let kept = made
+        .stderr
+        .lines()
+        .find_map(|l| l.split("keeping cluster ").nth(1))
+        .map(str::to_string);
+    let _cleanup = kept
+        .as_ref()
+        .map(|k| KindClusterGuard(k.split_whitespace().next().unwrap().to_string()));
+    assert_eq!(made.code, 0, "setup failed: {}", made.report);
+    let kept = kept.expect("the kept cluster is printed");
+    let (name, kubeconfig) = kept.split_once(" (kubeconfig ").unwrap();
+    let kubeconfig = kubeconfig.trim_end_matches(')');
+    let context = format!("kind-{name}");
+
+    let scenario_with = |kubeconfig: &str, file: &str| {
+        let path = work.path().join(file);
+        std::fs::write(
+            &path,
+            format!(
+                "name: existing-namespace-loss\ncluster:\n  existing:\n    context: {context}\n    kubeconfig: {kubeconfig}\n\
+                 engine:\n  flux:\n    repo: {{path: {}}}\n    path: clusters/demo\n\
+                 disasters:\n  - delete-namespace: {{namespaces: [users]}}\nexpect:\n  rto: 5m\n",
+                root.join("examples/fleet").display()
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+
+    // The same context, pointed at an address that is no container of this machine.
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let elsewhere = work.path().join("elsewhere-kubeconfig");
+    let moved: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("server: ") {
+                "    server: https://10.255.255.1:6443".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(moved, text);
+    std::fs::write(&elsewhere, moved).unwrap();
+    let refused = drill_run(
+        &scenario_with(elsewhere.to_str().unwrap(), "elsewhere.yaml"),
+        &["--allow-context", &context],
+        reports.path(),
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("is not a container on this machine's Docker networks"),
+        "{}",
+        refused.stderr
+    );
+
+    let scenario = scenario_with(kubeconfig, "existing.yaml");
+    let unallowed = drill_run(&scenario, &[], reports.path());
+    assert_eq!(unallowed.code, 2, "{}", unallowed.stderr);
+    assert!(
+        unallowed.stderr.contains("pass --allow-context"),
+        "{}",
+        unallowed.stderr
+    );
+
+    let run = drill_run(&scenario, &["--allow-context", &context], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    assert!(
+        run.stderr
+            .contains(&format!("is container {name}-control-plane on this machine")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("step 1 will: delete namespace(s) users"),
+        "{}",
+        run.stderr
+    );
+    assert!(phases(&run.report, "cluster-create").is_empty(), "nothing was created");
+    assert!(
+        phases(&run.report, "engine-install").is_empty(),
+        "nothing was installed"
+    );
+    assert_eq!(app(&run.report, "Kustomization", "users-api")["ready"], true);
+    let still = Command::new("docker")
+        .args([
+            "ps",
+            "--filter",
+            &format!("name=^{name}-control-plane$"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&still.stdout).trim(),
+        format!("{name}-control-plane"),
+        "drill must leave a cluster it did not create running"
+    );
+}
+
+/// A `url:` repo: drill does not serve it, the cluster fetches it with the restored
+/// credentials. The "remote" is a Git server this test starts on the kind network
+/// (drill's own, as a library), the only address the cluster may reach.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_url_repo_is_fetched_with_the_restored_credentials_and_a_wrong_token_stops_at_preflight() {
+    use gitops_drill::secrets::RepoAuth;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (token, needles) = repo_token("url");
+    let auth = RepoAuth {
+        username: "drill".into(),
+        password: token.clone(),
+        origin: "the test".into(),
+    };
+    let (server, work, _rt) = serve_fleet(Some(auth));
     let scenario = work.path().join("url-repo.yaml");
     std::fs::write(
         &scenario,

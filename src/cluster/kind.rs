@@ -10,11 +10,17 @@ use tokio::process::Command;
 
 use crate::profile::Profile;
 
-/// A kind cluster drill created.
+/// The cluster a run acts on: a kind cluster drill created (owned: drill deletes it at
+/// the end), or an existing one let through the guard (`cluster::existing`), which
+/// drill never deletes.
 #[derive(Debug, Clone)]
 pub struct KindCluster {
+    /// The kind cluster name, or the existing cluster's context.
     pub name: String,
     pub kubeconfig: PathBuf,
+    /// The kubeconfig context to use (None: the file's current context).
+    pub context: Option<String>,
+    pub owned: bool,
 }
 
 /// Writes the kind config drill will use: the scenario's config with the profile's node
@@ -102,19 +108,38 @@ impl KindCluster {
         Ok(KindCluster {
             name: name.to_string(),
             kubeconfig: kubeconfig.to_path_buf(),
+            context: None,
+            owned: true,
         })
     }
 
+    /// An existing cluster, by context; only `cluster::existing::guard` makes one.
+    pub(crate) fn existing(context: &str, kubeconfig: &Path) -> KindCluster {
+        KindCluster {
+            name: context.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            context: Some(context.to_string()),
+            owned: false,
+        }
+    }
+
     pub async fn delete(&self) -> Result<()> {
+        if !self.owned {
+            bail!("drill did not create cluster {}: it is never deleted", self.name);
+        }
         delete_cluster(&self.name, Some(&self.kubeconfig)).await
     }
 
     pub async fn client(&self) -> Result<kube::Client> {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
             .with_context(|| format!("failed to read kubeconfig {}", self.kubeconfig.display()))?;
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        let options = kube::config::KubeConfigOptions {
+            context: self.context.clone(),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .context("invalid kubeconfig written by kind")?;
+            .with_context(|| format!("invalid kubeconfig {}", self.kubeconfig.display()))?;
         kube::Client::try_from(config).context("failed to build a Kubernetes client")
     }
 

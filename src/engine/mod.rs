@@ -38,6 +38,7 @@ pub enum Engine {
 impl Engine {
     /// The plan's engine, with its install manifest from the profile.
     pub fn for_plan(plan: &Plan, profile: &Profile) -> Result<Engine> {
+        let existing = matches!(plan.scenario.cluster, crate::scenario::ClusterSpec::Existing(_));
         match plan.engine {
             EngineKind::Flux => {
                 let spec = plan
@@ -46,9 +47,14 @@ impl Engine {
                     .flux
                     .as_ref()
                     .context("the scenario has no engine.flux")?;
-                let install = profile.flux_install.clone().context(
-                    "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)",
-                )?;
+                // An existing cluster already runs its engine: nothing to install.
+                let install = match &profile.flux_install {
+                    Some(p) => p.clone(),
+                    None if existing => PathBuf::new(),
+                    None => anyhow::bail!(
+                        "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)"
+                    ),
+                };
                 Ok(Engine::Flux {
                     install,
                     path: spec.path.as_str().to_string(),

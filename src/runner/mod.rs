@@ -28,7 +28,7 @@ use crate::observe::state::ClusterState;
 use crate::observe::{Observer, Update};
 use crate::profile::Profile;
 use crate::report::Report;
-use crate::scenario::{Disaster, OperatorAction, Plan, RepoSource, StepOutcome};
+use crate::scenario::{ClusterSpec, Disaster, ExistingCluster, OperatorAction, Plan, RepoSource, StepOutcome};
 use crate::timeline;
 pub use progress::Progress;
 
@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub operator: Option<Operator>,
     /// Create the cluster even if it does not fit in the free memory and disk.
     pub skip_resource_check: bool,
+    /// What the user allowed for `cluster: existing`.
+    pub consent: crate::cluster::existing::Consent,
 }
 
 /// Who runs the game day, and whether drill waits for them (`--auto`: it does not).
@@ -197,82 +199,17 @@ impl Run<'_> {
         for message in preflight.warnings {
             self.emit(EventKind::Warning { message });
         }
-        let kind_config = plan
-            .kind_config
-            .clone()
-            .context("only kind clusters can be rehearsed so far (cluster: existing is not supported yet)")?;
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
-        if !self.opts.skip_resource_check {
-            fits_on_this_machine(&docker, &plan.kind_nodes).await?;
+        match &plan.scenario.cluster {
+            ClusterSpec::Kind(kind_spec) => self.create_and_bootstrap(kind_spec, &docker, run_id).await?,
+            ClusterSpec::Existing(existing) => self.attach(existing, &docker).await?,
         }
-        std::fs::create_dir_all(&self.work_dir)
-            .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
-
-        // The repo the cluster syncs from, pinned before anything else can change it.
-        let (served, commit) = match &plan.repo {
-            RepoSource::Local { dir, git_ref, .. } => {
-                let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
-                served.require_folder(&plan.entry_path().unwrap_or_default()).await?;
-                let commit = served.served_commit.clone();
-                self.progress.line(&format!(
-                    "serving {} at {} (served as commit {})",
-                    dir.display(),
-                    &served.source_commit[..12],
-                    &commit[..12]
-                ));
-                (Some(served), commit)
-            }
-            RepoSource::Remote { url, git_ref, .. } => {
-                // Also the preflight of the credentials: a wrong token fails here, not
-                // ten minutes into a wait.
-                let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref())
-                    .await
-                    .context("repo.url")?;
-                self.progress.line(&format!(
-                    "syncing from {url} branch {git_ref} at {}",
-                    &commit[..12.min(commit.len())]
-                ));
-                self.branch = git_ref.clone();
-                (None, commit)
-            }
-        };
-
-        let name = cluster_name(plan.scenario.name.as_str(), run_id);
-        let effective = self.work_dir.join("kind-config.json");
-        let kind_spec = match &plan.scenario.cluster {
-            crate::scenario::ClusterSpec::Kind(k) => k,
-            crate::scenario::ClusterSpec::Existing(_) => {
-                return Err(anyhow!("existing clusters are not supported yet"));
-            }
-        };
-        effective_config(
-            &kind_config,
-            kind_spec.node_image.as_deref(),
-            &self.opts.profile,
-            &effective,
-        )?;
-        let kubeconfig = self.work_dir.join("kubeconfig");
-        signals::register_cluster(&name, &kubeconfig, &self.work_dir);
-        let cluster = self
-            .phase("cluster-create", KindCluster::create(&name, &effective, &kubeconfig))
-            .await?;
-        self.cluster = Some(cluster.clone());
-
-        if let Some(served) = served {
-            let gateway = kind_network_gateway(&docker).await?;
-            let bind = std::net::SocketAddr::new(gateway, 0);
-            self.server = Some(GitServer::start(served, bind, self.repo_auth.clone()).await?);
-        }
-
-        let client = self.install_engine(&cluster).await?;
-        self.start_observer(client.clone()).await?;
 
         // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
         let deadline = Instant::now() + self.opts.bootstrap_timeout;
         self.emit(EventKind::PhaseStarted {
             phase: "initial-sync".into(),
         });
-        self.commit = commit;
         let (synced, waiting) = self.wait_recovered(&BTreeSet::new(), deadline).await;
         let message = (!synced).then(|| format!("not Ready: {waiting}"));
         self.emit(EventKind::PhaseFinished {
@@ -355,6 +292,101 @@ impl Run<'_> {
             let client = cluster.client().await?;
             self.object_checks = crate::runner::checks::evaluate(&client, &plan.scenario.expect.objects).await;
         }
+        Ok(())
+    }
+
+    /// A kind cluster of drill's own: create it, serve the repo, install the engine,
+    /// restore the secrets, bootstrap the root sync, start watching.
+    async fn create_and_bootstrap(
+        &mut self,
+        kind_spec: &crate::scenario::KindCluster,
+        docker: &Docker,
+        run_id: &str,
+    ) -> Result<()> {
+        let plan = self.plan;
+        let kind_config = plan.kind_config.clone().context("no kind config")?;
+        if !self.opts.skip_resource_check {
+            fits_on_this_machine(docker, &plan.kind_nodes).await?;
+        }
+        std::fs::create_dir_all(&self.work_dir)
+            .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
+
+        // The repo the cluster syncs from, pinned before anything else can change it.
+        let (served, commit) = match &plan.repo {
+            RepoSource::Local { dir, git_ref, .. } => {
+                let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
+                served.require_folder(&plan.entry_path().unwrap_or_default()).await?;
+                let commit = served.served_commit.clone();
+                self.progress.line(&format!(
+                    "serving {} at {} (served as commit {})",
+                    dir.display(),
+                    &served.source_commit[..12],
+                    &commit[..12]
+                ));
+                (Some(served), commit)
+            }
+            RepoSource::Remote { url, git_ref, .. } => {
+                // Also the preflight of the credentials: a wrong token fails here, not
+                // ten minutes into a wait.
+                let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref())
+                    .await
+                    .context("repo.url")?;
+                self.progress.line(&format!(
+                    "syncing from {url} branch {git_ref} at {}",
+                    &commit[..12.min(commit.len())]
+                ));
+                self.branch = git_ref.clone();
+                (None, commit)
+            }
+        };
+
+        let name = cluster_name(plan.scenario.name.as_str(), run_id);
+        let effective = self.work_dir.join("kind-config.json");
+        effective_config(
+            &kind_config,
+            kind_spec.node_image.as_deref(),
+            &self.opts.profile,
+            &effective,
+        )?;
+        let kubeconfig = self.work_dir.join("kubeconfig");
+        signals::register_cluster(&name, &kubeconfig, &self.work_dir);
+        let cluster = self
+            .phase("cluster-create", KindCluster::create(&name, &effective, &kubeconfig))
+            .await?;
+        self.cluster = Some(cluster.clone());
+
+        if let Some(served) = served {
+            let gateway = kind_network_gateway(docker).await?;
+            let bind = std::net::SocketAddr::new(gateway, 0);
+            self.server = Some(GitServer::start(served, bind, self.repo_auth.clone()).await?);
+        }
+
+        let client = self.install_engine(&cluster).await?;
+        self.start_observer(client).await?;
+        self.commit = commit;
+        Ok(())
+    }
+
+    /// An existing cluster, let through the blast-radius guard: nothing is created or
+    /// installed; its engine already syncs from its own source, at whatever revision.
+    async fn attach(&mut self, existing: &ExistingCluster, docker: &Docker) -> Result<()> {
+        let plan = self.plan;
+        let base = plan.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let kubeconfig = crate::cluster::existing::kubeconfig_path(existing.kubeconfig.as_deref(), &base)?;
+        let (cluster, place) =
+            crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, docker).await?;
+        self.progress
+            .line(&format!("existing cluster, context {}: {place}", existing.context));
+        // Say what will be destroyed before anything is touched.
+        for (i, d) in plan.scenario.disasters.iter().enumerate() {
+            let what = describe(d, &plan.scenario.disasters, plan.reverts.get(&i).copied());
+            self.progress.line(&format!("  step {} will: {what}", i + 1));
+        }
+        self.cluster = Some(cluster.clone());
+        let client = cluster.client().await?;
+        self.start_observer(client).await?;
+        // No pinned commit: Ready at the revision the cluster's own source holds.
+        self.commit = String::new();
         Ok(())
     }
 
@@ -657,6 +689,14 @@ impl Run<'_> {
         // From here on, an interrupt must not delete a cluster the user asked to keep.
         signals::unregister_cluster();
         if let Some(cluster) = self.cluster.take() {
+            if !cluster.owned {
+                self.progress.line(&format!(
+                    "left context {} as the steps left it: drill never deletes a cluster it did not create",
+                    cluster.name
+                ));
+                let _ = std::fs::remove_dir_all(&self.work_dir);
+                return;
+            }
             if self.opts.keep_cluster {
                 self.progress.line(&format!(
                     "keeping cluster {} (kubeconfig {})",

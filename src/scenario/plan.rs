@@ -112,8 +112,9 @@ impl Plan {
             Some(repo) => resolve_repo(repo, &base, file)?,
             None => return Err(ScenarioError::in_file(file, "engine: no repo")),
         };
-        let reverts = super::steps::check_steps(&scenario.disasters, &repo, file)?;
-        Ok(Plan {
+        let served = matches!(scenario.cluster, ClusterSpec::Kind(_));
+        let reverts = super::steps::check_steps(&scenario.disasters, &repo, served, file)?;
+        let plan = Plan {
             scenario,
             file: file.to_path_buf(),
             kind_config,
@@ -121,7 +122,35 @@ impl Plan {
             repo,
             reverts,
             engine,
-        })
+        };
+        plan.check_existing()?;
+        Ok(plan)
+    }
+
+    /// An existing cluster already runs its engine from its own source: drill installs,
+    /// restores and preloads nothing there, and follows Flux's `flux bootstrap` layout.
+    fn check_existing(&self) -> Result<(), ScenarioError> {
+        let ClusterSpec::Existing(existing) = &self.scenario.cluster else {
+            return Ok(());
+        };
+        let refuse = |what: &str| {
+            Err(ScenarioError::in_file(
+                &self.file,
+                format!("cluster: existing (context {}): {what}", existing.context),
+            ))
+        };
+        if self.engine != EngineKind::Flux {
+            return refuse(
+                "only Flux clusters made by `flux bootstrap` (root flux-system/flux-system) can be rehearsed in place so far",
+            );
+        }
+        if self.scenario.secrets.is_some() {
+            return refuse("`secrets:` are restored into clusters drill creates; an existing cluster keeps its own");
+        }
+        if self.scenario.images == super::ImageMode::Preloaded {
+            return refuse("`images: preloaded` loads images into the nodes of a kind cluster drill creates");
+        }
+        Ok(())
     }
 
     /// Switches to `engine` (`drill run --engine`); the scenario must configure it.
@@ -139,6 +168,7 @@ impl Plan {
         let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
         self.repo = resolve_repo(&repo, &base, &self.file)?;
         self.engine = engine;
+        self.check_existing()?;
         Ok(self)
     }
 }

@@ -74,8 +74,12 @@ pub struct KindCluster {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ExistingCluster {
-    /// The exact kubeconfig context drill may touch.
+    /// The exact kubeconfig context drill may touch; `drill run --allow-context` must
+    /// repeat it. Its API server must be a container on this machine's Docker networks
+    /// unless `--i-know-this-is-not-a-test-cluster` is given.
     pub context: String,
+    /// The kubeconfig file (relative to the scenario file, or `~/...`); default
+    /// $KUBECONFIG's first file, else ~/.kube/config.
     #[serde(default)]
     pub kubeconfig: Option<String>,
 }

@@ -12,12 +12,14 @@ use super::plan::RepoSource;
 use super::spec::{Disaster, Edit, Target};
 
 /// Checks every step; returns, for each git-revert step, the commit step it reverts.
+/// `served`: drill serves the repo to the cluster it creates (commit steps need that).
 pub fn check_steps(
     steps: &[Disaster],
     repo: &RepoSource,
+    served: bool,
     file: &Path,
 ) -> Result<BTreeMap<usize, usize>, ScenarioError> {
-    let mut files = FleetFiles::new(repo);
+    let mut files = FleetFiles::new(repo, served);
     let mut commits: Vec<usize> = Vec::new();
     let mut reverts = BTreeMap::new();
     for (i, step) in steps.iter().enumerate() {
@@ -169,10 +171,10 @@ struct FleetFiles {
 }
 
 impl FleetFiles {
-    fn new(repo: &RepoSource) -> Self {
+    fn new(repo: &RepoSource, served: bool) -> Self {
         let dir = match repo {
-            RepoSource::Local { dir, .. } => Some(dir.clone()),
-            RepoSource::Remote { .. } => None,
+            RepoSource::Local { dir, .. } if served => Some(dir.clone()),
+            _ => None,
         };
         FleetFiles {
             dir,
@@ -185,7 +187,10 @@ impl FleetFiles {
             return Err(ScenarioError::at(
                 file,
                 &edits.referenced,
-                format!("{kind}: commits need a local checkout (`repo: path:`) that drill serves"),
+                format!(
+                    "{kind}: commits need a local checkout (`repo: path:`) that drill serves to a kind cluster it creates; \
+                     drill never pushes to a remote or to an existing cluster's source"
+                ),
             ));
         };
         if edits.value.is_empty() {

@@ -168,6 +168,48 @@ fn existing_clusters_cannot_be_destroyed() {
 }
 
 #[test]
+fn existing_clusters_get_only_what_needs_nothing_of_drills_own() {
+    let existing = VALID
+        .replace(
+            "  kind:\n    config: kind.yaml",
+            "  existing:\n    context: kind-staging",
+        )
+        .replace("  - kill-node:\n      node: worker\n", "");
+    let (_dir, file) = fixture(&existing);
+    let plan = load(&file).unwrap();
+    assert!(plan.kind_config.is_none());
+
+    let with_secrets = existing.replace("disasters:", "secrets:\n  sops-age:\n    key-env: KEY\ndisasters:");
+    let err = error_of(&with_secrets);
+    assert!(
+        err.contains("cluster: existing (context kind-staging): `secrets:`"),
+        "{err}"
+    );
+
+    let preloaded = existing.replace("disasters:", "images: preloaded\ndisasters:");
+    assert!(error_of(&preloaded).contains("`images: preloaded`"));
+
+    let argocd = existing
+        .replace("  flux:\n", "  argocd:\n")
+        .replace("    interval: 30s\n", "");
+    assert!(
+        error_of(&argocd).contains("only Flux clusters"),
+        "{}",
+        error_of(&argocd)
+    );
+
+    let commit = existing.replace(
+        "  - delete-namespace:",
+        "  - commit:\n      message: m\n      edits: [{file: a.yaml, find: x, replace: y}]\n  - delete-namespace:",
+    );
+    let err = error_of(&commit);
+    assert!(
+        err.contains("drill never pushes to a remote or to an existing cluster's source"),
+        "{err}"
+    );
+}
+
+#[test]
 fn object_checks_need_field_and_equals_together() {
     let err = error_of(&VALID.replace("      equals: users-db\n", ""));
     assert!(err.contains("`field` and `equals` go together"), "{err}");
