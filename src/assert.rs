@@ -78,7 +78,14 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
             })
             .collect();
         let ready = timeline.objects.len() - stuck.len();
-        out.push(if stuck.is_empty() {
+        out.push(if timeline.objects.is_empty() {
+            // Nothing watched is nothing Ready: a run that never saw the fleet must not pass it.
+            Assertion {
+                name: "all objects Ready".into(),
+                passed: false,
+                message: "no object of the fleet was ever observed".into(),
+            }
+        } else if stuck.is_empty() {
             Assertion {
                 name: "all objects Ready".into(),
                 passed: true,
@@ -332,6 +339,15 @@ mod tests {
         let a = evaluate(&expect(30), &timeline(Some(42_000), false), &[]);
         assert!(!a[0].passed);
         assert_eq!(a[0].message, "recovered in 42.0s, over the budget of 30s by 12.0s");
+    }
+
+    #[test]
+    fn a_run_that_observed_nothing_is_not_all_ready() {
+        let empty = crate::timeline::build(&[]);
+        let a = evaluate(&expect(30), &empty, &[]);
+        let all_ready = a.iter().find(|a| a.name == "all objects Ready").unwrap();
+        assert!(!all_ready.passed);
+        assert_eq!(all_ready.message, "no object of the fleet was ever observed");
     }
 
     #[test]

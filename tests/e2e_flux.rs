@@ -99,6 +99,28 @@ fn assert_no_drill_clusters_left(scenario: &str) {
     );
 }
 
+/// No container of this run's cluster is left (for tests that share a scenario and
+/// so run at the same time on clusters with the same prefix).
+fn assert_run_left_no_cluster(run: &Run) {
+    let name = gitops_drill::runner::cluster_name(
+        run.report["scenario"].as_str().unwrap(),
+        run.report["run_id"].as_str().unwrap(),
+    );
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=^{name}-"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&out.stdout);
+    assert!(names.trim().is_empty(), "cluster {name} left behind: {names}");
+}
+
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn flux_namespace_loss_recovers_within_budget() {
@@ -892,7 +914,7 @@ fn repo_credentials_are_restored_for_flux_and_never_leak() {
     let source = app(r, "GitRepository", "flux-system");
     assert_eq!(source["ready"], true, "Flux fetched with the restored token: {source}");
     assert_no_leaks(&run, &needles);
-    assert_no_drill_clusters_left("repo-credentials-restore");
+    assert_run_left_no_cluster(&run);
 }
 
 #[test]
@@ -913,7 +935,7 @@ fn argocd_repo_credentials_go_into_the_repository_secret() {
     let root = app(r, "Application", "root");
     assert_eq!(root["ready"], true, "{root}");
     assert_no_leaks(&run, &needles);
-    assert_no_drill_clusters_left("repo-credentials-restore");
+    assert_run_left_no_cluster(&run);
 }
 
 #[test]

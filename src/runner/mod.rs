@@ -239,7 +239,7 @@ impl Run<'_> {
         for (step, d) in plan.scenario.disasters.iter().enumerate() {
             self.current_step = step;
             self.window_started_at = jiff::Timestamp::now();
-            let what = describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied());
+            let what = steps::describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied());
             self.emit(EventKind::DisasterStarted {
                 step,
                 disaster: d.kind().into(),
@@ -379,7 +379,7 @@ impl Run<'_> {
             .line(&format!("existing cluster, context {}: {place}", existing.context));
         // Say what will be destroyed before anything is touched.
         for (i, d) in plan.scenario.disasters.iter().enumerate() {
-            let what = describe(d, &plan.scenario.disasters, plan.reverts.get(&i).copied());
+            let what = steps::describe(d, &plan.scenario.disasters, plan.reverts.get(&i).copied());
             self.progress.line(&format!("  step {} will: {what}", i + 1));
         }
         self.cluster = Some(cluster.clone());
@@ -736,31 +736,6 @@ async fn fits_on_this_machine(docker: &Docker, kind_nodes: &[String]) -> Result<
          or pass --skip-resource-check",
         short.join("; ")
     ))
-}
-
-/// One line for the step: what it does. `reverted`: for a git-revert, the step it reverts.
-fn describe(d: &Disaster, all: &[Disaster], reverted: Option<usize>) -> String {
-    match d {
-        Disaster::GitRevert(_) => match reverted.and_then(|i| Some((i, all.get(i)?))) {
-            Some((i, Disaster::Commit(c))) => format!("git revert of step {} (commit {:?})", i + 1, c.message),
-            Some((i, Disaster::BadCommit(c))) => format!("git revert of step {} (bad commit {:?})", i + 1, c.message),
-            _ => "git revert of an earlier commit".into(),
-        },
-        Disaster::DeleteNamespace(dn) => {
-            format!(
-                "delete namespace(s) {}",
-                dn.namespaces
-                    .value
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
-        Disaster::DeleteCluster(_) => "destroy the whole cluster and rebuild it from Git".into(),
-        Disaster::KillNode(k) => format!("kill node {} (SIGKILL) and start it again", k.node.value),
-        other => steps::describe(other),
-    }
 }
 
 pub mod checks;

@@ -72,8 +72,20 @@ fn pause_note(with: &[ObjectRef], paused: bool) -> String {
     }
 }
 
-pub fn describe(d: &Disaster) -> String {
+/// One line for the step: what it does. `reverted`: for a git-revert, the step it reverts.
+pub fn describe(d: &Disaster, all: &[Disaster], reverted: Option<usize>) -> String {
     match d {
+        Disaster::DeleteNamespace(dn) => format!(
+            "delete namespace(s) {}",
+            dn.namespaces
+                .value
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Disaster::DeleteCluster(_) => "destroy the whole cluster and rebuild it from Git".into(),
+        Disaster::KillNode(k) => format!("kill node {} (SIGKILL) and start it again", k.node.value),
         Disaster::Drift(dr) => format!(
             "hand-edit {} ({}); expect the engine to {}",
             dr.target.value,
@@ -87,7 +99,11 @@ pub fn describe(d: &Disaster) -> String {
         Disaster::Resume(r) => format!("resume reconciliation of app {}", r.app.value),
         Disaster::Commit(c) => format!("commit {:?}", c.message),
         Disaster::BadCommit(c) => format!("bad commit {:?}", c.message),
-        Disaster::GitRevert(_) => "git revert of an earlier commit".into(),
+        Disaster::GitRevert(_) => match reverted.and_then(|i| Some((i, all.get(i)?))) {
+            Some((i, Disaster::Commit(c))) => format!("git revert of step {} (commit {:?})", i + 1, c.message),
+            Some((i, Disaster::BadCommit(c))) => format!("git revert of step {} (bad commit {:?})", i + 1, c.message),
+            _ => "git revert of an earlier commit".into(),
+        },
         Disaster::BreakGlass(b) => format!(
             "break glass on app {} (owner {}, deadline {})",
             b.app.value, b.owner, b.deadline
@@ -95,7 +111,6 @@ pub fn describe(d: &Disaster) -> String {
         Disaster::ArgocdHistoryRollback(h) => {
             format!("roll Argo CD app {} back to its previous history entry", h.app.value)
         }
-        Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => String::new(),
     }
 }
 
