@@ -217,6 +217,23 @@ impl Engine {
         }
     }
 
+    /// Asks several apps to reconcile now; returns each app's token.
+    pub async fn request_reconciles(&self, client: &Client, apps: &[ObjectRef]) -> Result<Vec<(ObjectRef, String)>> {
+        match self {
+            Engine::Flux { .. } => {
+                let mut tokens = Vec::new();
+                for app in apps {
+                    tokens.push((app.clone(), flux::request_reconcile(client, app).await?));
+                }
+                Ok(tokens)
+            }
+            Engine::Argocd { .. } => {
+                let token = argocd::request_refreshes(client, apps).await?;
+                Ok(apps.iter().map(|a| (a.clone(), token.clone())).collect())
+            }
+        }
+    }
+
     /// Whether the app finished the reconcile `token` asked for.
     pub fn handled(&self, o: &Observation, token: &str) -> bool {
         let Some(last) = o.last_handled.as_deref() else {

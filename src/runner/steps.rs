@@ -624,10 +624,7 @@ impl Run<'_> {
             .into_iter()
             .filter(|o| o.kind == app.kind && *o != app && !paused_too.contains(o))
             .collect();
-        let mut tokens = Vec::new();
-        for o in &others {
-            tokens.push((o.clone(), engine.request_reconcile(client, o).await?));
-        }
+        let tokens = engine.request_reconciles(client, &others).await?;
         let started = Instant::now();
         let all_reconciled = self
             .wait_until(started + OTHERS_RECONCILE_TIMEOUT, |run| {
