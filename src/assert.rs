@@ -67,7 +67,7 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
     }
 
     if expect.all_ready {
-        let stuck: Vec<String> = timeline.not_ready().map(describe_not_ready).collect();
+        let stuck = stuck_lines(timeline);
         let failed_pulls: Vec<String> = timeline
             .images
             .iter()
@@ -253,8 +253,25 @@ fn describe_not_ready(o: &crate::timeline::ObjectTiming) -> String {
     }
 }
 
+/// Flux's source kinds: when one fails, everything built from it waits, so a failing
+/// source is the finding, not the apps behind it.
+const SOURCE_KINDS: [&str; 4] = ["GitRepository", "OCIRepository", "HelmRepository", "Bucket"];
+
+/// What is not Ready, failing sources first and named as such.
+fn stuck_lines(timeline: &Timeline) -> Vec<String> {
+    let (sources, others): (Vec<_>, Vec<_>) = timeline
+        .not_ready()
+        .partition(|o| SOURCE_KINDS.contains(&o.object.kind.as_str()));
+    let mut lines: Vec<String> = sources
+        .into_iter()
+        .map(|o| format!("source failing: {}", describe_not_ready(o)))
+        .collect();
+    lines.extend(others.into_iter().map(describe_not_ready));
+    lines
+}
+
 fn not_ready_summary(timeline: &Timeline) -> String {
-    let stuck: Vec<String> = timeline.not_ready().map(describe_not_ready).collect();
+    let stuck = stuck_lines(timeline);
     if stuck.is_empty() {
         "no object reported why".into()
     } else {
@@ -339,6 +356,37 @@ mod tests {
         let a = evaluate(&expect(30), &timeline(Some(42_000), false), &[]);
         assert!(!a[0].passed);
         assert_eq!(a[0].message, "recovered in 42.0s, over the budget of 30s by 12.0s");
+    }
+
+    #[test]
+    fn a_failing_source_is_named_first_as_the_source() {
+        let mut t = timeline(None, true);
+        t.objects.push(ObjectTiming {
+            object: ObjectRef::new("GitRepository", "flux-system", "flux-system"),
+            ready: false,
+            ready_ms: None,
+            api_ready_ms: None,
+            revision: None,
+            not_ready: Some(NotReady {
+                reason: "AuthenticationFailed".into(),
+                message: "secrets \"flux-system\" not found".into(),
+            }),
+            depends_on: vec![],
+            wave: None,
+        });
+        let a = evaluate(&expect(30), &t, &[]);
+        assert!(
+            a[0].message.starts_with(
+                "not recovered within 30s: source failing: GitRepository/flux-system/flux-system (AuthenticationFailed"
+            ),
+            "{}",
+            a[0].message
+        );
+        assert!(
+            a[0].message.contains("; Kustomization/flux-system/apps"),
+            "{}",
+            a[0].message
+        );
     }
 
     #[test]

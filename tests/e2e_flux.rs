@@ -962,7 +962,10 @@ fn a_rebuild_without_the_repo_credentials_fails_at_the_source_and_names_it() {
     let recovered = assertion(r, "recovered within RTO");
     assert_eq!(recovered["passed"], false);
     let message = recovered["message"].as_str().unwrap();
-    assert!(message.contains("GitRepository/flux-system/flux-system"), "{message}");
+    assert!(
+        message.contains("source failing: GitRepository/flux-system/flux-system"),
+        "the source is the finding, not the apps behind it: {message}"
+    );
     assert!(
         run.stderr.contains("the rebuild goes without repo.credentials"),
         "{}",
