@@ -15,6 +15,23 @@ fn drill(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A shipped scenario copied into `dir` with `edits` applied (each must match), its
+/// relative paths made absolute; returns the copy's path.
+fn shipped_copy(dir: &std::path::Path, scenario: &str, edits: &[(&str, &str)]) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(root.join("scenarios").join(scenario)).unwrap();
+    for (find, replace) in edits {
+        assert!(text.contains(find), "{scenario} has no {find:?}");
+        text = text.replace(find, replace);
+    }
+    let text = text
+        .replace("../examples", root.join("examples").to_str().unwrap())
+        .replace("../kind-configs", root.join("kind-configs").to_str().unwrap());
+    let copy = dir.join(scenario);
+    std::fs::write(&copy, text).unwrap();
+    copy
+}
+
 #[test]
 fn shipped_scenarios_validate() {
     let mut files: Vec<String> = std::fs::read_dir("scenarios")
@@ -59,15 +76,13 @@ fn shipped_scenarios_validate() {
 fn a_sealed_secrets_key_backup_that_did_not_seal_the_fleet_is_refused_at_preflight() {
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shipped = std::fs::read_to_string(root.join("scenarios/sealed-secrets-key-restore.yaml")).unwrap();
     let wrong = root.join("tests/fixtures/wrong-sealed-secrets-key.yaml");
-    let rewritten = shipped
-        .replace("../examples/keys/sealed-secrets-key.yaml", wrong.to_str().unwrap())
-        .replace("../examples/fleet", root.join("examples/fleet").to_str().unwrap())
-        .replace("../kind-configs", root.join("kind-configs").to_str().unwrap());
-    assert_ne!(rewritten, shipped);
-    let scenario = dir.path().join("s.yaml");
-    std::fs::write(&scenario, &rewritten).unwrap();
+    let scenario = shipped_copy(
+        dir.path(),
+        "sealed-secrets-key-restore.yaml",
+        &[("../examples/keys/sealed-secrets-key.yaml", wrong.to_str().unwrap())],
+    );
+    let rewritten = std::fs::read_to_string(&scenario).unwrap();
     let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -237,15 +252,11 @@ fn missing_repo_credentials_stop_the_run_at_preflight_naming_the_variable() {
     assert!(!out.contains("cluster-create"), "nothing was created: {out}");
     // A lost secret must be one the scenario restores.
     let dir = tempfile::tempdir().unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shipped = std::fs::read_to_string(root.join("scenarios/sealed-secrets-key-lost.yaml")).unwrap();
-    let rewritten = shipped
-        .replace("lost-secrets: [sealed-secrets]", "lost-secrets: [repo-credentials]")
-        .replace("../examples", root.join("examples").to_str().unwrap())
-        .replace("../kind-configs", root.join("kind-configs").to_str().unwrap());
-    assert_ne!(rewritten, shipped);
-    let scenario = dir.path().join("s.yaml");
-    std::fs::write(&scenario, &rewritten).unwrap();
+    let scenario = shipped_copy(
+        dir.path(),
+        "sealed-secrets-key-lost.yaml",
+        &[("lost-secrets: [sealed-secrets]", "lost-secrets: [repo-credentials]")],
+    );
     let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -257,20 +268,17 @@ fn missing_repo_credentials_stop_the_run_at_preflight_naming_the_variable() {
 #[test]
 fn a_cluster_that_does_not_fit_on_this_machine_is_refused_before_it_is_created() {
     let dir = tempfile::tempdir().unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut config =
         String::from("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n");
     for _ in 0..1999 {
         config.push_str("  - role: worker\n");
     }
     std::fs::write(dir.path().join("huge.yaml"), config).unwrap();
-    let shipped = std::fs::read_to_string(root.join("scenarios/flux-namespace-loss.yaml")).unwrap();
-    let rewritten = shipped
-        .replace("../kind-configs/1node.yaml", "huge.yaml")
-        .replace("../examples", root.join("examples").to_str().unwrap());
-    assert_ne!(rewritten, shipped);
-    let scenario = dir.path().join("huge-cluster.yaml");
-    std::fs::write(&scenario, rewritten).unwrap();
+    let scenario = shipped_copy(
+        dir.path(),
+        "flux-namespace-loss.yaml",
+        &[("../kind-configs/1node.yaml", "huge.yaml")],
+    );
     let (code, out) = drill_run_preflight(scenario.to_str().unwrap(), &[]);
     assert_eq!(code, 2, "{out}");
     assert!(
