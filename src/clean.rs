@@ -27,11 +27,34 @@ pub async fn drill_clusters(docker: &Docker) -> Result<BTreeSet<String>> {
         .collect())
 }
 
-pub async fn clean(dry_run: bool) -> Result<Vec<String>> {
+/// What `drill clean` found (and, unless a dry run, removed).
+#[derive(Debug, Default)]
+pub struct Cleaned {
+    pub clusters: Vec<String>,
+    /// Pull-through cache containers (`images: mirror`), by container name.
+    pub mirrors: Vec<String>,
+}
+
+pub async fn clean(dry_run: bool) -> Result<Cleaned> {
     let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
     let clusters = drill_clusters(&docker).await?;
     for name in clusters.iter().filter(|_| !dry_run) {
         crate::cluster::kind::delete_cluster(name, None).await?;
     }
-    Ok(clusters.into_iter().collect())
+    // A cache outlives its cluster on purpose during a run; after it, it is an orphan.
+    let mirrors: Vec<String> = crate::cluster::mirror::caches(&docker)
+        .await?
+        .into_iter()
+        .filter(|cluster| cluster.starts_with(CLUSTER_PREFIX))
+        .collect();
+    for cluster in mirrors.iter().filter(|_| !dry_run) {
+        crate::cluster::mirror::remove(&docker, cluster).await?;
+    }
+    Ok(Cleaned {
+        clusters: clusters.into_iter().collect(),
+        mirrors: mirrors
+            .iter()
+            .map(|c| crate::cluster::mirror::container_name(c))
+            .collect(),
+    })
 }

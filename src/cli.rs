@@ -47,8 +47,8 @@ pub enum Command {
         /// Which engine, when the scenario configures both (default: flux).
         #[arg(long, value_enum)]
         engine: Option<EngineArg>,
-        /// Override the scenario's `images:` (cold or preloaded), to run the same rebuild
-        /// both ways and compare them (`drill compare`).
+        /// Override the scenario's `images:` (cold, preloaded or mirror), to run the same
+        /// rebuild each way and compare them (`drill compare`).
         #[arg(long, value_enum)]
         images: Option<ImagesArg>,
         /// Create the cluster even when its nodes need more memory or disk than this
@@ -91,7 +91,8 @@ pub enum Command {
         #[arg(long)]
         profile: Option<PathBuf>,
     },
-    /// Delete every kind cluster drill created (names starting with `drill-`).
+    /// Delete every kind cluster drill created (names starting with `drill-`) and the
+    /// pull-through caches of `images: mirror`.
     Clean {
         /// Only list what would be deleted.
         #[arg(long)]
@@ -151,6 +152,7 @@ pub enum EngineArg {
 pub enum ImagesArg {
     Cold,
     Preloaded,
+    Mirror,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

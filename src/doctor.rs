@@ -116,6 +116,24 @@ pub async fn run(profile: &Profile, plan: Option<&Plan>) -> Vec<Check> {
             format!("{}: {}", plan.scenario.name, short.join("; "))
         };
         add("fits", short.is_empty(), detail);
+        if plan.scenario.images == crate::scenario::ImageMode::Mirror {
+            match crate::runner::mirror_settings(profile) {
+                Ok((image, upstream)) => {
+                    // Offline, an image that is not here cannot be pulled either.
+                    let present = match &docker {
+                        Some(d) => d.inspect_image(&image).await.is_ok(),
+                        None => false,
+                    };
+                    let detail = if present {
+                        format!("cache image {image} present, in front of {upstream}")
+                    } else {
+                        format!("cache image {image} is not on this machine (Docker pulls it, if it can)")
+                    };
+                    add("mirror", present, detail);
+                }
+                Err(err) => add("mirror", false, format!("{err:#}")),
+            }
+        }
     }
     if let Some(image) = &profile.node_image {
         let present = match &docker {

@@ -42,14 +42,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for path in &scenarios {
                 let plan = scenario::load(path)?;
                 let mut plan = with_engine_arg(plan, engine)?;
-                match images {
-                    Some(ImagesArg::Cold) => plan.scenario.images = scenario::ImageMode::Cold,
-                    Some(ImagesArg::Preloaded) => plan.scenario.images = scenario::ImageMode::Preloaded,
-                    None => {}
+                if let Some(images) = images {
+                    plan = plan.with_images(match images {
+                        ImagesArg::Cold => scenario::ImageMode::Cold,
+                        ImagesArg::Preloaded => scenario::ImageMode::Preloaded,
+                        ImagesArg::Mirror => scenario::ImageMode::Mirror,
+                    })?;
                 }
                 plans.push(plan);
             }
             let profile = Profile::load(profile.as_deref())?;
+            if let Some(plan) = plans.iter().find(|p| p.scenario.images == scenario::ImageMode::Mirror) {
+                anyhow::Context::with_context(gitops_drill::runner::mirror_settings(&profile), || {
+                    plan.file.display().to_string()
+                })?;
+            }
             let opts = RunOptions {
                 keep_cluster,
                 profile,
@@ -126,11 +133,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clean { dry_run } => {
             let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
             let verb = if dry_run { "would delete" } else { "deleted" };
-            if removed.is_empty() {
+            if removed.clusters.is_empty() && removed.mirrors.is_empty() {
                 println!("no drill clusters found");
             }
-            for name in removed {
+            for name in removed.clusters {
                 println!("{verb} cluster {name}");
+            }
+            for name in removed.mirrors {
+                println!("{verb} pull-through cache {name}");
             }
             Ok(ExitCode::SUCCESS)
         }

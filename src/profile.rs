@@ -22,8 +22,11 @@ pub struct Profile {
     pub argocd_install: Option<PathBuf>,
     /// DRILL_KUBEADM_DNS_TAG: CoreDNS tag kubeadm must use (the node image preloads it).
     pub kubeadm_dns_tag: Option<String>,
-    /// DRILL_REGISTRY_MIRROR: where nodes pull through (informational; the node image configures it).
+    /// DRILL_REGISTRY_MIRROR: where nodes pull through (the node image configures it);
+    /// `images: mirror` puts drill's pull-through cache in front of it.
     pub registry_mirror: Option<String>,
+    /// DRILL_MIRROR_IMAGE: the registry image `images: mirror` runs as the cache.
+    pub mirror_image: Option<String>,
 }
 
 impl Profile {
@@ -52,6 +55,7 @@ impl Profile {
             "DRILL_ARGOCD_INSTALL",
             "DRILL_KUBEADM_DNS_TAG",
             "DRILL_REGISTRY_MIRROR",
+            "DRILL_MIRROR_IMAGE",
         ] {
             if let Ok(v) = std::env::var(key) {
                 values.insert(key.to_string(), v);
@@ -66,6 +70,7 @@ impl Profile {
             argocd_install: get("DRILL_ARGOCD_INSTALL").map(PathBuf::from),
             kubeadm_dns_tag: get("DRILL_KUBEADM_DNS_TAG"),
             registry_mirror: get("DRILL_REGISTRY_MIRROR"),
+            mirror_image: get("DRILL_MIRROR_IMAGE"),
         })
     }
 }

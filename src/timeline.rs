@@ -19,7 +19,13 @@ const SOURCE_KINDS: [&str; 4] = ["GitRepository", "OCIRepository", "HelmReposito
 const RECONCILER_KINDS: [&str; 3] = ["Kustomization", "HelmRelease", "Application"];
 const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
 /// Phases drill performs itself; what the engine does is measured from the end of the last one.
-const DRIVEN_PHASES: [&str; 4] = ["cluster-create", "image-preload", "engine-install", "secret-bootstrap"];
+const DRIVEN_PHASES: [&str; 5] = [
+    "cluster-create",
+    "image-preload",
+    "image-mirror",
+    "engine-install",
+    "secret-bootstrap",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseSpan {

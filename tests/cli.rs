@@ -266,6 +266,46 @@ fn missing_repo_credentials_stop_the_run_at_preflight_naming_the_variable() {
 }
 
 #[test]
+fn images_mirror_needs_a_registry_mirror_in_the_profile_and_a_cluster_drill_creates() {
+    let (code, out) = drill_run_preflight("scenarios/flux-cluster-loss-mirror.yaml", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("scenarios/flux-cluster-loss-mirror.yaml")
+            && out.contains("this profile names none (DRILL_REGISTRY_MIRROR)"),
+        "{out}"
+    );
+    assert!(!out.contains("cluster-create"), "nothing was created: {out}");
+    // The same check for the command-line override.
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args([
+            "run",
+            "scenarios/flux-cluster-loss.yaml",
+            "--images",
+            "mirror",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .env_remove("DRILL_PROFILE")
+        .env_remove("DRILL_REGISTRY_MIRROR")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("DRILL_REGISTRY_MIRROR"), "{err}");
+    // A cluster drill did not create keeps its nodes' registry settings.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = existing_cluster_scenario(dir.path());
+    let (code, _, err) = drill(&["run", scenario.to_str().unwrap(), "--images", "mirror"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`images: mirror` changes the nodes of a kind cluster drill creates"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_cluster_that_does_not_fit_on_this_machine_is_refused_before_it_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let mut config =

@@ -775,6 +775,86 @@ fn preloaded_images_are_pulled_before_the_engine_and_the_rebuild_pulls_nothing()
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_pull_through_cache_outlives_the_cluster_and_the_rebuild_pulls_through_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-cluster-loss-mirror.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    // Started with the first cluster; only re-pointed at after the rebuild.
+    let names: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .filter(|n| ["cluster-create", "image-mirror", "engine-install"].contains(n))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cluster-create",
+            "image-mirror",
+            "engine-install",
+            "cluster-create",
+            "image-mirror",
+            "engine-install"
+        ]
+    );
+    let cluster = gitops_drill::runner::cluster_name(r["scenario"].as_str().unwrap(), r["run_id"].as_str().unwrap());
+    let cache = format!("{cluster}-mirror");
+    assert!(
+        run.stderr.contains(&format!(
+            "pulling through cache {cache} (in front of http://gitops-drill-registry:5000)"
+        )),
+        "{}",
+        run.stderr
+    );
+    // Both clusters' nodes pulled (nothing was preloaded), and no pull failed ...
+    let pulls_of = |image: &str| {
+        r["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["image"].as_str().unwrap().contains(image) && i["failed"].is_null())
+            .count()
+    };
+    assert_eq!(pulls_of("demo-large"), 2, "{}", r["images"]);
+    assert_eq!(pulls_of("source-controller"), 2, "{}", r["images"]);
+    assert!(
+        r["images"].as_array().unwrap().iter().all(|i| i["failed"].is_null()),
+        "{}",
+        r["images"]
+    );
+    // ... and what went through the cache is the fleet's and Flux's images: the cache
+    // only holds what nodes asked it for.
+    let held = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("pull-through cache {cache} held ")))
+        .unwrap_or_else(|| panic!("the cache's content is reported: {}", run.stderr));
+    for repo in ["ghcr.io/fluxcd/source-controller", "docker.io/gitops-drill/demo-large"] {
+        assert!(held.contains(repo), "{repo} went through the cache: {held}");
+    }
+    // The cache went with the cluster.
+    assert_run_left_no_cluster(&run);
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.gitops-drill.mirror-of={cluster}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "cache {cache} left behind"
+    );
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn argocd_drift_goes_out_of_sync_and_is_self_healed_and_ignored_differences_are_kept() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/argocd-drift-self-heal.yaml", &[], reports.path());

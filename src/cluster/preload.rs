@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use bollard::Docker;
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures::StreamExt as _;
 
@@ -67,57 +66,26 @@ pub async fn preload(docker: &Docker, cluster: &str, images: &[String]) -> Resul
 }
 
 /// Where kind nodes keep per-registry settings (mirrors); containerd's CRI reads the same.
-const HOSTS_DIR: &str = "/etc/containerd/certs.d";
+pub(crate) const HOSTS_DIR: &str = "/etc/containerd/certs.d";
 
 async fn ctr_pull(docker: &Docker, node: &str, image: &str) -> Result<Option<PreloadFailure>> {
-    let exec = docker
-        .create_exec(
-            node,
-            CreateExecOptions {
-                cmd: Some(vec![
-                    "ctr",
-                    "--namespace",
-                    "k8s.io",
-                    "images",
-                    "pull",
-                    "--hosts-dir",
-                    HOSTS_DIR,
-                    image,
-                ]),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .with_context(|| format!("failed to exec ctr in node {node}"))?;
-    let mut output = String::new();
-    if let StartExecResults::Attached { output: mut stream, .. } = docker
-        .start_exec(&exec.id, None)
-        .await
-        .with_context(|| format!("failed to start ctr in node {node}"))?
-    {
-        while let Some(chunk) = stream.next().await {
-            if let Ok(chunk) = chunk {
-                output.push_str(&chunk.to_string());
-            }
-        }
-    }
-    let inspect = docker
-        .inspect_exec(&exec.id)
-        .await
-        .with_context(|| format!("failed to read ctr's exit code in node {node}"))?;
-    if inspect.exit_code == Some(0) {
+    let cmd = vec![
+        "ctr",
+        "--namespace",
+        "k8s.io",
+        "images",
+        "pull",
+        "--hosts-dir",
+        HOSTS_DIR,
+        image,
+    ];
+    let out = super::exec::in_node(docker, node, cmd).await?;
+    if out.success() {
         return Ok(None);
     }
-    let last = output
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("no output");
     Ok(Some(PreloadFailure {
         image: image.to_string(),
         node: node.to_string(),
-        output: last.trim().to_string(),
+        output: out.last_line().to_string(),
     }))
 }

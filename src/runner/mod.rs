@@ -91,6 +91,8 @@ struct Run<'a> {
     repo_auth: Option<crate::secrets::RepoAuth>,
     /// The branch the engine follows: drill's served branch, or the remote's `ref`.
     branch: String,
+    /// `images: mirror`: the pull-through cache, once started (it outlives cluster loss).
+    mirror: Option<crate::cluster::mirror::PullThroughCache>,
 }
 
 pub fn run_id() -> String {
@@ -139,6 +141,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         secrets: Vec::new(),
         repo_auth: None,
         branch: gitserve::BRANCH.to_string(),
+        mirror: None,
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -305,6 +308,9 @@ impl Run<'_> {
     ) -> Result<()> {
         let plan = self.plan;
         let kind_config = plan.kind_config.clone().context("no kind config")?;
+        if plan.scenario.images == crate::scenario::ImageMode::Mirror {
+            mirror_settings(&self.opts.profile)?;
+        }
         if !self.opts.skip_resource_check {
             fits_on_this_machine(docker, &plan.kind_nodes).await?;
         }
@@ -394,8 +400,10 @@ impl Run<'_> {
     /// are any), and creates the root sync from the served repo.
     async fn install_engine(&mut self, cluster: &KindCluster) -> Result<Client> {
         let engine = self.engine.clone().context("no engine")?;
-        if self.plan.scenario.images == crate::scenario::ImageMode::Preloaded {
-            self.preload_images(cluster, &engine).await?;
+        match self.plan.scenario.images {
+            crate::scenario::ImageMode::Cold => {}
+            crate::scenario::ImageMode::Preloaded => self.preload_images(cluster, &engine).await?,
+            crate::scenario::ImageMode::Mirror => self.use_mirror(cluster, &engine).await?,
         }
         let (url, served) = match (&self.server, &self.plan.repo) {
             (Some(server), _) => (engine.repo_url(server.addr, &server.repo.name), Some(server.addr)),
@@ -444,6 +452,46 @@ impl Run<'_> {
                 message: format!("could not preload {} into {}: {}", f.image, f.node, f.output),
             });
         }
+        Ok(())
+    }
+
+    /// `images: mirror`: starts the pull-through cache with the first cluster, and points
+    /// every node of this one at it (timed together as `image-mirror`). After a cluster
+    /// loss only the pointing is left: the cache, and what it holds, survived.
+    async fn use_mirror(&mut self, cluster: &KindCluster, engine: &Engine) -> Result<()> {
+        let (image, upstream) = mirror_settings(&self.opts.profile)?;
+        let mut registries: BTreeSet<String> = BTreeSet::new();
+        if let RepoSource::Local { dir, .. } = &self.plan.repo {
+            let entry = self.plan.entry_path().unwrap_or_default();
+            registries.extend(
+                crate::images::needed_images(Some(engine.install_manifest()), dir, &entry)
+                    .iter()
+                    .map(|i| crate::cluster::mirror::registry_of(&i.image)),
+            );
+        }
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        let existing = self.mirror.clone();
+        let name = cluster.name.clone();
+        if existing.is_none() {
+            signals::register_mirror(&name);
+        }
+        let cache = self
+            .phase("image-mirror", async move {
+                let cache = match existing {
+                    Some(cache) => cache,
+                    None => crate::cluster::mirror::start(&docker, &name, &image, &upstream).await?,
+                };
+                crate::cluster::mirror::point_nodes_at(&docker, &name, &cache, &registries).await?;
+                Ok(cache)
+            })
+            .await?;
+        if self.mirror.is_none() {
+            self.progress.line(&format!(
+                "pulling through cache {} (in front of {}); it outlives the cluster",
+                cache.container, cache.upstream
+            ));
+        }
+        self.mirror = Some(cache);
         Ok(())
     }
 
@@ -683,6 +731,38 @@ impl Run<'_> {
         }
     }
 
+    async fn remove_mirror(&mut self, cluster: &str) {
+        let docker = match Docker::connect_with_local_defaults() {
+            Ok(docker) => docker,
+            Err(err) => {
+                self.progress.line(&format!(
+                    "warning: failed to connect to Docker: {err}; run `drill clean` to remove the pull-through cache of {cluster}"
+                ));
+                return;
+            }
+        };
+        if let Some(cache) = &self.mirror {
+            // What went through it, said once before it goes.
+            let line = match crate::cluster::mirror::cached_repositories(&docker, cache).await {
+                Ok(repos) => format!(
+                    "pull-through cache {} held {} repositories: {}",
+                    cache.container,
+                    repos.len(),
+                    repos.join(", ")
+                ),
+                Err(err) => format!("warning: {err:#}"),
+            };
+            self.progress.line(&line);
+        }
+        let removed = crate::cluster::mirror::remove(&docker, cluster).await;
+        if let Err(err) = removed {
+            self.progress.line(&format!(
+                "warning: failed to remove the pull-through cache of {cluster}: {err:#}; run `drill clean`"
+            ));
+        }
+        self.mirror = None;
+    }
+
     async fn teardown(&mut self) {
         self.observer = None;
         self.server = None;
@@ -703,6 +783,10 @@ impl Run<'_> {
                     cluster.name,
                     cluster.kubeconfig.display()
                 ));
+                if let Some(cache) = &self.mirror {
+                    self.progress
+                        .line(&format!("keeping its pull-through cache {}", cache.container));
+                }
                 return;
             }
             if let Err(err) = cluster.delete().await {
@@ -711,9 +795,27 @@ impl Run<'_> {
                     cluster.name
                 ));
             }
+            // The mirror may have been started before a failure left `self.mirror` unset.
+            if self.plan.scenario.images == crate::scenario::ImageMode::Mirror {
+                self.remove_mirror(&cluster.name).await;
+            }
         }
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
+}
+
+/// `images: mirror`'s cache image and upstream, from the profile; an error naming the
+/// missing setting otherwise (before anything is created).
+pub fn mirror_settings(profile: &Profile) -> Result<(String, String)> {
+    let upstream = crate::cluster::mirror::upstream_for(profile.registry_mirror.as_deref()).context(
+        "`images: mirror` puts a pull-through cache in front of the profile's registry mirror, \
+         and this profile names none (DRILL_REGISTRY_MIRROR); `./hack/testbed up` writes one",
+    )?;
+    let image = profile
+        .mirror_image
+        .clone()
+        .unwrap_or_else(|| crate::cluster::mirror::DEFAULT_IMAGE.to_string());
+    Ok((image, upstream))
 }
 
 /// Refuses a cluster that would not fit in the free memory or disk: it would half-start

@@ -11,6 +11,8 @@ struct Current {
     cluster: String,
     kubeconfig: PathBuf,
     work_dir: PathBuf,
+    /// `images: mirror`: the cluster's pull-through cache container is running too.
+    mirror: bool,
 }
 
 static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
@@ -21,7 +23,17 @@ pub fn register_cluster(name: &str, kubeconfig: &Path, work_dir: &Path) {
             cluster: name.to_string(),
             kubeconfig: kubeconfig.to_path_buf(),
             work_dir: work_dir.to_path_buf(),
+            mirror: false,
         });
+    }
+}
+
+/// The registered cluster has a pull-through cache to remove with it.
+pub fn register_mirror(cluster: &str) {
+    if let Ok(mut c) = CURRENT.lock()
+        && let Some(current) = c.as_mut().filter(|c| c.cluster == cluster)
+    {
+        current.mirror = true;
     }
 }
 
@@ -51,13 +63,26 @@ pub async fn clean_up_after_interrupt() {
         current.cluster
     );
     let delete = crate::cluster::kind::delete_cluster(&current.cluster, Some(&current.kubeconfig));
-    tokio::select! {
+    let skipped = tokio::select! {
         result = delete => {
             if let Err(err) = result {
                 eprintln!("failed to delete cluster {}: {err:#}; run `drill clean`", current.cluster);
             }
+            false
         }
-        _ = interrupted() => eprintln!("cleanup skipped: run `drill clean` to remove {}", current.cluster),
+        _ = interrupted() => {
+            eprintln!("cleanup skipped: run `drill clean` to remove {}", current.cluster);
+            true
+        }
+    };
+    if current.mirror && !skipped {
+        let removed = match bollard::Docker::connect_with_local_defaults() {
+            Ok(docker) => crate::cluster::mirror::remove(&docker, &current.cluster).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(err) = removed {
+            eprintln!("{err:#}; run `drill clean`");
+        }
     }
     let _ = std::fs::remove_dir_all(&current.work_dir);
 }

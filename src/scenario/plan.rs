@@ -147,8 +147,11 @@ impl Plan {
         if self.scenario.secrets.is_some() {
             return refuse("`secrets:` are restored into clusters drill creates; an existing cluster keeps its own");
         }
-        if self.scenario.images == super::ImageMode::Preloaded {
-            return refuse("`images: preloaded` loads images into the nodes of a kind cluster drill creates");
+        if self.scenario.images != super::ImageMode::Cold {
+            return refuse(&format!(
+                "`images: {}` changes the nodes of a kind cluster drill creates",
+                self.scenario.images.as_str()
+            ));
         }
         Ok(())
     }
@@ -168,6 +171,13 @@ impl Plan {
         let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
         self.repo = resolve_repo(&repo, &base, &self.file)?;
         self.engine = engine;
+        self.check_existing()?;
+        Ok(self)
+    }
+
+    /// Switches the image mode (`drill run --images`), with the same checks as the file's.
+    pub fn with_images(mut self, images: super::ImageMode) -> Result<Plan, ScenarioError> {
+        self.scenario.images = images;
         self.check_existing()?;
         Ok(self)
     }

@@ -24,8 +24,10 @@ pub struct Scenario {
     #[serde(default)]
     pub secrets: Option<Secrets>,
     /// Where a new node's images come from: `cold` (pulled when pods need them, through
-    /// the node's registry settings) or `preloaded` (drill pulls the fleet's images into
-    /// every node before the engine starts, timed as phase `image-preload`).
+    /// the node's registry settings), `preloaded` (drill pulls the fleet's images into
+    /// every node before the engine starts, timed as phase `image-preload`) or `mirror`
+    /// (pulled through a cache drill runs beside the cluster, which outlives a
+    /// `delete-cluster` step: the rebuild pulls from it; phase `image-mirror`).
     #[serde(default)]
     pub images: ImageMode,
     /// Ordered damage steps. Each is followed by a timed recovery.
@@ -40,6 +42,7 @@ pub enum ImageMode {
     #[default]
     Cold,
     Preloaded,
+    Mirror,
 }
 
 impl ImageMode {
@@ -47,6 +50,7 @@ impl ImageMode {
         match self {
             ImageMode::Cold => "cold",
             ImageMode::Preloaded => "preloaded",
+            ImageMode::Mirror => "mirror",
         }
     }
 }
@@ -709,6 +713,7 @@ fn yes() -> bool {
 pub enum PhaseName {
     ClusterCreate,
     ImagePreload,
+    ImageMirror,
     EngineInstall,
     SecretBootstrap,
     SourceReady,
@@ -718,9 +723,10 @@ pub enum PhaseName {
 }
 
 impl PhaseName {
-    pub const ALL: [PhaseName; 8] = [
+    pub const ALL: [PhaseName; 9] = [
         PhaseName::ClusterCreate,
         PhaseName::ImagePreload,
+        PhaseName::ImageMirror,
         PhaseName::EngineInstall,
         PhaseName::SecretBootstrap,
         PhaseName::SourceReady,
@@ -735,6 +741,7 @@ impl PhaseName {
             PhaseName::EngineInstall => "engine-install",
             PhaseName::SecretBootstrap => "secret-bootstrap",
             PhaseName::ImagePreload => "image-preload",
+            PhaseName::ImageMirror => "image-mirror",
             PhaseName::SourceReady => "source-ready",
             PhaseName::ImagePulls => "image-pulls",
             PhaseName::Reconcile => "reconcile",
