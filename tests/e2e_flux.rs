@@ -240,49 +240,127 @@ fn kind_bin_path() -> String {
     format!("{}:{}", cache.display(), std::env::var("PATH").unwrap_or_default())
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn sigterm_mid_run_deletes_the_cluster() {
+/// Starts `drill run SCENARIO`, sends `signal` once a progress line satisfies `when`,
+/// and returns the exit code, the cluster the run named, and what it printed after.
+fn interrupt_run(scenario: &str, signal: &str, when: impl FnMut(&str) -> bool) -> (Option<i32>, String, Vec<String>) {
+    disturb_run(scenario, when, |pid| {
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+    })
+}
+
+/// Starts `drill run SCENARIO`, calls `act` with its pid once a progress line satisfies
+/// `when`, and returns the exit code, the cluster the run named, and what it printed after.
+fn disturb_run(
+    scenario: &str,
+    mut when: impl FnMut(&str) -> bool,
+    act: impl FnOnce(u32),
+) -> (Option<i32>, String, Vec<String>) {
     use std::io::{BufRead as _, BufReader};
     let reports = tempfile::tempdir().unwrap();
+    // JSON on stdout (unread): a run that ends in an error says it on stderr too.
     let mut child = Command::new(env!("CARGO_BIN_EXE_drill"))
-        .args(["run", "scenarios/flux-bootstrap.yaml", "--report-dir"])
+        .args(["run", scenario, "--output", "json", "--report-dir"])
         .arg(reports.path())
         .env("DRILL_PROFILE", profile())
         .env("PATH", kind_bin_path())
+        .env("NO_COLOR", "1")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the cluster exists, then cancel the way CI does.
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut lines = stderr.lines();
     let mut seen = Vec::new();
+    let mut cluster = None;
+    let mut reached = false;
     for line in lines.by_ref() {
         let line = line.unwrap();
         seen.push(line.clone());
-        if line.contains("✓ cluster-create") {
+        // "drill: <scenario> (run <id>)": the cluster's name derives from the run id.
+        if let Some((name, id)) = line
+            .split_once("drill: ")
+            .and_then(|(_, rest)| rest.strip_suffix(')')?.split_once(" (run "))
+        {
+            cluster = Some(gitops_drill::runner::cluster_name(name, id));
+        }
+        if when(&line) {
+            reached = true;
             break;
         }
     }
-    assert!(
-        seen.iter().any(|l| l.contains("✓ cluster-create")),
-        "the run never created its cluster: {seen:?}"
-    );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(reached, "the run never got there: {seen:?}");
+    act(child.id());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(2), "an interrupted run is an error: {rest:?}");
+    (status.code(), cluster.expect("the run id is printed first"), rest)
+}
+
+/// Nothing of cluster `name` is left: no node container, no pull-through cache.
+fn assert_nothing_left_of(name: &str) {
+    for filter in [
+        format!("label=io.x-k8s.kind.cluster={name}"),
+        format!("label=io.gitops-drill.mirror-of={name}"),
+        format!("name=^{name}-"),
+    ] {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&out.stdout);
+        assert!(left.trim().is_empty(), "{filter}: left behind: {left}");
+    }
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sigterm_mid_run_deletes_the_cluster() {
+    // Cancelled the way CI does, once the cluster exists (the engine is being installed).
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "TERM", |l| {
+        l.contains("✓ cluster-create")
+    });
+    assert_eq!(code, Some(2), "an interrupted run is an error: {rest:?}");
     assert!(
         rest.iter()
-            .any(|l| l.contains("interrupted: deleting cluster drill-flux-bootstrap-")),
+            .any(|l| l.contains(&format!("interrupted: deleting cluster {cluster}"))),
         "{rest:?}"
     );
-    assert_no_drill_clusters_left("flux-bootstrap");
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sigint_while_kind_creates_the_cluster_or_while_waiting_for_sync_leaves_nothing() {
+    // In the middle of `kind create`: the kind process is killed, then the cluster deleted
+    // until Docker lists none of its containers.
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "INT", |l| {
+        l.contains("▶ cluster-create")
+    });
+    assert_eq!(code, Some(2), "{rest:?}");
+    assert_nothing_left_of(&cluster);
+    // Waiting for the first sync from Git (the engine runs, the watchers are open).
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "INT", |l| {
+        l.contains("✓ engine-install")
+    });
+    assert_eq!(code, Some(2), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("no report written")), "{rest:?}");
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sigint_during_a_rebuild_removes_the_new_cluster_and_the_pull_through_cache() {
+    // The second cluster-create: the first cluster is gone, the cache still runs.
+    let mut starts = 0;
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-cluster-loss-mirror.yaml", "INT", |l| {
+        starts += usize::from(l.contains("▶ cluster-create"));
+        starts == 2
+    });
+    assert_eq!(code, Some(2), "{rest:?}");
+    assert_nothing_left_of(&cluster);
 }
 
 #[test]
@@ -350,6 +428,36 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
         "a cluster drill did not create is untouched: {others}"
     );
     assert_no_drill_clusters_left("orphan-e2e");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn docker_daemon_restart_mid_run_is_an_error_and_clean_removes_the_rest() {
+    // Alone in its suite step: it restarts the Docker daemon under every container.
+    let (code, cluster, rest) = disturb_run(
+        "scenarios/flux-namespace-loss.yaml",
+        |l| l.contains("✓ engine-install"),
+        |_| {
+            let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/testbed"))
+                .arg("restart-docker")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        },
+    );
+    assert_eq!(code, Some(2), "an error, not a verdict on the fleet: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("the Docker daemon went away mid-run")),
+        "{rest:?}"
+    );
+    // Docker is back (restart-docker waits for it): what the run could not delete, clean does.
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .arg("clean")
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_nothing_left_of(&cluster);
 }
 
 /// Runs `drill gameday`; the report is read from the folder it prints.

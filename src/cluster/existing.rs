@@ -133,14 +133,11 @@ pub async fn containers(docker: &Docker) -> Result<Vec<ContainerAddrs>> {
 
 /// Checks consent and locality; returns the cluster handle (not owned: never deleted)
 /// and a line saying what was found.
-pub async fn guard(
-    context: &str,
-    kubeconfig: &Path,
-    consent: &Consent,
-    docker: &Docker,
-) -> Result<(KindCluster, String)> {
+/// The first half of the guard, needing nothing but the command line: the context must
+/// be named with `--allow-context`.
+pub fn check_consent(context: &str, consent: &Consent) -> Result<()> {
     match consent.allow_context.as_deref() {
-        Some(allowed) if allowed == context => {}
+        Some(allowed) if allowed == context => Ok(()),
         Some(other) => bail!(
             "cluster: existing names context {context:?}, but --allow-context names {other:?}: drill damages only the context named in both"
         ),
@@ -148,6 +145,15 @@ pub async fn guard(
             "cluster: existing names context {context:?}, a cluster drill did not create: pass --allow-context {context} to let drill damage it"
         ),
     }
+}
+
+pub async fn guard(
+    context: &str,
+    kubeconfig: &Path,
+    consent: &Consent,
+    docker: &Docker,
+) -> Result<(KindCluster, String)> {
+    check_consent(context, consent)?;
     let server = server_of(kubeconfig, context)?;
     let (host, port) = host_and_port(&server)?;
     let found = containers(docker).await?;

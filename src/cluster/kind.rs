@@ -65,6 +65,9 @@ async fn kind(args: &[&str]) -> Result<String> {
     let output = Command::new("kind")
         .args(args)
         .stdin(Stdio::null())
+        // An interrupted run drops this future: a `kind create` left running would make
+        // nodes after the cleanup has deleted the cluster.
+        .kill_on_drop(true)
         .output()
         .await
         .context("failed to run kind (is it on PATH? `drill doctor` checks)")?;
@@ -157,6 +160,46 @@ pub async fn delete_cluster(name: &str, kubeconfig: Option<&Path>) -> Result<()>
         args.extend(["--kubeconfig", kc]);
     }
     kind(&args).await.map(|_| ())
+}
+
+/// Containers (running or not) that carry kind's label for cluster `name`.
+pub async fn containers_of(docker: &Docker, name: &str) -> Result<Vec<String>> {
+    let filters =
+        std::collections::HashMap::from([("label".to_string(), vec![format!("io.x-k8s.kind.cluster={name}")])]);
+    let containers = docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .context("failed to list Docker containers")?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| c.names?.first().map(|n| n.trim_start_matches('/').to_string()))
+        .collect())
+}
+
+/// Deletes cluster `name` until Docker lists none of its containers: after an interrupt
+/// a `kind create` that was killed may still have a container creation in flight.
+pub async fn delete_cluster_fully(name: &str, kubeconfig: Option<&Path>) -> Result<()> {
+    let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+    let mut last = Vec::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        delete_cluster(name, kubeconfig).await?;
+        last = containers_of(&docker, name).await?;
+        if last.is_empty() {
+            return Ok(());
+        }
+    }
+    bail!(
+        "containers of cluster {name} are still there after three deletes: {}",
+        last.join(", ")
+    )
 }
 
 /// The gateway of kind's Docker network: the address pods reach this host at.

@@ -147,7 +147,29 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         scenario: plan.scenario.name.to_string(),
         run_id: run_id.to_string(),
     });
-    let outcome = run.execute(run_id).await;
+    // A kind cluster lives and dies with the Docker daemon: its loss ends the run.
+    let docker = Docker::connect_with_local_defaults()
+        .ok()
+        .filter(|_| matches!(plan.scenario.cluster, ClusterSpec::Kind(_)));
+    let outcome = match docker {
+        Some(docker) => {
+            let lost = crate::cluster::daemon::lost(docker);
+            tokio::pin!(lost);
+            tokio::select! {
+                r = run.execute(run_id) => match r {
+                    // A request to the API server can fail a moment before the daemon's
+                    // event stream breaks: the daemon is the cause to name.
+                    Err(e) => match tokio::time::timeout(Duration::from_secs(3), &mut lost).await {
+                        Ok(message) => Err(e.context(message)),
+                        Err(_) => Err(e),
+                    },
+                    ok => ok,
+                },
+                message = &mut lost => Err(anyhow!(message)),
+            }
+        }
+        None => run.execute(run_id).await,
+    };
     run.emit(EventKind::RunFinished);
     run.teardown().await;
 
@@ -202,11 +224,15 @@ impl Run<'_> {
         for message in preflight.warnings {
             self.emit(EventKind::Warning { message });
         }
-        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        // Connected once the checks that need no Docker have passed: a refusal is the same
+        // whether Docker runs or not.
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker");
         match &plan.scenario.cluster {
-            ClusterSpec::Kind(kind_spec) => self.create_and_bootstrap(kind_spec, &docker, run_id).await?,
-            ClusterSpec::Existing(existing) => self.attach(existing, &docker).await?,
+            ClusterSpec::Kind(kind_spec) => self.create_and_bootstrap(kind_spec, docker, run_id).await?,
+            ClusterSpec::Existing(existing) => self.attach(existing, docker).await?,
         }
+        // Connecting opens nothing (a socket path and a client): a second handle for the steps.
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
 
         // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
         let deadline = Instant::now() + self.opts.bootstrap_timeout;
@@ -303,7 +329,7 @@ impl Run<'_> {
     async fn create_and_bootstrap(
         &mut self,
         kind_spec: &crate::scenario::KindCluster,
-        docker: &Docker,
+        docker: Result<Docker>,
         run_id: &str,
     ) -> Result<()> {
         let plan = self.plan;
@@ -312,8 +338,9 @@ impl Run<'_> {
             mirror_settings(&self.opts.profile)?;
         }
         if !self.opts.skip_resource_check {
-            fits_on_this_machine(docker, &plan.kind_nodes).await?;
+            fits_on_this_machine(docker.as_ref().ok(), &plan.kind_nodes).await?;
         }
+        let docker = &docker?;
         std::fs::create_dir_all(&self.work_dir)
             .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
 
@@ -375,12 +402,13 @@ impl Run<'_> {
 
     /// An existing cluster, let through the blast-radius guard: nothing is created or
     /// installed; its engine already syncs from its own source, at whatever revision.
-    async fn attach(&mut self, existing: &ExistingCluster, docker: &Docker) -> Result<()> {
+    async fn attach(&mut self, existing: &ExistingCluster, docker: Result<Docker>) -> Result<()> {
         let plan = self.plan;
         let base = plan.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
         let kubeconfig = crate::cluster::existing::kubeconfig_path(existing.kubeconfig.as_deref(), &base)?;
+        crate::cluster::existing::check_consent(&existing.context, &self.opts.consent)?;
         let (cluster, place) =
-            crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, docker).await?;
+            crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker?).await?;
         self.progress
             .line(&format!("existing cluster, context {}: {place}", existing.context));
         // Say what will be destroyed before anything is touched.
@@ -820,14 +848,13 @@ pub fn mirror_settings(profile: &Profile) -> Result<(String, String)> {
 
 /// Refuses a cluster that would not fit in the free memory or disk: it would half-start
 /// and the run would time out as if the fleet were broken.
-async fn fits_on_this_machine(docker: &Docker, kind_nodes: &[String]) -> Result<()> {
-    // Docker not answering is kind's error to report a moment later; memory is still judged.
-    let root = docker
-        .info()
-        .await
-        .ok()
-        .and_then(|i| i.docker_root_dir)
-        .map(std::path::PathBuf::from);
+async fn fits_on_this_machine(docker: Option<&Docker>, kind_nodes: &[String]) -> Result<()> {
+    // Docker not answering is reported a moment later; memory is still judged.
+    let root = match docker {
+        Some(docker) => docker.info().await.ok().and_then(|i| i.docker_root_dir),
+        None => None,
+    }
+    .map(std::path::PathBuf::from);
     let needs = crate::resources::needs(kind_nodes);
     let short = crate::resources::shortfalls(&needs, &crate::resources::Available::read(root.as_deref()));
     if short.is_empty() {

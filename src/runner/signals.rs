@@ -62,7 +62,7 @@ pub async fn clean_up_after_interrupt() {
         "interrupted: deleting cluster {} (interrupt again to skip; then run `drill clean`)",
         current.cluster
     );
-    let delete = crate::cluster::kind::delete_cluster(&current.cluster, Some(&current.kubeconfig));
+    let delete = crate::cluster::kind::delete_cluster_fully(&current.cluster, Some(&current.kubeconfig));
     let skipped = tokio::select! {
         result = delete => {
             if let Err(err) = result {

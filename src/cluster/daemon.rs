@@ -1,0 +1,46 @@
+//! Whether the Docker daemon under a kind cluster is still there. A daemon restarted
+//! mid-run stops every node (no live-restore), so the watchers would only see a silent
+//! API server and the run would time out as if the fleet were broken; instead drill
+//! follows Docker's event stream, which breaks when the daemon goes away, and the run
+//! ends with an error naming Docker (exit 2).
+
+use std::time::Duration;
+
+use bollard::Docker;
+use futures::StreamExt as _;
+
+/// Resolves (with a message) when the daemon stops answering; never resolves while it
+/// runs. The stream is reopened when it ends while the daemon still answers (a client
+/// timeout, not a restart). A daemon that does not answer at the start is not watched:
+/// creating the cluster fails then, with kind's own error.
+pub async fn lost(docker: Docker) -> String {
+    if docker.ping().await.is_err() {
+        return std::future::pending().await;
+    }
+    loop {
+        let mut events = docker.events(None::<bollard::query_parameters::EventsOptions>);
+        let broke = loop {
+            match events.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break Some(e.to_string()),
+                None => break None,
+            }
+        };
+        // A daemon shutting down closes its API first; give a restart no chance to hide it.
+        let answer = tokio::time::timeout(Duration::from_secs(5), docker.ping()).await;
+        match answer {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return message(broke.as_deref(), &e.to_string()),
+            Err(_) => return message(broke.as_deref(), "no answer to a ping within 5 s"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn message(stream: Option<&str>, ping: &str) -> String {
+    format!(
+        "the Docker daemon went away mid-run (event stream: {}; ping: {ping}): the cluster's nodes stopped with it; \
+         once Docker is back, `drill clean` removes what is left",
+        stream.unwrap_or("closed")
+    )
+}
