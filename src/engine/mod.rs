@@ -21,7 +21,8 @@ use crate::secrets::RepoAuth;
 #[derive(Debug, Clone)]
 pub enum Engine {
     Flux {
-        install: PathBuf,
+        /// None for an existing cluster: its Flux is already there, drill installs nothing.
+        install: Option<PathBuf>,
         path: String,
         interval: Duration,
         /// The repo needs credentials: the root GitRepository names their Secret, which
@@ -49,8 +50,8 @@ impl Engine {
                     .context("the scenario has no engine.flux")?;
                 // An existing cluster already runs its engine: nothing to install.
                 let install = match &profile.flux_install {
-                    Some(p) => p.clone(),
-                    None if existing => PathBuf::new(),
+                    Some(p) => Some(p.clone()),
+                    None if existing => None,
                     None => anyhow::bail!(
                         "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)"
                     ),
@@ -81,10 +82,11 @@ impl Engine {
         }
     }
 
-    /// The install manifest the engine is installed from.
-    pub fn install_manifest(&self) -> &std::path::Path {
+    /// The install manifest the engine is installed from (None: drill installs nothing).
+    pub fn install_manifest(&self) -> Option<&std::path::Path> {
         match self {
-            Engine::Flux { install, .. } | Engine::Argocd { install, .. } => install,
+            Engine::Flux { install, .. } => install.as_deref(),
+            Engine::Argocd { install, .. } => Some(install),
         }
     }
 
@@ -97,7 +99,12 @@ impl Engine {
 
     pub async fn install(&self, client: &Client) -> Result<()> {
         match self {
-            Engine::Flux { install, .. } => flux::install(client, install, Duration::from_secs(300)).await,
+            Engine::Flux { install, .. } => {
+                let install = install
+                    .as_deref()
+                    .context("no Flux install manifest: drill installs Flux only into clusters it creates")?;
+                flux::install(client, install, Duration::from_secs(300)).await
+            }
             Engine::Argocd { install, .. } => argocd::install(client, install, Duration::from_secs(300)).await,
         }
     }

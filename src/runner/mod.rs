@@ -462,7 +462,7 @@ impl Run<'_> {
             return Ok(());
         };
         let entry = self.plan.entry_path().unwrap_or_default();
-        let images: Vec<String> = crate::images::needed_images(Some(engine.install_manifest()), dir, &entry)
+        let images: Vec<String> = crate::images::needed_images(engine.install_manifest(), dir, &entry)
             .into_iter()
             .map(|i| i.image)
             .collect();
@@ -492,7 +492,7 @@ impl Run<'_> {
         if let RepoSource::Local { dir, .. } = &self.plan.repo {
             let entry = self.plan.entry_path().unwrap_or_default();
             registries.extend(
-                crate::images::needed_images(Some(engine.install_manifest()), dir, &entry)
+                crate::images::needed_images(engine.install_manifest(), dir, &entry)
                     .iter()
                     .map(|i| crate::cluster::mirror::registry_of(&i.image)),
             );
