@@ -251,16 +251,13 @@ fn interrupt_run(scenario: &str, signal: &str, when: impl FnMut(&str) -> bool) -
     })
 }
 
-/// Starts `drill run SCENARIO`, calls `act` with its pid once a progress line satisfies
-/// `when`, and returns the exit code, the cluster the run named, and what it printed after.
-fn disturb_run(
-    scenario: &str,
-    mut when: impl FnMut(&str) -> bool,
-    act: impl FnOnce(u32),
-) -> (Option<i32>, String, Vec<String>) {
-    use std::io::{BufRead as _, BufReader};
+type StderrLines = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
+/// `drill run SCENARIO` in the background, its progress lines to read (JSON on stdout,
+/// unread: a run that ends in an error says it on stderr too), and its report folder.
+fn spawn_run(scenario: &str) -> (std::process::Child, StderrLines, tempfile::TempDir) {
+    use std::io::BufRead as _;
     let reports = tempfile::tempdir().unwrap();
-    // JSON on stdout (unread): a run that ends in an error says it on stderr too.
     let mut child = Command::new(env!("CARGO_BIN_EXE_drill"))
         .args(["run", scenario, "--output", "json", "--report-dir"])
         .arg(reports.path())
@@ -272,8 +269,18 @@ fn disturb_run(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, lines, reports)
+}
+
+/// Starts `drill run SCENARIO`, calls `act` with its pid once a progress line satisfies
+/// `when`, and returns the exit code, the cluster the run named, and what it printed after.
+fn disturb_run(
+    scenario: &str,
+    mut when: impl FnMut(&str) -> bool,
+    act: impl FnOnce(u32),
+) -> (Option<i32>, String, Vec<String>) {
+    let (mut child, mut lines, _reports) = spawn_run(scenario);
     let mut seen = Vec::new();
     let mut cluster = None;
     let mut reached = false;
@@ -352,6 +359,48 @@ fn sigint_while_kind_creates_the_cluster_or_while_waiting_for_sync_leaves_nothin
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_second_sigint_skips_the_cleanup_and_says_how_to_finish_it() {
+    let (mut child, mut lines, _reports) = spawn_run("scenarios/flux-bootstrap.yaml");
+    let sigint = |pid: u32| {
+        Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    };
+    let mut seen = Vec::new();
+    let mut cluster = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("✓ cluster-create") {
+            sigint(child.id());
+        }
+        // The cleanup has begun: the operator interrupts it.
+        if let Some(rest) = line.strip_prefix("interrupted: deleting cluster ") {
+            cluster = rest.split_whitespace().next().map(str::to_string);
+            sigint(child.id());
+            break;
+        }
+    }
+    let cluster = cluster.unwrap_or_else(|| panic!("the cleanup never began: {seen:?}"));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&format!("cleanup skipped: run `drill clean` to remove {cluster}"))),
+        "{rest:?}"
+    );
+    // What the skipped cleanup left is the test's to remove (not `drill clean`: other
+    // rehearsals run beside this one).
+    let out = Command::new("kind")
+        .args(["delete", "cluster", "--name", &cluster])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn sigint_during_a_rebuild_removes_the_new_cluster_and_the_pull_through_cache() {
     // The second cluster-create: the first cluster is gone, the cache still runs.
     let mut starts = 0;
@@ -379,11 +428,17 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
         );
     };
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/kind-configs/testbed-1node.yaml");
+    // Their own kubeconfig, never the user's ~/.kube/config.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
     kind(&[
         "create",
         "cluster",
         "--name",
         "drill-orphan-e2e",
+        "--kubeconfig",
+        kubeconfig,
         "--config",
         config,
         "--wait",
@@ -394,6 +449,8 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
         "cluster",
         "--name",
         "tb-not-drills",
+        "--kubeconfig",
+        kubeconfig,
         "--config",
         config,
         "--wait",
@@ -407,6 +464,32 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
             .unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
     };
+    // A rehearsal pointed at the cluster drill did not create is refused before any
+    // request reaches it, unless its context is named on the command line.
+    let scenario = dir.path().join("existing.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: not-drills\ncluster:\n  existing:\n    context: kind-tb-not-drills\n    kubeconfig: {kubeconfig}\n\
+             engine:\n  flux:\n    repo: {{path: {}}}\n    path: clusters/demo\n\
+             disasters:\n  - delete-namespace: {{namespaces: [users]}}\nexpect:\n  rto: 5m\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet")
+        ),
+    )
+    .unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", scenario.to_str().unwrap(), "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stdout).to_string() + &String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a cluster drill did not create: pass --allow-context kind-tb-not-drills"),
+        "{err}"
+    );
+    assert!(!err.contains("step 1 will"), "nothing listed or touched: {err}");
     let (code, out) = drill(&["clean", "--dry-run"]);
     assert_eq!(code, Some(0));
     assert!(
@@ -422,7 +505,14 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
         .output()
         .unwrap();
     let others = String::from_utf8_lossy(&others.stdout).to_string();
-    kind(&["delete", "cluster", "--name", "tb-not-drills"]);
+    kind(&[
+        "delete",
+        "cluster",
+        "--name",
+        "tb-not-drills",
+        "--kubeconfig",
+        kubeconfig,
+    ]);
     assert!(
         others.contains("tb-not-drills-control-plane"),
         "a cluster drill did not create is untouched: {others}"
