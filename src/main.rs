@@ -53,9 +53,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let profile = Profile::load(profile.as_deref())?;
             if let Some(plan) = plans.iter().find(|p| p.scenario.images == scenario::ImageMode::Mirror) {
-                anyhow::Context::with_context(gitops_drill::runner::mirror_settings(&profile), || {
-                    plan.file.display().to_string()
-                })?;
+                use anyhow::Context as _;
+                gitops_drill::runner::mirror_settings(&profile).with_context(|| plan.file.display().to_string())?;
             }
             let opts = RunOptions {
                 keep_cluster,
@@ -288,20 +287,34 @@ fn run_once(
 ) -> anyhow::Result<Option<i32>> {
     let run_id = runner::run_id();
     let result = runtime.block_on(async {
-        // On a signal the run is cancelled first (its future dropped), so only
-        // the cleanup below touches the cluster.
-        let outcome = tokio::select! {
-            r = runner::run(plan, opts, &run_id) => Some(r),
-            _ = runner::signals::interrupted() => None,
-        };
-        if outcome.is_none() {
-            runner::signals::clean_up_after_interrupt().await;
+        use futures::FutureExt as _;
+        // On a signal the run is cancelled first (its future dropped), so only the
+        // cleanup below touches the cluster. A panic (a bug) unwinds out of the run
+        // without its teardown: the same cleanup deletes what it registered.
+        let run = std::panic::AssertUnwindSafe(runner::run(plan, opts, &run_id)).catch_unwind();
+        tokio::select! {
+            r = run => match r {
+                Ok(result) => Ok(result),
+                Err(_) => {
+                    runner::signals::clean_up_after("drill panicked (a bug; the message is above)").await;
+                    Err("drill panicked")
+                }
+            },
+            _ = runner::signals::interrupted() => {
+                runner::signals::clean_up_after("interrupted").await;
+                Err("interrupted")
+            }
         }
-        outcome
     });
-    let Some(result) = result else {
-        eprintln!("error: interrupted; no report written for run {run_id}");
-        return Ok(None);
+    let result = match result {
+        Ok(result) => result,
+        Err(why) => {
+            if opts.keep_cluster {
+                eprintln!("--keep-cluster: the run's cluster is kept; `drill clean` removes it");
+            }
+            eprintln!("error: {why}; no report written for run {run_id}");
+            return Ok(None);
+        }
     };
     let written = report::write::write_run(report_dir, &result.report, &result.events)?;
     match output {

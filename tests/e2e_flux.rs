@@ -359,6 +359,36 @@ fn sigint_while_kind_creates_the_cluster_or_while_waiting_for_sync_leaves_nothin
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_panic_mid_run_deletes_the_cluster_before_exit() {
+    // A bug, simulated: debug builds panic right after the named phase.
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", "scenarios/flux-bootstrap.yaml", "--report-dir"])
+        .arg(reports.path())
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .env("NO_COLOR", "1")
+        .env("DRILL_FAULT_PANIC_AFTER", "engine-install")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("DRILL_FAULT_PANIC_AFTER=engine-install: a deliberate panic"),
+        "{err}"
+    );
+    let cluster = err
+        .lines()
+        .find_map(|l| l.strip_prefix("drill panicked (a bug; the message is above): deleting cluster "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the cleanup names the cluster: {err}"));
+    assert!(err.contains("no report written"), "{err}");
+    assert_nothing_left_of(cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn a_second_sigint_skips_the_cleanup_and_says_how_to_finish_it() {
     let (mut child, mut lines, _reports) = spawn_run("scenarios/flux-bootstrap.yaml");
     let sigint = |pid: u32| {

@@ -201,6 +201,11 @@ impl Run<'_> {
             ok: result.is_ok(),
             message,
         });
+        // Fault injection for the cleanup-after-panic test; not in release builds.
+        #[cfg(debug_assertions)]
+        if std::env::var("DRILL_FAULT_PANIC_AFTER").is_ok_and(|p| p == name) {
+            panic!("DRILL_FAULT_PANIC_AFTER={name}: a deliberate panic, to test the cleanup");
+        }
         result
     }
 
@@ -382,7 +387,10 @@ impl Run<'_> {
             &effective,
         )?;
         let kubeconfig = self.work_dir.join("kubeconfig");
-        signals::register_cluster(&name, &kubeconfig, &self.work_dir);
+        // Kept clusters stay after an interrupt or a panic too.
+        if !self.opts.keep_cluster {
+            signals::register_cluster(&name, &kubeconfig, &self.work_dir);
+        }
         let cluster = self
             .phase("cluster-create", KindCluster::create(&name, &effective, &kubeconfig))
             .await?;

@@ -1,8 +1,9 @@
-//! Cleanup when the run is interrupted (Ctrl-C, CI cancel = SIGTERM). The caller first
-//! cancels the run (drops its future, so nothing else tears down concurrently), then
-//! calls [`clean_up_after_interrupt`]: the run's cluster and work folder are deleted,
-//! and drill exits only when the deletion has finished. A second signal during cleanup
-//! skips it and says how to finish (`drill clean`).
+//! Cleanup when the run stops without its own teardown: interrupted (Ctrl-C, CI cancel
+//! = SIGTERM) or panicked. The caller first cancels the run (drops its future, so
+//! nothing else tears down concurrently), then calls [`clean_up_after`]: the run's
+//! cluster, pull-through cache and work folder are deleted, and drill exits only when
+//! the deletion has finished. A second signal during cleanup skips it and says how to
+//! finish (`drill clean`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -54,12 +55,14 @@ pub async fn interrupted() {
     }
 }
 
-/// Deletes the interrupted run's cluster (waiting for kind to finish) and work folder.
-pub async fn clean_up_after_interrupt() {
+/// Deletes the run's registered cluster (waiting for kind to finish), its pull-through
+/// cache and work folder, after the run stopped without its own teardown: interrupted,
+/// or panicked. `why` starts the line that says so.
+pub async fn clean_up_after(why: &str) {
     let current = CURRENT.lock().ok().and_then(|mut c| c.take());
     let Some(current) = current else { return };
     eprintln!(
-        "interrupted: deleting cluster {} (interrupt again to skip; then run `drill clean`)",
+        "{why}: deleting cluster {} (interrupt again to skip; then run `drill clean`)",
         current.cluster
     );
     let delete = crate::cluster::kind::delete_cluster_fully(&current.cluster, Some(&current.kubeconfig));
