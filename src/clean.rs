@@ -5,24 +5,15 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
 
 pub const CLUSTER_PREFIX: &str = "drill-";
 
 pub async fn drill_clusters(docker: &Docker) -> Result<BTreeSet<String>> {
-    let filters = std::collections::HashMap::from([("label".to_string(), vec!["io.x-k8s.kind.cluster".to_string()])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .context("failed to list Docker containers")?;
-    Ok(containers
-        .into_iter()
-        .filter_map(|c| c.labels.and_then(|l| l.get("io.x-k8s.kind.cluster").cloned()))
+    let label = "io.x-k8s.kind.cluster";
+    Ok(crate::cluster::containers::labelled(docker, label, true)
+        .await?
+        .iter()
+        .filter_map(|c| crate::cluster::containers::label_of(c, label))
         .filter(|name| name.starts_with(CLUSTER_PREFIX))
         .collect())
 }

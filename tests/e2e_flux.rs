@@ -752,6 +752,45 @@ fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_seed_replay_the_hand_edit_keeps_the_app_alive_until_git_overwrites_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/argocd-seed-configmap-drift.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(
+        step(r, 1)["kept"],
+        true,
+        "the hand edit survives while auto-sync is off"
+    );
+    assert!(
+        step(r, 3)["recovered_ms"].is_u64(),
+        "node churn while the edit lives: the new pod reads it and is Ready"
+    );
+    assert!(step(r, 5)["degraded_ms"].is_u64(), "resuming auto-sync breaks the app");
+    assert!(
+        step(r, 6)["degraded_ms"].is_u64(),
+        "the next churn leaves no pod that read the hand edit"
+    );
+    assert!(
+        step(r, 7)["degraded_ms"].is_u64(),
+        "rolling the release back does not fix it"
+    );
+    assert!(step(r, 8)["recovered_ms"].is_u64(), "fixing DB_HOST in Git does");
+    assert_eq!(
+        r["drift"][0]["reverted_in_step"], 5,
+        "Git overwrote the edit when auto-sync came back"
+    );
+    let findings = r["findings"].to_string();
+    assert!(findings.contains("the reverted commit did not cause it"), "{findings}");
+    assert!(
+        findings.contains("the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
+        "{findings}"
+    );
+    assert_no_drill_clusters_left("argocd-seed-configmap-drift");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn argocd_namespace_loss_recovers_with_every_application_synced_and_healthy() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/argocd-namespace-loss.yaml", &[], reports.path());

@@ -164,20 +164,11 @@ pub async fn delete_cluster(name: &str, kubeconfig: Option<&Path>) -> Result<()>
 
 /// Containers (running or not) that carry kind's label for cluster `name`.
 pub async fn containers_of(docker: &Docker, name: &str) -> Result<Vec<String>> {
-    let filters =
-        std::collections::HashMap::from([("label".to_string(), vec![format!("io.x-k8s.kind.cluster={name}")])]);
-    let containers = docker
-        .list_containers(Some(
-            bollard::query_parameters::ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .context("failed to list Docker containers")?;
-    Ok(containers
-        .into_iter()
-        .filter_map(|c| c.names?.first().map(|n| n.trim_start_matches('/').to_string()))
+    let label = format!("io.x-k8s.kind.cluster={name}");
+    Ok(super::containers::labelled(docker, &label, true)
+        .await?
+        .iter()
+        .filter_map(super::containers::name_of)
         .collect())
 }
 

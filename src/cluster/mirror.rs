@@ -20,9 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 
 use super::exec;
 use super::preload::{HOSTS_DIR, node_containers};
@@ -315,19 +313,10 @@ pub async fn remove(docker: &Docker, cluster: &str) -> Result<bool> {
 
 /// Clusters whose cache containers exist (running or not), by [`LABEL`].
 pub async fn caches(docker: &Docker) -> Result<BTreeSet<String>> {
-    let filters = HashMap::from([("label".to_string(), vec![LABEL.to_string()])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .context("failed to list Docker containers")?;
-    Ok(containers
-        .into_iter()
-        .filter_map(|c| c.labels.and_then(|l| l.get(LABEL).cloned()))
+    Ok(super::containers::labelled(docker, LABEL, true)
+        .await?
+        .iter()
+        .filter_map(|c| super::containers::label_of(c, LABEL))
         .collect())
 }
 

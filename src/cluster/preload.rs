@@ -6,11 +6,8 @@
 //! through Docker's exec API. `ctr` rather than `crictl`: every kind node has it, and
 //! a node image built without cri-tools (the offline test bed's) does not have crictl.
 
-use std::collections::HashMap;
-
 use anyhow::{Context, Result};
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures::StreamExt as _;
 
 /// How many pulls run at once (per cluster): enough to overlap registry round trips
@@ -25,16 +22,14 @@ pub struct PreloadFailure {
     pub output: String,
 }
 
-/// The node containers of kind cluster `cluster`, by kind's own label.
+/// The running node containers of kind cluster `cluster`, by kind's own label.
 pub async fn node_containers(docker: &Docker, cluster: &str) -> Result<Vec<String>> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("io.x-k8s.kind.cluster={cluster}")])]);
-    let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().filters(&filters).build()))
+    let label = format!("io.x-k8s.kind.cluster={cluster}");
+    let mut names: Vec<String> = super::containers::labelled(docker, &label, false)
         .await
-        .context("failed to list the cluster's node containers")?;
-    let mut names: Vec<String> = containers
-        .into_iter()
-        .filter_map(|c| c.names?.first().map(|n| n.trim_start_matches('/').to_string()))
+        .context("failed to list the cluster's node containers")?
+        .iter()
+        .filter_map(super::containers::name_of)
         .collect();
     names.sort();
     Ok(names)

@@ -589,6 +589,21 @@ impl Run<'_> {
                 self.emit(EventKind::DisasterInjected { step });
                 cluster.client().await
             }
+            Disaster::DeletePods(dp) => {
+                let client = cluster.client().await?;
+                let namespace = &dp.namespace.value;
+                let deleted = disaster::delete_pods(&client, namespace, &dp.selector.value).await?;
+                self.progress
+                    .line(&format!("  deleted pod(s) {}", deleted.names.join(", ")));
+                self.emit(EventKind::DisasterInjected { step });
+                if dp.expect == StepOutcome::Recovered {
+                    // The recovery is judged once the replacements are Ready (or the
+                    // budget is spent and the usual wait says what is missing).
+                    let budget = d.within().unwrap_or(self.plan.scenario.expect.rto).0;
+                    disaster::await_replaced(&client, namespace, &deleted, Instant::now() + budget).await;
+                }
+                Ok(client)
+            }
             Disaster::Drift(_)
             | Disaster::Suspend(_)
             | Disaster::Resume(_)

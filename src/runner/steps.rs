@@ -86,6 +86,21 @@ pub fn describe(d: &Disaster, all: &[Disaster], reverted: Option<usize>) -> Stri
         ),
         Disaster::DeleteCluster(_) => "destroy the whole cluster and rebuild it from Git".into(),
         Disaster::KillNode(k) => format!("kill node {} (SIGKILL) and start it again", k.node.value),
+        Disaster::DeletePods(dp) => format!(
+            "delete the pods {} in {} (as a node drain does); expect the new ones to {}",
+            dp.selector
+                .value
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            dp.namespace.value,
+            match dp.expect {
+                crate::scenario::StepOutcome::Recovered => "become Ready",
+                crate::scenario::StepOutcome::Degraded => "fail",
+                crate::scenario::StepOutcome::Nothing => "start (not waited for)",
+            }
+        ),
         Disaster::Drift(dr) => format!(
             "hand-edit {} ({}); expect the engine to {}",
             dr.target.value,
@@ -178,7 +193,10 @@ impl Run<'_> {
             }
             Disaster::BreakGlass(b) => self.break_glass(step, client, b).await?,
             Disaster::ArgocdHistoryRollback(h) => self.history_rollback(step, client, h).await?,
-            Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => {}
+            Disaster::DeleteNamespace(_)
+            | Disaster::DeleteCluster(_)
+            | Disaster::KillNode(_)
+            | Disaster::DeletePods(_) => {}
         }
         Ok(())
     }

@@ -294,6 +294,26 @@ fn check_disaster(
                 ));
             }
         }
+        Disaster::DeletePods(d) => {
+            // The control plane's own pods (default holds no controller of the cluster's).
+            if PROTECTED_NAMESPACES[..3].contains(&d.namespace.value.as_str()) {
+                return Err(ScenarioError::at(
+                    file,
+                    &d.namespace.referenced,
+                    format!(
+                        "delete-pods: refusing to delete pods in {}: it is part of the control plane, not of what Git restores",
+                        d.namespace.value
+                    ),
+                ));
+            }
+            if d.selector.value.is_empty() {
+                return Err(ScenarioError::at(
+                    file,
+                    &d.selector.referenced,
+                    "delete-pods: the selector needs at least one label, e.g. {app: users-api}",
+                ));
+            }
+        }
         Disaster::ArgocdHistoryRollback(h) if scenario.engine.argocd.is_none() => {
             return Err(ScenarioError::at(
                 file,

@@ -317,6 +317,9 @@ pub enum Disaster {
     DeleteCluster(DeleteCluster),
     /// Kill a node's container abruptly (docker kill), then start it again.
     KillNode(KillNode),
+    /// Delete the pods a label selector matches, as a node drain or an eviction does:
+    /// their controllers make new ones, which read their config afresh.
+    DeletePods(DeletePods),
     /// Hand-edit a live object the way a human would (`kubectl edit`), then watch
     /// whether the engine heals it (or, for expected drift, leaves it alone).
     Drift(Drift),
@@ -344,6 +347,7 @@ impl Disaster {
             Disaster::DeleteNamespace(_) => "delete-namespace",
             Disaster::DeleteCluster(_) => "delete-cluster",
             Disaster::KillNode(_) => "kill-node",
+            Disaster::DeletePods(_) => "delete-pods",
             Disaster::Drift(_) => "drift",
             Disaster::Suspend(_) => "suspend",
             Disaster::Resume(_) => "resume",
@@ -360,6 +364,7 @@ impl Disaster {
             Disaster::DeleteNamespace(d) => d.operator_action,
             Disaster::DeleteCluster(d) => d.operator_action,
             Disaster::KillNode(d) => d.operator_action,
+            Disaster::DeletePods(d) => d.operator_action,
             Disaster::Drift(d) => d.operator_action,
             Disaster::Resume(d) => d.operator_action,
             Disaster::Commit(d) => d.operator_action,
@@ -374,6 +379,7 @@ impl Disaster {
     pub fn outcome(&self) -> StepOutcome {
         match self {
             Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => StepOutcome::Recovered,
+            Disaster::DeletePods(d) => d.expect,
             Disaster::Drift(d) => match d.expect {
                 DriftExpect::Healed => StepOutcome::Recovered,
                 DriftExpect::Kept => StepOutcome::Nothing,
@@ -393,6 +399,7 @@ impl Disaster {
     pub fn within(&self) -> Option<Duration> {
         match self {
             Disaster::Drift(d) => d.within,
+            Disaster::DeletePods(d) => d.within,
             Disaster::Resume(d) => d.within,
             Disaster::Commit(d) => d.within,
             Disaster::BadCommit(d) => d.within,
@@ -670,6 +677,25 @@ pub struct KillNode {
     /// Node role suffix as kind names containers: `control-plane`, `worker`, `worker2`, ...
     #[schemars(with = "Label")]
     pub node: Spanned<Label>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeletePods {
+    #[schemars(with = "String")]
+    pub namespace: Spanned<String>,
+    /// Labels every deleted pod carries, e.g. `{app: users-api}` (at least one: drill
+    /// never deletes a whole namespace's pods by accident).
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub selector: Spanned<BTreeMap<String, String>>,
+    /// What the new pods must end in: `recovered` (Ready again, the default) or
+    /// `degraded` (they cannot start with the config they read now).
+    #[serde(default)]
+    pub expect: StepOutcome,
+    #[serde(default)]
+    pub within: Option<Duration>,
     #[serde(default)]
     pub operator_action: Option<OperatorAction>,
 }

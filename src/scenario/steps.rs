@@ -88,7 +88,11 @@ pub fn check_steps(
                 }
             }
             Disaster::ArgocdHistoryRollback(h) => check_app(&h.app, kind, file)?,
-            Disaster::DeleteNamespace(_) | Disaster::DeleteCluster(_) | Disaster::KillNode(_) => {}
+            // Checked with the disasters (scenario::plan).
+            Disaster::DeleteNamespace(_)
+            | Disaster::DeleteCluster(_)
+            | Disaster::KillNode(_)
+            | Disaster::DeletePods(_) => {}
         }
     }
     Ok(reverts)

@@ -138,6 +138,26 @@ fn protected_namespaces_are_refused() {
 }
 
 #[test]
+fn delete_pods_needs_a_selector_and_spares_the_control_plane() {
+    let step = "  - delete-pods:\n      namespace: users\n      selector: {}\n";
+    let err = error_of(&VALID.replace("  - kill-node:\n", &format!("{step}  - kill-node:\n")));
+    assert!(err.starts_with("scenario.yaml:18:"), "{err}");
+    assert!(
+        err.contains("delete-pods: the selector needs at least one label"),
+        "{err}"
+    );
+    let step = "  - delete-pods:\n      namespace: kube-system\n      selector: {k8s-app: kube-dns}\n";
+    let err = error_of(&VALID.replace("  - kill-node:\n", &format!("{step}  - kill-node:\n")));
+    assert!(err.starts_with("scenario.yaml:17:"), "{err}");
+    assert!(err.contains("refusing to delete pods in kube-system"), "{err}");
+    let step = "  - delete-pods:\n      namespace: users\n      selector: {app: users-api}\n      expect: degraded\n";
+    let (_dir, file) = fixture(&VALID.replace("  - kill-node:\n", &format!("{step}  - kill-node:\n")));
+    let plan = load(&file).unwrap();
+    let pods = &plan.scenario.disasters[1];
+    assert_eq!((pods.kind(), pods.outcome()), ("delete-pods", StepOutcome::Degraded));
+}
+
+#[test]
 fn a_missing_kind_config_points_at_the_config_field() {
     let err = error_of(&VALID.replace("config: kind.yaml", "config: nope.yaml"));
     assert!(err.starts_with("scenario.yaml:5:13: "), "{err}");
