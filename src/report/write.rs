@@ -30,7 +30,6 @@ pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent]) -> 
         .started_at
         .map(|t| t.strftime("%Y%m%dT%H%M%SZ").to_string())
         .unwrap_or_else(|| report.run_id.clone());
-    let final_dir = unique_dir(&scenario_dir, &stamp);
     let events_text: String = events
         .iter()
         .map(|e| serde_json::to_string(e).map(|line| line + "\n"))
@@ -46,7 +45,7 @@ pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent]) -> 
     if incident::applies(events) {
         files.push(("incident.md", incident::render(report, events).into_bytes()));
     }
-    publish(&final_dir, &files)?;
+    let final_dir = publish(&scenario_dir, &stamp, &report.run_id, &files)?;
 
     let line = serde_json::to_string(&HistoryEntry::of(report)).context("failed to encode history entry")? + "\n";
     let mut history = fs::OpenOptions::new()
@@ -67,35 +66,42 @@ pub fn read_history(path: &Path) -> Vec<HistoryEntry> {
         .unwrap_or_default()
 }
 
-/// Writes `files` into a hidden staging folder beside `final_dir`, then renames it into
-/// place. On any failure the staging folder is removed and `final_dir` never appears.
-fn publish(final_dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
-    let parent = final_dir.parent().context("report folder has no parent")?;
-    let name = final_dir.file_name().and_then(|n| n.to_str()).unwrap_or("run");
-    let staging = parent.join(format!(".{name}.partial"));
+/// Writes `files` into a hidden staging folder of run `run_id` in `parent`, then renames
+/// it to `parent/<stamp>` (or `<stamp>-2`, ... when taken); returns that folder. On any
+/// failure the staging folder is removed and no report folder appears.
+///
+/// Two runs that started in the same second share a stamp: each stages under its own
+/// run id, and a rename that finds the name taken tries the next, so neither can
+/// overwrite or remove the other's files.
+fn publish(parent: &Path, stamp: &str, run_id: &str, files: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+    let staging = parent.join(format!(".{run_id}.partial"));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).with_context(|| format!("failed to create {}", staging.display()))?;
     let result = files
         .iter()
         .try_for_each(|(file, bytes)| write_private(&staging.join(file), bytes))
-        .and_then(|()| {
-            fs::rename(&staging, final_dir)
-                .with_context(|| format!("failed to move reports into {}", final_dir.display()))
-        });
+        .and_then(|()| rename_to_free_name(&staging, parent, stamp));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
     result
 }
 
-fn unique_dir(parent: &Path, stamp: &str) -> PathBuf {
-    let mut dir = parent.join(stamp);
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = parent.join(format!("{stamp}-{n}"));
+fn rename_to_free_name(staging: &Path, parent: &Path, stamp: &str) -> Result<PathBuf> {
+    for n in 1..1000 {
+        let target = match n {
+            1 => parent.join(stamp),
+            n => parent.join(format!("{stamp}-{n}")),
+        };
+        // A report folder is never empty, so renaming onto one fails (ENOTEMPTY) rather
+        // than replacing it.
+        match fs::rename(staging, &target) {
+            Ok(()) => return Ok(target),
+            Err(_) if target.exists() => continue,
+            Err(e) => return Err(e).with_context(|| format!("failed to move reports into {}", target.display())),
+        }
     }
-    dir
+    anyhow::bail!("no free report folder name for {stamp} in {}", parent.display())
 }
 
 /// Writes a file readable only by its owner, flushing it to disk before it is renamed.
@@ -149,15 +155,27 @@ mod tests {
     #[test]
     fn a_write_that_fails_midway_leaves_nothing_behind() {
         let root = tempfile::tempdir().unwrap();
-        let final_dir = root.path().join("20261123T100000Z");
         // The second file cannot be created (its folder does not exist): the first is already written.
         let files = vec![("report.json", b"{}".to_vec()), ("missing/junit.xml", b"<x/>".to_vec())];
-        let err = publish(&final_dir, &files).unwrap_err();
+        let err = publish(root.path(), "20261123T100000Z", "run-1", &files).unwrap_err();
         assert!(format!("{err:#}").contains("failed to create"), "{err:#}");
         assert_eq!(
             fs::read_dir(root.path()).unwrap().count(),
             0,
             "no staging folder and no report folder"
         );
+    }
+
+    #[test]
+    fn runs_that_share_a_second_get_their_own_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let files = |n: &str| vec![("report.json", n.as_bytes().to_vec())];
+        let a = publish(root.path(), "20261202T100000Z", "20261202T100000Z-aaaa", &files("a")).unwrap();
+        let b = publish(root.path(), "20261202T100000Z", "20261202T100000Z-bbbb", &files("b")).unwrap();
+        assert_eq!(a, root.path().join("20261202T100000Z"));
+        assert_eq!(b, root.path().join("20261202T100000Z-2"));
+        assert_eq!(fs::read_to_string(a.join("report.json")).unwrap(), "a");
+        assert_eq!(fs::read_to_string(b.join("report.json")).unwrap(), "b");
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 2, "no staging left");
     }
 }
