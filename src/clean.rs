@@ -1,21 +1,33 @@
-//! `drill clean`: deletes every kind cluster drill created, found by name prefix on
-//! kind's own container label. Idempotent; clusters drill did not create are never touched.
+//! `drill clean`: deletes every kind cluster drill created, and their pull-through
+//! caches. A cluster counts as drill's when its name starts with `drill-` and its node
+//! containers carry drill's owner mark ([`crate::cluster::owner`]); a kind cluster
+//! someone else named `drill-...` is reported and left alone. Idempotent.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use bollard::Docker;
 
+use crate::cluster::containers;
+
 pub const CLUSTER_PREFIX: &str = "drill-";
 
-pub async fn drill_clusters(docker: &Docker) -> Result<BTreeSet<String>> {
+/// kind clusters named `drill-...`, each with the run whose mark its nodes carry (None:
+/// no node carries one, so drill did not create it).
+pub async fn drill_named_clusters(docker: &Docker) -> Result<BTreeMap<String, Option<String>>> {
     let label = "io.x-k8s.kind.cluster";
-    Ok(crate::cluster::containers::labelled(docker, label, true)
-        .await?
-        .iter()
-        .filter_map(|c| crate::cluster::containers::label_of(c, label))
-        .filter(|name| name.starts_with(CLUSTER_PREFIX))
-        .collect())
+    let mut clusters: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for c in containers::labelled(docker, label, true).await? {
+        let Some(name) = containers::label_of(&c, label).filter(|n| n.starts_with(CLUSTER_PREFIX)) else {
+            continue;
+        };
+        let run = crate::cluster::owner::run_of(&c);
+        let entry = clusters.entry(name).or_default();
+        if entry.is_none() {
+            *entry = run;
+        }
+    }
+    Ok(clusters)
 }
 
 /// What `drill clean` found (and, unless a dry run, removed).
@@ -24,15 +36,24 @@ pub struct Cleaned {
     pub clusters: Vec<String>,
     /// Pull-through cache containers (`images: mirror`), by container name.
     pub mirrors: Vec<String>,
+    /// Clusters named like drill's whose nodes carry no owner mark: left alone.
+    pub not_drills: Vec<String>,
 }
 
 pub async fn clean(dry_run: bool) -> Result<Cleaned> {
     let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
-    let clusters = drill_clusters(&docker).await?;
-    for name in clusters.iter().filter(|_| !dry_run) {
+    let mut cleaned = Cleaned::default();
+    for (name, run) in drill_named_clusters(&docker).await? {
+        match run {
+            Some(_) => cleaned.clusters.push(name),
+            None => cleaned.not_drills.push(name),
+        }
+    }
+    for name in cleaned.clusters.iter().filter(|_| !dry_run) {
         crate::cluster::kind::delete_cluster(name, None).await?;
     }
     // A cache outlives its cluster on purpose during a run; after it, it is an orphan.
+    // Caches are drill's own containers (made through Docker, labelled), never kind's.
     let mirrors: Vec<String> = crate::cluster::mirror::caches(&docker)
         .await?
         .into_iter()
@@ -41,11 +62,9 @@ pub async fn clean(dry_run: bool) -> Result<Cleaned> {
     for cluster in mirrors.iter().filter(|_| !dry_run) {
         crate::cluster::mirror::remove(&docker, cluster).await?;
     }
-    Ok(Cleaned {
-        clusters: clusters.into_iter().collect(),
-        mirrors: mirrors
-            .iter()
-            .map(|c| crate::cluster::mirror::container_name(c))
-            .collect(),
-    })
+    cleaned.mirrors = mirrors
+        .iter()
+        .map(|c| crate::cluster::mirror::container_name(c))
+        .collect();
+    Ok(cleaned)
 }

@@ -141,6 +141,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for name in removed.mirrors {
                 println!("{verb} pull-through cache {name}");
             }
+            for name in removed.not_drills {
+                println!(
+                    "left cluster {name} alone: its nodes carry no drill owner mark, so drill did not create it (`kind delete cluster --name {name}` removes it)"
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenarios } => {

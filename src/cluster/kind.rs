@@ -20,12 +20,21 @@ pub struct KindCluster {
     pub kubeconfig: PathBuf,
     /// The kubeconfig context to use (None: the file's current context).
     pub context: Option<String>,
-    pub owned: bool,
+    /// The run whose owner mark ([`super::owner`]) drill put on the nodes; None for an
+    /// existing cluster, which drill never deletes and whose containers it never touches.
+    pub owner_run: Option<String>,
 }
 
 /// Writes the kind config drill will use: the scenario's config with the profile's node
-/// image (or the scenario's override) on every node and the profile's kubeadm patches.
-pub fn effective_config(config: &Path, node_image: Option<&str>, profile: &Profile, out: &Path) -> Result<()> {
+/// image (or the scenario's override) on every node, the profile's kubeadm patches, and
+/// run `run_id`'s owner mark (a mount of `mark_source`) on every node.
+pub fn effective_config(
+    config: &Path,
+    node_image: Option<&str>,
+    profile: &Profile,
+    (run_id, mark_source): (&str, &Path),
+    out: &Path,
+) -> Result<()> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("failed to read kind config {}", config.display()))?;
     let mut doc: Value = serde_saphyr::from_str(&text)
@@ -56,6 +65,7 @@ pub fn effective_config(config: &Path, node_image: Option<&str>, profile: &Profi
                 .push(json!(patch));
         }
     }
+    super::owner::mark_config(&mut doc, run_id, mark_source)?;
     // kind reads YAML, and JSON is YAML.
     std::fs::write(out, serde_json::to_string_pretty(&doc)?)
         .with_context(|| format!("failed to write {}", out.display()))
@@ -91,7 +101,8 @@ async fn kind(args: &[&str]) -> Result<String> {
 }
 
 impl KindCluster {
-    pub async fn create(name: &str, config: &Path, kubeconfig: &Path) -> Result<KindCluster> {
+    /// Creates cluster `name` from a config [`effective_config`] wrote for run `run_id`.
+    pub async fn create(name: &str, config: &Path, kubeconfig: &Path, run_id: &str) -> Result<KindCluster> {
         let config = config.to_string_lossy();
         let kc = kubeconfig.to_string_lossy();
         kind(&[
@@ -112,7 +123,7 @@ impl KindCluster {
             name: name.to_string(),
             kubeconfig: kubeconfig.to_path_buf(),
             context: None,
-            owned: true,
+            owner_run: Some(run_id.to_string()),
         })
     }
 
@@ -122,12 +133,12 @@ impl KindCluster {
             name: context.to_string(),
             kubeconfig: kubeconfig.to_path_buf(),
             context: Some(context.to_string()),
-            owned: false,
+            owner_run: None,
         }
     }
 
     pub async fn delete(&self) -> Result<()> {
-        if !self.owned {
+        if !self.owned() {
             bail!("drill did not create cluster {}: it is never deleted", self.name);
         }
         delete_cluster(&self.name, Some(&self.kubeconfig)).await
@@ -144,6 +155,10 @@ impl KindCluster {
             .await
             .with_context(|| format!("invalid kubeconfig {}", self.kubeconfig.display()))?;
         kube::Client::try_from(config).context("failed to build a Kubernetes client")
+    }
+
+    pub fn owned(&self) -> bool {
+        self.owner_run.is_some()
     }
 
     pub fn node_container(&self, node: &str) -> String {
@@ -214,6 +229,10 @@ pub async fn kind_network_gateway(docker: &Docker) -> Result<std::net::IpAddr> {
 mod tests {
     use super::*;
 
+    fn mark() -> (&'static str, &'static Path) {
+        ("r1", Path::new("/state/mark"))
+    }
+
     #[test]
     fn the_profile_sets_node_images_and_the_coredns_tag() {
         let dir = tempfile::tempdir().unwrap();
@@ -229,7 +248,7 @@ mod tests {
             ..Profile::default()
         };
         let out = dir.path().join("effective.json");
-        effective_config(&config, None, &profile, &out).unwrap();
+        effective_config(&config, None, &profile, mark(), &out).unwrap();
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
         assert_eq!(doc["nodes"][1]["image"], "offline/node:1");
         assert!(
@@ -239,22 +258,24 @@ mod tests {
                 .contains("imageTag: v1.14.3")
         );
         // The scenario's own override wins over the profile.
-        effective_config(&config, Some("mine:2"), &profile, &out).unwrap();
+        effective_config(&config, Some("mine:2"), &profile, mark(), &out).unwrap();
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
         assert_eq!(doc["nodes"][0]["image"], "mine:2");
     }
 
     #[test]
-    fn online_runs_leave_the_config_as_written() {
+    fn online_runs_get_only_the_owner_mark() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("kind.yaml");
         std::fs::write(&config, "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n").unwrap();
         let out = dir.path().join("effective.json");
-        effective_config(&config, None, &Profile::default(), &out).unwrap();
+        effective_config(&config, None, &Profile::default(), mark(), &out).unwrap();
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        assert!(
-            doc.get("nodes").is_none() && doc.get("kubeadmConfigPatches").is_none(),
-            "{doc}"
+        assert!(doc.get("kubeadmConfigPatches").is_none(), "{doc}");
+        assert!(doc["nodes"][0].get("image").is_none(), "kind's default image: {doc}");
+        assert_eq!(
+            doc["nodes"][0]["extraMounts"],
+            json!([{"hostPath": "/state/mark", "containerPath": "/gitops-drill/run/r1", "readOnly": true}])
         );
     }
 }

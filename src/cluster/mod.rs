@@ -7,4 +7,5 @@ pub mod exec;
 pub mod existing;
 pub mod kind;
 pub mod mirror;
+pub mod owner;
 pub mod preload;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 use kube::Client;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
@@ -384,22 +384,38 @@ impl Run<'_> {
             &kind_config,
             kind_spec.node_image.as_deref(),
             &self.opts.profile,
+            (run_id, &crate::cluster::owner::source_dir()?),
             &effective,
         )?;
         let kubeconfig = self.work_dir.join("kubeconfig");
+        // Another run's cluster by the same name (the run suffix is short) must not
+        // become this run's to delete on an interrupt.
+        let taken = crate::cluster::kind::containers_of(docker, &name).await?;
+        if !taken.is_empty() {
+            bail!(
+                "a kind cluster named {name} already exists ({}): another run's; not touching it, run again for a new name",
+                taken.join(", ")
+            );
+        }
         // Kept clusters stay after an interrupt or a panic too.
         if !self.opts.keep_cluster {
             signals::register_cluster(&name, &kubeconfig, &self.work_dir);
         }
         let cluster = self
-            .phase("cluster-create", KindCluster::create(&name, &effective, &kubeconfig))
+            .phase(
+                "cluster-create",
+                KindCluster::create(&name, &effective, &kubeconfig, run_id),
+            )
             .await?;
         self.cluster = Some(cluster.clone());
 
         if let Some(served) = served {
             let gateway = kind_network_gateway(docker).await?;
             let bind = std::net::SocketAddr::new(gateway, 0);
-            self.server = Some(GitServer::start(served, bind, self.repo_auth.clone()).await?);
+            let server = GitServer::start(served, bind, self.repo_auth.clone()).await?;
+            self.progress
+                .line(&format!("  Git server {} on the kind network", server.url()));
+            self.server = Some(server);
         }
 
         let client = self.install_engine(&cluster).await?;
@@ -585,9 +601,27 @@ impl Run<'_> {
                 Ok(client)
             }
             Disaster::KillNode(k) => {
-                disaster::kill_node(docker, &cluster.node_container(k.node.value.as_str())).await?;
+                let container = cluster.node_container(k.node.value.as_str());
+                let run = cluster
+                    .owner_run
+                    .as_deref()
+                    .context("kill-node needs a cluster drill created")?;
+                crate::cluster::owner::require(docker, &container, run).await?;
+                // The kind node container is the Kubernetes node of the same name.
+                let before = disaster::pods_on_node(&cluster.client().await?, &container).await?;
+                let killed_at = jiff::Timestamp::now();
+                disaster::kill_node(docker, &container).await?;
+                self.progress.line(&format!(
+                    "  killed and restarted {container}; waiting for its {} Ready pod(s) to start again",
+                    before.pods.len()
+                ));
                 self.emit(EventKind::DisasterInjected { step });
-                cluster.client().await
+                let client = cluster.client().await?;
+                // Until the kubelet restarts them, the workloads still report the
+                // availability they had before the kill.
+                let budget = d.within().unwrap_or(self.plan.scenario.expect.rto).0;
+                disaster::await_restarted(&client, &before, killed_at, Instant::now() + budget).await;
+                Ok(client)
             }
             Disaster::DeletePods(dp) => {
                 let client = cluster.client().await?;
@@ -642,11 +676,16 @@ impl Run<'_> {
                         names.join(", ")
                     ));
                 }
+                // The same config, marked for this run, as the first cluster.
                 let effective = self.work_dir.join("kind-config.json");
+                let run = cluster
+                    .owner_run
+                    .clone()
+                    .context("delete-cluster needs a cluster drill created")?;
                 let rebuilt = self
                     .phase(
                         "cluster-create",
-                        KindCluster::create(&cluster.name, &effective, &cluster.kubeconfig),
+                        KindCluster::create(&cluster.name, &effective, &cluster.kubeconfig, &run),
                     )
                     .await?;
                 let client = self.install_engine(&rebuilt).await?;
@@ -820,7 +859,7 @@ impl Run<'_> {
         // From here on, an interrupt must not delete a cluster the user asked to keep.
         signals::unregister_cluster();
         if let Some(cluster) = self.cluster.take() {
-            if !cluster.owned {
+            if !cluster.owned() {
                 self.progress.line(&format!(
                     "left context {} as the steps left it: drill never deletes a cluster it did not create",
                     cluster.name
