@@ -74,59 +74,66 @@ fn phases(report: &Value, name: &str) -> Vec<u64> {
         .collect()
 }
 
-/// No container of this scenario's clusters is left (tests run in parallel, each on
-/// clusters named after its own scenario: `drill-<scenario>-<run>`).
-fn assert_no_drill_clusters_left(scenario: &str) {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            "label=io.x-k8s.kind.cluster",
-            "--format",
-            "{{.Names}}",
-        ])
-        .output()
-        .unwrap();
-    let names = String::from_utf8_lossy(&out.stdout);
-    let prefix: String = format!(
-        "drill-{}",
-        scenario.chars().take(20).collect::<String>().trim_end_matches('-')
-    );
-    assert!(
-        !names.lines().any(|n| n.starts_with(&prefix)),
-        "clusters left behind: {names}"
-    );
-}
-
-/// No container of this run's cluster is left (for tests that share a scenario and
-/// so run at the same time on clusters with the same prefix).
-fn assert_run_left_no_cluster(run: &Run) {
+/// Nothing of this run's cluster is left: no node container, no pull-through cache.
+/// Scoped to the run id, never to the scenario: two tests may rehearse one scenario at
+/// once, and a Docker daemon that outlived an earlier, killed suite may still list its
+/// stopped containers.
+fn assert_run_left_nothing(run: &Run) {
     let name = gitops_drill::runner::cluster_name(
         run.report["scenario"].as_str().unwrap(),
         run.report["run_id"].as_str().unwrap(),
     );
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            &format!("name=^{name}-"),
-            "--format",
-            "{{.Names}}",
-        ])
-        .output()
-        .unwrap();
-    let names = String::from_utf8_lossy(&out.stdout);
-    assert!(names.trim().is_empty(), "cluster {name} left behind: {names}");
+    assert_nothing_left_of(&name);
 }
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn flux_namespace_loss_recovers_within_budget() {
+fn flux_namespace_loss_recovers_within_budget_twice_at_once() {
+    // Two runs of one scenario at the same time, into one report folder: nothing of
+    // theirs may collide (cluster, Git server, report folder, history).
     let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-namespace-loss.yaml", &[], reports.path());
+    let scenario = "scenarios/flux-namespace-loss.yaml";
+    let (run, other) = std::thread::scope(|s| {
+        let other = s.spawn(|| drill_run(scenario, &[], reports.path()));
+        let run = drill_run(scenario, &[], reports.path());
+        (run, other.join().unwrap())
+    });
     assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    assert_eq!(other.code, 0, "the other run passes too: {}", other.report);
+    assert_ne!(run.report["run_id"], other.report["run_id"]);
+    assert_ne!(run.dir, other.dir, "each run has its own report folder");
+    for r in [&run, &other] {
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(r.dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(
+            written["run_id"],
+            r.report["run_id"],
+            "{} holds its own run",
+            r.dir.display()
+        );
+    }
+    let history = std::fs::read_to_string(reports.path().join("flux-namespace-loss/history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+    let git_server = |r: &Run| {
+        r.stderr
+            .lines()
+            .find_map(|l| l.split("Git server ").nth(1))
+            .map(|rest| rest.split('/').nth(2).unwrap().to_string())
+            .expect("the Git server is printed")
+    };
+    assert_ne!(
+        git_server(&run),
+        git_server(&other),
+        "each run has its own Git server port"
+    );
+    let cluster_of = |r: &Run| {
+        gitops_drill::runner::cluster_name(
+            r.report["scenario"].as_str().unwrap(),
+            r.report["run_id"].as_str().unwrap(),
+        )
+    };
+    assert_ne!(cluster_of(&run), cluster_of(&other));
+    assert_run_left_nothing(&other);
     let r = &run.report;
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["result"], "pass");
@@ -161,7 +168,94 @@ fn flux_namespace_loss_recovers_within_budget() {
         assert!(run.dir.join(f).is_file(), "{f} written");
     }
     assert!(run.stderr.contains("delete namespace(s) users"));
-    assert_no_drill_clusters_left("flux-namespace-loss");
+    assert_run_left_nothing(&run);
+}
+
+/// The wall time of a run's first event of kind `event` (events.jsonl).
+fn event_at(dir: &Path, event: &str) -> jiff::Timestamp {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == event)
+        .unwrap_or_else(|| panic!("no {event} event"))["at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A node killed and booted again (its API server too, so every watch drops): drill
+/// reconnects, and says "recovered" only once the pods really run again, never on the
+/// statuses the workloads still report from before the kill. The cluster is kept so
+/// the pods' own start times can be held against drill's verdict.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-node-loss.yaml", &["--keep-cluster"], reports.path());
+    let kept = run
+        .stderr
+        .lines()
+        .find_map(|l| l.split("keeping cluster ").nth(1))
+        .map(str::to_string)
+        .expect("the kept cluster is printed");
+    let (name, kubeconfig) = kept.split_once(" (kubeconfig ").unwrap();
+    let kubeconfig = kubeconfig.trim_end_matches(')').to_string();
+    let cleanup = KindClusterGuard(name.to_string());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    assert!(
+        run.stderr
+            .contains(&format!("killed and restarted {name}-control-plane")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("watching ")),
+        "the API server went away under the watches: {}",
+        run.report["warnings"]
+    );
+    let killed = event_at(&run.dir, "disaster-injected");
+    let recovered = event_at(&run.dir, "recovered");
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "get", "pods", "-A", "-o", "json"])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pods: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut checked = 0;
+    for pod in pods["items"].as_array().unwrap() {
+        let ns = pod["metadata"]["namespace"].as_str().unwrap();
+        if !["users", "reports", "flux-system"].contains(&ns) {
+            continue;
+        }
+        for c in pod["status"]["containerStatuses"].as_array().unwrap() {
+            let started: jiff::Timestamp = c["state"]["running"]["startedAt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{ns}/{} not running: {c}", pod["metadata"]["name"]))
+                .parse()
+                .unwrap();
+            // The API reports whole seconds.
+            assert!(
+                started.as_second() >= killed.as_second() - 1,
+                "{ns}/{} started {started}, before the kill at {killed}",
+                pod["metadata"]["name"]
+            );
+            assert!(
+                started.as_second() <= recovered.as_second(),
+                "{ns}/{} started {started}, after drill said recovered at {recovered}",
+                pod["metadata"]["name"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "the apps' and Flux's containers were checked: {checked}");
+    drop(cleanup);
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -200,7 +294,7 @@ fn flux_cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     let path = r["critical_path"].as_array().unwrap();
     assert_eq!(path[0], "cluster-create", "{path:?}");
     assert!(path.iter().any(|p| p == "engine-install"));
-    assert_no_drill_clusters_left("flux-cluster-loss");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -232,7 +326,7 @@ fn a_missing_image_fails_the_run_and_names_the_app() {
             .any(|i| i["image"].as_str().unwrap().contains("demo-missing") && i["failed"].is_string()),
         "the failed pull is listed: {images:?}"
     );
-    assert_no_drill_clusters_left("flux-missing-image");
+    assert_run_left_nothing(&run);
 }
 
 fn kind_bin_path() -> String {
@@ -445,47 +539,36 @@ fn sigint_during_a_rebuild_removes_the_new_cluster_and_the_pull_through_cache() 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn clean_removes_only_drills_clusters_and_is_idempotent() {
-    let kind = |args: &[&str]| {
-        let out = Command::new("kind")
-            .args(args)
-            .env("PATH", kind_bin_path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kind {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/kind-configs/testbed-1node.yaml");
-    // Their own kubeconfig, never the user's ~/.kube/config.
+    // A cluster drill did not create, named like one, with its own kubeconfig (never
+    // the user's ~/.kube/config).
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     let kubeconfig = kubeconfig.to_str().unwrap();
-    kind(&[
-        "create",
-        "cluster",
-        "--name",
-        "drill-orphan-e2e",
-        "--kubeconfig",
-        kubeconfig,
-        "--config",
-        config,
-        "--wait",
-        "0s",
-    ]);
-    kind(&[
-        "create",
-        "cluster",
-        "--name",
-        "tb-not-drills",
-        "--kubeconfig",
-        kubeconfig,
-        "--config",
-        config,
-        "--wait",
-        "0s",
-    ]);
+    let out = Command::new("kind")
+        .args([
+            "create",
+            "cluster",
+            "--name",
+            "drill-lookalike",
+            "--kubeconfig",
+            kubeconfig,
+        ])
+        .args(["--config", config, "--wait", "0s"])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _lookalike = KindClusterGuard("drill-lookalike".into());
+    // A real orphan: a run killed outright (SIGKILL: no cleanup) once its cluster exists.
+    let (code, orphan, _) = disturb_run(
+        "scenarios/flux-bootstrap.yaml",
+        |l| l.contains("✓ cluster-create"),
+        |pid| {
+            Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+        },
+    );
+    assert_eq!(code, None, "killed by a signal");
     let drill = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_drill"))
             .args(args)
@@ -500,7 +583,7 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
     std::fs::write(
         &scenario,
         format!(
-            "name: not-drills\ncluster:\n  existing:\n    context: kind-tb-not-drills\n    kubeconfig: {kubeconfig}\n\
+            "name: not-drills\ncluster:\n  existing:\n    context: kind-drill-lookalike\n    kubeconfig: {kubeconfig}\n\
              engine:\n  flux:\n    repo: {{path: {}}}\n    path: clusters/demo\n\
              disasters:\n  - delete-namespace: {{namespaces: [users]}}\nexpect:\n  rto: 5m\n",
             concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet")
@@ -516,38 +599,33 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
     let err = String::from_utf8_lossy(&refused.stdout).to_string() + &String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("a cluster drill did not create: pass --allow-context kind-tb-not-drills"),
+        err.contains("a cluster drill did not create: pass --allow-context kind-drill-lookalike"),
         "{err}"
     );
     assert!(!err.contains("step 1 will"), "nothing listed or touched: {err}");
+
     let (code, out) = drill(&["clean", "--dry-run"]);
     assert_eq!(code, Some(0));
+    assert!(out.contains(&format!("would delete cluster {orphan}\n")), "{out}");
     assert!(
-        out.contains("would delete cluster drill-orphan-e2e") && !out.contains("tb-not-drills"),
+        out.contains("left cluster drill-lookalike alone: its nodes carry no drill owner mark")
+            && !out.contains("delete cluster drill-lookalike"),
         "{out}"
     );
     let (_, out) = drill(&["clean"]);
-    assert!(out.contains("deleted cluster drill-orphan-e2e"), "{out}");
+    assert!(out.contains(&format!("deleted cluster {orphan}\n")), "{out}");
+    assert_nothing_left_of(&orphan);
     let (_, out) = drill(&["clean"]);
     assert!(out.contains("no drill clusters found"), "idempotent: {out}");
-    let others = Command::new("docker")
+    let running = Command::new("docker")
         .args(["ps", "--format", "{{.Names}}"])
         .output()
         .unwrap();
-    let others = String::from_utf8_lossy(&others.stdout).to_string();
-    kind(&[
-        "delete",
-        "cluster",
-        "--name",
-        "tb-not-drills",
-        "--kubeconfig",
-        kubeconfig,
-    ]);
+    let running = String::from_utf8_lossy(&running.stdout).to_string();
     assert!(
-        others.contains("tb-not-drills-control-plane"),
-        "a cluster drill did not create is untouched: {others}"
+        running.lines().any(|n| n == "drill-lookalike-control-plane"),
+        "the cluster drill did not create is untouched: {running}"
     );
-    assert_no_drill_clusters_left("orphan-e2e");
 }
 
 #[test]
@@ -578,6 +656,69 @@ fn docker_daemon_restart_mid_run_is_an_error_and_clean_removes_the_rest() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_nothing_left_of(&cluster);
+}
+
+/// A report folder on a real filesystem with room for only part of a run's reports (a
+/// 64 KiB tmpfs, nearly filled): drill says so, naming the folder, and leaves no
+/// half-written report, no staging folder and no history line. Then, with room, the
+/// same run writes its reports whole. No cluster: the run errors at once (no Flux
+/// install manifest), and its error report is what is written.
+#[test]
+#[ignore = "needs root to mount a tmpfs: ./hack/test runs it"]
+fn a_full_disk_leaves_no_half_written_report() {
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let mnt = tempfile::tempdir().unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a tmpfs (root needed)");
+    let _unmount = Unmount(mnt.path().to_path_buf());
+    // 13 of the 16 pages: the first report files fit, the others do not.
+    let filler = mnt.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 13 * 4096]).unwrap();
+    let reports = mnt.path().join("reports");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_drill"))
+            .args(["run", "scenarios/flux-namespace-loss.yaml", "--report-dir"])
+            .arg(&reports)
+            .env_remove("DRILL_PROFILE")
+            .env_remove("DRILL_FLUX_INSTALL")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains(&reports.display().to_string()), "names the folder: {err}");
+    let scenario_dir = reports.join("flux-namespace-loss");
+    let left: Vec<_> = std::fs::read_dir(&scenario_dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing half-written, no history line: {left:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "the same error run: {err}");
+    let dir = PathBuf::from(
+        err.lines()
+            .find_map(|l| l.strip_prefix("reports: "))
+            .unwrap_or_else(|| panic!("written this time: {err}")),
+    );
+    for f in ["report.json", "junit.xml", "summary.md", "table.txt", "events.jsonl"] {
+        assert!(dir.join(f).is_file(), "{f} written");
+    }
+    let history = std::fs::read_to_string(scenario_dir.join("history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 1);
 }
 
 /// Runs `drill gameday`; the report is read from the folder it prints.
@@ -638,7 +779,7 @@ fn drift_is_self_healed_and_expected_drift_is_not_a_finding() {
     assert_eq!(drift[0]["fields"][0]["git"], "users-db.users.svc.cluster.local");
     assert!(drift[0]["reverted_ms"].is_u64(), "Git's value came back");
     assert_eq!(drift[1]["kept"], true);
-    assert_no_drill_clusters_left("flux-drift-self-heal");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -651,7 +792,7 @@ fn expected_drift_that_the_engine_reverts_is_reported_as_noise() {
     assert_eq!(a["passed"], false);
     assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
     assert!(run.report["drift"][0]["reverted_ms"].is_u64());
-    assert_no_drill_clusters_left("flux-drift-noise");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -679,7 +820,7 @@ fn a_bad_commit_degrades_the_app_and_git_revert_restores_it() {
     );
     assert_ne!(bad["commit"], revert["commit"], "the revert is a new commit");
     assert_eq!(assertion(r, "git-revert: reverted to Healthy")["passed"], true);
-    assert_no_drill_clusters_left("flux-bad-commit-revert");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -717,7 +858,7 @@ fn gameday_auto_runs_break_glass_and_writes_the_incident_record() {
         incident.contains("| alice | pause Kustomization/flux-system/users-api"),
         "{incident}"
     );
-    assert_no_drill_clusters_left("flux-break-glass");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -747,7 +888,7 @@ fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
         findings.contains("the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
         "{findings}"
     );
-    assert_no_drill_clusters_left("seed-configmap-drift");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -786,7 +927,7 @@ fn argocd_seed_replay_the_hand_edit_keeps_the_app_alive_until_git_overwrites_it(
         findings.contains("the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
         "{findings}"
     );
-    assert_no_drill_clusters_left("argocd-seed-configmap-drift");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -817,7 +958,7 @@ fn argocd_namespace_loss_recovers_with_every_application_synced_and_healthy() {
         "the repository secret is a timed phase"
     );
     assert!(r["rto_ms"].as_u64().unwrap() <= 300_000);
-    assert_no_drill_clusters_left("argocd-namespace-loss");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -836,7 +977,7 @@ fn argocd_cluster_loss_rebuilds_install_secret_root_app_and_waits() {
         path.iter().any(|p| p.as_str().unwrap().starts_with("Application/")),
         "{path:?}"
     );
-    assert_no_drill_clusters_left("argocd-cluster-loss");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -865,7 +1006,7 @@ fn argocd_a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(failed.contains("Application/argocd/ghost"), "names the child: {failed}");
-    assert_no_drill_clusters_left("argocd-child-degraded");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -893,7 +1034,7 @@ fn sops_key_is_restored_in_secret_bootstrap_and_never_leaks() {
         "drill-demo-password-5b9e1c".to_string(),
     ];
     assert_no_leaks(&run, &needles);
-    assert_no_drill_clusters_left("flux-cluster-loss-sops");
+    assert_run_left_nothing(&run);
 }
 
 /// Every output of a run (stderr, report.json and every file in the run's folder), by name.
@@ -958,7 +1099,7 @@ fn sealed_secrets_key_is_restored_before_the_controller_starts_and_never_leaks()
         "the controller unsealed it with the restored key: {sealed}"
     );
     assert_no_leaks(&run, &sealed_secret_needles());
-    assert_no_drill_clusters_left("sealed-secrets-key-restore");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -993,7 +1134,7 @@ fn a_rebuild_without_the_sealed_secrets_key_fails_and_names_the_sealed_secret() 
         run.stderr
     );
     assert_no_leaks(&run, &sealed_secret_needles());
-    assert_no_drill_clusters_left("sealed-secrets-key-lost");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -1037,7 +1178,7 @@ fn preloaded_images_are_pulled_before_the_engine_and_the_rebuild_pulls_nothing()
         "{}",
         r["warnings"]
     );
-    assert_no_drill_clusters_left("flux-cluster-loss-preloaded");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -1102,7 +1243,7 @@ fn a_pull_through_cache_outlives_the_cluster_and_the_rebuild_pulls_through_it() 
         assert!(held.contains(repo), "{repo} went through the cache: {held}");
     }
     // The cache went with the cluster.
-    assert_run_left_no_cluster(&run);
+    assert_run_left_nothing(&run);
     let out = Command::new("docker")
         .args([
             "ps",
@@ -1140,7 +1281,7 @@ fn argocd_drift_goes_out_of_sync_and_is_self_healed_and_ignored_differences_are_
     assert_eq!(drift[0]["fields"][0]["git"], "users-db.users.svc.cluster.local");
     assert!(drift[0]["reverted_ms"].is_u64(), "Git's value came back");
     assert_eq!(drift[1]["kept"], true);
-    assert_no_drill_clusters_left("argocd-drift-self-heal");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -1172,7 +1313,7 @@ fn argocd_break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agr
     }
     assert!(actions.iter().all(|a| a["ok"] == true), "{actions:?}");
     assert_eq!(assertion(&run.report, "/data/REPORTS_EXPORT")["passed"], true);
-    assert_no_drill_clusters_left("argocd-break-glass");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -1218,7 +1359,7 @@ fn argocd_history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
         "git revert recovered it: {}",
         step(r, 2)
     );
-    assert_no_drill_clusters_left("argocd-history-rollback");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -1231,7 +1372,7 @@ fn argocd_expected_drift_without_an_ignore_rule_is_reported_as_noise() {
     assert_eq!(a["passed"], false);
     assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
     assert!(run.report["drift"][0]["reverted_ms"].is_u64());
-    assert_no_drill_clusters_left("argocd-drift-noise");
+    assert_run_left_nothing(&run);
 }
 
 /// A repo token made for one test run, and what it looks like in every form it could
@@ -1261,7 +1402,7 @@ fn repo_credentials_are_restored_for_flux_and_never_leak() {
     let source = app(r, "GitRepository", "flux-system");
     assert_eq!(source["ready"], true, "Flux fetched with the restored token: {source}");
     assert_no_leaks(&run, &needles);
-    assert_run_left_no_cluster(&run);
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -1282,7 +1423,7 @@ fn argocd_repo_credentials_go_into_the_repository_secret() {
     let root = app(r, "Application", "root");
     assert_eq!(root["ready"], true, "{root}");
     assert_no_leaks(&run, &needles);
-    assert_run_left_no_cluster(&run);
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -1319,7 +1460,7 @@ fn a_rebuild_without_the_repo_credentials_fails_at_the_source_and_names_it() {
         run.stderr
     );
     assert_no_leaks(&run, &needles);
-    assert_no_drill_clusters_left("repo-credentials-lost");
+    assert_run_left_nothing(&run);
 }
 
 /// Serves examples/fleet (committed HEAD) on the kind network's gateway, as a remote
@@ -1556,5 +1697,5 @@ expect:
     assert_eq!(app(&run.report, "GitRepository", "flux-system")["ready"], true);
     assert_no_leaks(&run, &needles);
     drop(server);
-    assert_no_drill_clusters_left("url-repo-namespace-loss");
+    assert_run_left_nothing(&run);
 }
