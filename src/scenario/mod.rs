@@ -5,6 +5,7 @@
 //! exists, a kill-node target that the config defines), still pointing at a line.
 
 mod error;
+mod kind_config;
 mod plan;
 pub mod spec;
 mod steps;

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use super::error::ScenarioError;
 use super::spec::{ClusterSpec, Credentials, Disaster, EngineKind, EngineSpec, Repo, Scenario, SecretName};
 
@@ -49,26 +47,22 @@ impl RepoSource {
     }
 }
 
-#[derive(Deserialize)]
-struct KindConfigNodes {
-    #[serde(default)]
-    nodes: Vec<KindNode>,
-}
-
-#[derive(Deserialize)]
-struct KindNode {
-    #[serde(default)]
-    role: Option<String>,
-}
-
 impl Plan {
     pub fn build(scenario: Scenario, file: &Path) -> Result<Plan, ScenarioError> {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let (kind_config, kind_nodes) = match &scenario.cluster {
             ClusterSpec::Kind(kind) => {
                 let path = base.join(&kind.config.value);
-                let nodes =
-                    kind_node_names(&path).map_err(|msg| ScenarioError::at(file, &kind.config.referenced, msg))?;
+                // A missing file is the scenario's error (where it names it); a bad
+                // field is the kind config's own, at its line.
+                let text = std::fs::read_to_string(&path).map_err(|err| {
+                    ScenarioError::at(
+                        file,
+                        &kind.config.referenced,
+                        format!("cannot read kind config {}: {err}", path.display()),
+                    )
+                })?;
+                let nodes = super::kind_config::node_names(&text, &path)?;
                 (Some(path), nodes)
             }
             ClusterSpec::Existing(_) => (None, Vec::new()),
@@ -326,34 +320,6 @@ fn check_disaster(
         _ => {}
     }
     Ok(())
-}
-
-/// kind names node containers `<cluster>-<role>[N]`: control-plane, control-plane2, worker, worker2, ...
-fn kind_node_names(config: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(config)
-        .map_err(|err| format!("cannot read kind config {}: {err}", config.display()))?;
-    let parsed: KindConfigNodes = serde_saphyr::from_str(&text).map_err(|err| {
-        format!(
-            "kind config {} is not valid YAML: {}",
-            config.display(),
-            err.to_string().lines().next().unwrap_or("")
-        )
-    })?;
-    if parsed.nodes.is_empty() {
-        return Ok(vec!["control-plane".into()]);
-    }
-    let (mut control_planes, mut workers, mut names) = (0, 0, Vec::new());
-    for node in parsed.nodes {
-        let role = node.role.unwrap_or_else(|| "control-plane".into());
-        let count = match role.as_str() {
-            "control-plane" => &mut control_planes,
-            "worker" => &mut workers,
-            other => return Err(format!("kind config {}: unknown node role {other:?}", config.display())),
-        };
-        *count += 1;
-        names.push(if *count == 1 { role } else { format!("{role}{count}") });
-    }
-    Ok(names)
 }
 
 fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, ScenarioError> {
