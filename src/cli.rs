@@ -91,8 +91,9 @@ pub enum Command {
         #[arg(long)]
         profile: Option<PathBuf>,
     },
-    /// Delete every kind cluster drill created (names starting with `drill-`) and the
-    /// pull-through caches of `images: mirror`.
+    /// Delete every kind cluster drill created (named `drill-...`, its nodes carrying
+    /// drill's owner mark) and the pull-through caches of `images: mirror`. A kind
+    /// cluster named `drill-...` without the mark is named and left alone.
     Clean {
         /// Only list what would be deleted.
         #[arg(long)]

@@ -315,7 +315,8 @@ pub enum Disaster {
     DeleteNamespace(DeleteNamespace),
     /// Destroy the whole cluster, then rebuild it from Git.
     DeleteCluster(DeleteCluster),
-    /// Kill a node's container abruptly (docker kill), then start it again.
+    /// Kill a node's container abruptly (SIGKILL, a power cut), then start it again;
+    /// recovered once every pod that was Ready on the node runs again.
     KillNode(KillNode),
     /// Delete the pods a label selector matches, as a node drain or an eviction does:
     /// their controllers make new ones, which read their config afresh.
