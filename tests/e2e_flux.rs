@@ -171,6 +171,17 @@ fn flux_namespace_loss_recovers_within_budget_twice_at_once() {
     assert_run_left_nothing(&run);
 }
 
+/// The cluster a `--keep-cluster` run kept, and its kubeconfig, as the run printed them.
+fn kept_cluster(run: &Run) -> (String, String) {
+    let kept = run
+        .stderr
+        .lines()
+        .find_map(|l| l.split("keeping cluster ").nth(1))
+        .unwrap_or_else(|| panic!("no kept cluster printed: {}", run.stderr));
+    let (name, kubeconfig) = kept.split_once(" (kubeconfig ").unwrap();
+    (name.to_string(), kubeconfig.trim_end_matches(')').to_string())
+}
+
 /// The wall time of a run's first event of kind `event` (events.jsonl).
 fn event_at(dir: &Path, event: &str) -> jiff::Timestamp {
     let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
@@ -193,15 +204,8 @@ fn event_at(dir: &Path, event: &str) -> jiff::Timestamp {
 fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/flux-node-loss.yaml", &["--keep-cluster"], reports.path());
-    let kept = run
-        .stderr
-        .lines()
-        .find_map(|l| l.split("keeping cluster ").nth(1))
-        .map(str::to_string)
-        .expect("the kept cluster is printed");
-    let (name, kubeconfig) = kept.split_once(" (kubeconfig ").unwrap();
-    let kubeconfig = kubeconfig.trim_end_matches(')').to_string();
-    let cleanup = KindClusterGuard(name.to_string());
+    let (name, kubeconfig) = kept_cluster(&run);
+    let cleanup = KindClusterGuard(name.clone());
     assert_eq!(run.code, 0, "expected a pass: {}", run.report);
     assert!(
         run.stderr
@@ -1525,18 +1529,10 @@ fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_del
     .unwrap();
     let reports = tempfile::tempdir().unwrap();
     let made = drill_run(setup.to_str().unwrap(), &["--keep-cluster"], reports.path());
-    let kept = made
-        .stderr
-        .lines()
-        .find_map(|l| l.split("keeping cluster ").nth(1))
-        .map(str::to_string);
-    let _cleanup = kept
-        .as_ref()
-        .map(|k| KindClusterGuard(k.split_whitespace().next().unwrap().to_string()));
+    let (name, kubeconfig) = kept_cluster(&made);
+    let _cleanup = KindClusterGuard(name.clone());
     assert_eq!(made.code, 0, "setup failed: {}", made.report);
-    let kept = kept.expect("the kept cluster is printed");
-    let (name, kubeconfig) = kept.split_once(" (kubeconfig ").unwrap();
-    let kubeconfig = kubeconfig.trim_end_matches(')');
+    let kubeconfig = kubeconfig.as_str();
     let context = format!("kind-{name}");
 
     let scenario_with = |kubeconfig: &str, file: &str| {
