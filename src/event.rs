@@ -218,12 +218,21 @@ impl EventClock {
     }
 
     pub fn stamp(&self, kind: EventKind) -> DrillEvent {
-        let elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         DrillEvent {
             at: Timestamp::now(),
-            elapsed_ms,
+            elapsed_ms: self.elapsed_ms(),
             kind,
         }
+    }
+
+    /// Milliseconds since the run started.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.ms_at(Instant::now())
+    }
+
+    /// Run time of an instant taken elsewhere (a watcher's, before the runner saw it).
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }
 }
 

@@ -34,8 +34,14 @@ pub enum Update {
         node: String,
         at: Option<Timestamp>,
     },
-    /// A watch failed; it retries with backoff, the runner records a warning.
-    WatchError(String),
+    /// Watch `watch` failed at `at` with `cause` (a status code and reason, or the
+    /// client's error); it retries with backoff, the runner records a warning.
+    WatchError {
+        watch: String,
+        cause: String,
+        message: String,
+        at: std::time::Instant,
+    },
     /// The live state of an object drill follows closely (a drift target); None once deleted.
     Live {
         object: ObjectRef,
@@ -231,7 +237,23 @@ fn report_watch_error(tx: &UnboundedSender<Update>, what: &str, err: &watcher::E
     {
         return;
     }
-    let _ = tx.send(Update::WatchError(format!("watching {what}: {err}")));
+    let client_cause = |e: &kube::Error| match e {
+        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
+        other => other.to_string(),
+    };
+    let cause = match err {
+        watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+            client_cause(e)
+        }
+        watcher::Error::WatchError(status) => format!("{} {}", status.code, status.reason),
+        watcher::Error::NoResourceVersion => err.to_string(),
+    };
+    let _ = tx.send(Update::WatchError {
+        watch: what.to_string(),
+        cause,
+        message: err.to_string(),
+        at: std::time::Instant::now(),
+    });
 }
 
 /// Watches all objects of one kind. `flux_managed_only`: workloads count only when a

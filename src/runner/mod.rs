@@ -6,6 +6,7 @@
 mod progress;
 pub mod signals;
 mod steps;
+mod watch_failures;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -93,6 +94,8 @@ struct Run<'a> {
     branch: String,
     /// `images: mirror`: the pull-through cache, once started (it outlives cluster loss).
     mirror: Option<crate::cluster::mirror::PullThroughCache>,
+    /// Watch failures not yet written as warnings.
+    watch_failures: watch_failures::WatchFailures,
 }
 
 pub fn run_id() -> String {
@@ -142,6 +145,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         repo_auth: None,
         branch: gitserve::BRANCH.to_string(),
         mirror: None,
+        watch_failures: Default::default(),
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -186,6 +190,24 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
 
 impl Run<'_> {
     fn emit(&mut self, kind: EventKind) {
+        // Watch failures are written as one warning per cause when the wait they
+        // happened in ends.
+        if matches!(
+            kind,
+            EventKind::PhaseFinished { .. }
+                | EventKind::Recovered { .. }
+                | EventKind::RecoveryTimedOut { .. }
+                | EventKind::RunFinished
+        ) {
+            for message in self.watch_failures.take_warnings() {
+                self.record(EventKind::Warning { message });
+            }
+        }
+        self.record(kind);
+    }
+
+    /// Stamps an event (the one place time is taken), shows it, keeps it.
+    fn record(&mut self, kind: EventKind) {
         let ev = self.clock.stamp(kind);
         self.progress.event(&ev);
         self.events.push(ev);
@@ -620,7 +642,16 @@ impl Run<'_> {
                 // Until the kubelet restarts them, the workloads still report the
                 // availability they had before the kill.
                 let budget = d.within().unwrap_or(self.plan.scenario.expect.rto).0;
-                disaster::await_restarted(&client, &before, killed_at, Instant::now() + budget).await;
+                let back = disaster::await_restarted(&client, &before, killed_at, Instant::now() + budget).await;
+                let after = jiff::Timestamp::now().duration_since(killed_at).as_millis();
+                self.progress.line(&if back {
+                    format!(
+                        "  the node's pods run again, {} after the kill",
+                        crate::assert::ms(u64::try_from(after).unwrap_or(0))
+                    )
+                } else {
+                    "  not every pod of the node ran again within the budget: judging what is there".to_string()
+                });
                 Ok(client)
             }
             Disaster::DeletePods(dp) => {
@@ -807,17 +838,14 @@ impl Run<'_> {
             }
             Update::Live { object, value } => self.live_changed(&object, value.as_ref()),
             Update::EngineEvent { object, message, .. } => self.engine_event(&object, &message),
-            Update::WatchError(message) => {
-                if !self
-                    .events
-                    .iter()
-                    .rev()
-                    .take(50)
-                    .any(|e| matches!(&e.kind, EventKind::Warning { message: m } if *m == message))
-                {
-                    self.emit(EventKind::Warning { message });
-                }
-            }
+            Update::WatchError {
+                watch,
+                cause,
+                message,
+                at,
+            } => self
+                .watch_failures
+                .record(self.clock.ms_at(at), &watch, &cause, &message),
         }
     }
 
