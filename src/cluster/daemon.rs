@@ -11,12 +11,8 @@ use futures::StreamExt as _;
 
 /// Resolves (with a message) when the daemon stops answering; never resolves while it
 /// runs. The stream is reopened when it ends while the daemon still answers (a client
-/// timeout, not a restart). A daemon that does not answer at the start is not watched:
-/// creating the cluster fails then, with kind's own error.
+/// timeout, not a restart). Follow only a daemon that answered at the start.
 pub async fn lost(docker: Docker) -> String {
-    if docker.ping().await.is_err() {
-        return std::future::pending().await;
-    }
     loop {
         let mut events = docker.events(None::<bollard::query_parameters::EventsOptions>);
         let broke = loop {
@@ -37,7 +33,22 @@ pub async fn lost(docker: Docker) -> String {
     }
 }
 
-fn message(stream: Option<&str>, ping: &str) -> String {
+/// Why the daemon does not answer a fresh connection and ping (within 5 s), if it does not.
+pub async fn unreachable() -> Option<String> {
+    let docker = match Docker::connect_with_local_defaults() {
+        Ok(d) => d,
+        Err(e) => return Some(e.to_string()),
+    };
+    match tokio::time::timeout(Duration::from_secs(5), docker.ping()).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("no answer to a ping within 5 s".into()),
+    }
+}
+
+/// The run's error when the daemon went away: `stream` is how the event stream ended
+/// (None: it closed), `ping` why the daemon did not answer.
+pub fn message(stream: Option<&str>, ping: &str) -> String {
     format!(
         "the Docker daemon went away mid-run (event stream: {}; ping: {ping}): the cluster's nodes stopped with it; \
          once Docker is back, `drill clean` removes what is left",

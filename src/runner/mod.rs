@@ -155,17 +155,26 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
     let docker = Docker::connect_with_local_defaults()
         .ok()
         .filter(|_| matches!(plan.scenario.cluster, ClusterSpec::Kind(_)));
+    // Followed only when it answers now: a daemon that never ran did not go away.
+    let docker = match docker {
+        Some(d) if d.ping().await.is_ok() => Some(d),
+        _ => None,
+    };
     let outcome = match docker {
         Some(docker) => {
             let lost = crate::cluster::daemon::lost(docker);
             tokio::pin!(lost);
             tokio::select! {
                 r = run.execute(run_id) => match r {
-                    // A request to the API server can fail a moment before the daemon's
-                    // event stream breaks: the daemon is the cause to name.
+                    // A request can fail a moment before the daemon's event stream breaks
+                    // (a stopping daemon removes its socket first and closes the stream
+                    // when it exits): when the daemon is gone, it is the cause to name.
                     Err(e) => match tokio::time::timeout(Duration::from_secs(3), &mut lost).await {
                         Ok(message) => Err(e.context(message)),
-                        Err(_) => Err(e),
+                        Err(_) => match crate::cluster::daemon::unreachable().await {
+                            Some(why) => Err(e.context(crate::cluster::daemon::message(Some("still open"), &why))),
+                            None => Err(e),
+                        },
                     },
                     ok => ok,
                 },
@@ -254,12 +263,12 @@ impl Run<'_> {
         // Connected once the checks that need no Docker have passed: a refusal is the same
         // whether Docker runs or not.
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker");
-        match &plan.scenario.cluster {
+        // The same handle serves the steps: a reconnect would fail on its own (the socket
+        // file is gone) while a restarting daemon still holds the event stream open.
+        let docker = match &plan.scenario.cluster {
             ClusterSpec::Kind(kind_spec) => self.create_and_bootstrap(kind_spec, docker, run_id).await?,
             ClusterSpec::Existing(existing) => self.attach(existing, docker).await?,
-        }
-        // Connecting opens nothing (a socket path and a client): a second handle for the steps.
-        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        };
 
         // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
         let deadline = Instant::now() + self.opts.bootstrap_timeout;
@@ -358,7 +367,7 @@ impl Run<'_> {
         kind_spec: &crate::scenario::KindCluster,
         docker: Result<Docker>,
         run_id: &str,
-    ) -> Result<()> {
+    ) -> Result<Docker> {
         let plan = self.plan;
         let kind_config = plan.kind_config.clone().context("no kind config")?;
         if plan.scenario.images == crate::scenario::ImageMode::Mirror {
@@ -443,18 +452,19 @@ impl Run<'_> {
         let client = self.install_engine(&cluster).await?;
         self.start_observer(client).await?;
         self.commit = commit;
-        Ok(())
+        Ok(docker.clone())
     }
 
     /// An existing cluster, let through the blast-radius guard: nothing is created or
     /// installed; its engine already syncs from its own source, at whatever revision.
-    async fn attach(&mut self, existing: &ExistingCluster, docker: Result<Docker>) -> Result<()> {
+    async fn attach(&mut self, existing: &ExistingCluster, docker: Result<Docker>) -> Result<Docker> {
         let plan = self.plan;
         let base = plan.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
         let kubeconfig = crate::cluster::existing::kubeconfig_path(existing.kubeconfig.as_deref(), &base)?;
         crate::cluster::existing::check_consent(&existing.context, &self.opts.consent)?;
+        let docker = docker?;
         let (cluster, place) =
-            crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker?).await?;
+            crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker).await?;
         self.progress
             .line(&format!("existing cluster, context {}: {place}", existing.context));
         // Say what will be destroyed before anything is touched.
@@ -467,7 +477,7 @@ impl Run<'_> {
         self.start_observer(client).await?;
         // No pinned commit: Ready at the revision the cluster's own source holds.
         self.commit = String::new();
-        Ok(())
+        Ok(docker)
     }
 
     /// Installs the engine (timed), restores the secrets outside Git (timed when there
