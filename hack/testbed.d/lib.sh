@@ -51,11 +51,14 @@ secs_since() { awk -v s="$1" -v e="$(now_ms)" 'BEGIN { printf "%.1f", (e - s) / 
 key_of() { cat "$@" | sha256sum | cut -c1-12; }
 
 # run_logged NAME CMD...: run a build step with output to a log; on failure show its tail.
+# Each step's wall time is appended to $LOG_DIR/timings.tsv (UTC start, name, seconds), so a
+# cold `up` says where its time went (`./hack/testbed timings`).
 run_logged() {
   local name=$1; shift
-  local logf="$LOG_DIR/$name.log"
+  local logf="$LOG_DIR/$name.log" t0; t0=$(now_ms)
   if ! "$@" >"$logf" 2>&1; then
     tail -n 40 "$logf" >&2
     die "$name failed (full log: $logf)"
   fi
+  printf '%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$name" "$(secs_since "$t0")" >>"$LOG_DIR/timings.tsv"
 }

@@ -94,18 +94,20 @@ kind_network_ensure() {
 registry_answers() { curl -sf -o /dev/null --max-time 2 "http://$REGISTRY_PUSH/v2/"; }
 
 # registry_up: idempotent. Reuses a running container of the current image; recreates it
-# when the image changed or it left the kind network; its data survives either way.
+# when the image changed, it left the kind network, or it keeps another cache's data (a
+# test bed under another GITOPS_DRILL_CACHE ran last); its data survives either way.
 registry_up() {
   registry_image
   kind_network_ensure
-  local want have=""
+  local want have="" data
   want=$(docker image inspect -f '{{.Id}}' "$REGISTRY_IMAGE")
   if docker inspect "$REGISTRY_CONTAINER" >/dev/null 2>&1; then
     [ "$(docker inspect -f "{{ index .Config.Labels \"${TESTBED_LABEL%%=*}\" }}" "$REGISTRY_CONTAINER")" = "${TESTBED_LABEL#*=}" ] \
       || die "a container named $REGISTRY_CONTAINER exists that the test bed did not create"
     have=$(docker inspect -f '{{.Image}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$REGISTRY_CONTAINER")
-    if [ "${have%% *}" != "$want" ] || [[ " ${have#* } " != *" $KIND_NETWORK "* ]]; then
-      log "recreating $REGISTRY_CONTAINER (image or network changed)"
+    data=$(docker inspect -f '{{range .Mounts}}{{if eq .Destination "/var/lib/registry"}}{{.Source}}{{end}}{{end}}' "$REGISTRY_CONTAINER")
+    if [ "${have%% *}" != "$want" ] || [[ " ${have#* } " != *" $KIND_NETWORK "* ]] || [ "$data" != "$REGISTRY_DATA" ]; then
+      log "recreating $REGISTRY_CONTAINER (image, network or data folder changed)"
       docker rm -f "$REGISTRY_CONTAINER" >/dev/null
       have=
     fi
