@@ -5,7 +5,7 @@
 # `docker import`, no pull); Redis from Debian's redis-server package. Both are pushed to the
 # registry mirror. The install manifest is upstream's core install (controller, repo-server,
 # applicationset-controller, redis; no API server, UI, Dex or notifications), copied into
-# $ARGOCD_INSTALL with one adjustment: the Redis tag (see argocd_install_manifest).
+# $ARGOCD_INSTALL with two adjustments: the Redis tag and a shorter refresh (argocd_install_manifest).
 # shellcheck shell=bash
 
 ARGOCD_MODULE=github.com/argoproj/argo-cd/v3
@@ -192,9 +192,10 @@ build_argocd() {
 }
 
 # argocd_install_manifest: upstream's core install, as shipped in the module, into
-# $ARGOCD_INSTALL. One adjustment: Redis runs Debian's version, so its image line names that
-# tag (upstream's 8.x-alpine tag on a 7.0 server would be a false name). Images keep their
-# names and pull policies (Always for most: every pod start asks the mirror).
+# $ARGOCD_INSTALL. Two adjustments: Redis runs Debian's version, so its image line names that
+# tag (upstream's 8.x-alpine tag on a 7.0 server would be a false name); and argocd-cm sets a
+# shorter periodic refresh (argocd_cm_data). Images keep their names and pull policies
+# (Always for most: every pod start asks the mirror).
 argocd_install_manifest() {
   local key src redis
   redis=$(argocd_redis_image)
@@ -204,12 +205,36 @@ argocd_install_manifest() {
   [ -f "$src" ] || die "$ARGOCD_MODULE@$ARGOCD_VERSION has no $ARGOCD_UPSTREAM_MANIFEST"
   mkdir -p "$ARGOCD_DIR"
   { printf -- '# Argo CD %s %s from the module github.com/argoproj/argo-cd/v3, copied by the\n' "$ARGOCD_VERSION" "$ARGOCD_UPSTREAM_MANIFEST"
-    printf '# gitops-drill test bed. Changed: the Redis image tag (%s, Debian'"'"'s redis-server).\n' "$redis"
-    sed -E "s#^(\s*image: )$ARGOCD_REDIS_REPO:\S+\s*\$#\1$redis#" "$src"; } >"$ARGOCD_INSTALL.tmp"
+    printf '# gitops-drill test bed. Changed: the Redis image tag (%s, Debian'"'"'s redis-server),\n' "$redis"
+    printf '# argocd-cm timeout.reconciliation %s without jitter (stock: 120s + up to 60s).\n' "$ARGOCD_RECONCILIATION"
+    sed -E "s#^(\s*image: )$ARGOCD_REDIS_REPO:\S+\s*\$#\1$redis#" "$src" | argocd_cm_data; } >"$ARGOCD_INSTALL.tmp"
   argocd_check_images "$ARGOCD_INSTALL.tmp"
+  grep -qx "  timeout.reconciliation: $ARGOCD_RECONCILIATION" "$ARGOCD_INSTALL.tmp" \
+    || die "the Argo CD install has no argocd-cm ConfigMap to set timeout.reconciliation in"
   mv "$ARGOCD_INSTALL.tmp" "$ARGOCD_INSTALL"
   echo "$key" >"$ARGOCD_DIR/install.key"
   ok "Argo CD install manifest: $ARGOCD_INSTALL"
+}
+
+# argocd_cm_data: stdin to stdout, with data for the argocd-cm ConfigMap (upstream's has none):
+# the periodic refresh every $ARGOCD_RECONCILIATION without jitter instead of 120 s plus up to
+# 60 s. Argo CD v3 re-reads a resource's health only at that refresh when just its status
+# changed (a CRD becoming Established), which stretched a first sync to 4.5 minutes.
+argocd_cm_data() {
+  awk -v t="$ARGOCD_RECONCILIATION" '
+    function flush(   i, n, cm, data) {
+      cm = doc ~ /(^|\n)kind: ConfigMap\n/ && doc ~ /\n  name: argocd-cm\n/
+      n = split(doc, l, "\n")
+      for (i = 1; i < n; i++) {
+        print l[i]
+        if (cm && l[i] == "data:") { data = 1; print "  timeout.reconciliation: " t; print "  timeout.reconciliation.jitter: 0s" }
+      }
+      if (cm && !data) { print "data:"; print "  timeout.reconciliation: " t; print "  timeout.reconciliation.jitter: 0s" }
+      doc = ""
+    }
+    /^---/ { flush(); print; next }
+    { doc = doc $0 "\n" }
+    END { flush() }'
 }
 
 # argocd_check_images FILE: every image in the install is one this test bed built and mirrored.
