@@ -44,9 +44,7 @@ check_argocd() {
   log "kind delete cluster --name $ARGOCD_CHECK_CLUSTER"
   check_argocd_cleanup
   trap - EXIT
-  local after leftover; after=$(docker_inventory)
-  # Other kind clusters (drill runs) may come and go meanwhile: theirs are not leftovers.
-  leftover=$(comm -13 <(echo "$before") <(echo "$after") | grep -vxF -f <(other_clusters_objects "$ARGOCD_CHECK_CLUSTER"; echo .) || true)
+  local leftover; leftover=$(docker_leftovers "$ARGOCD_CHECK_CLUSTER" "$before")
   [ -z "$leftover" ] || die "check argocd left Docker objects behind: $leftover"
   ok "cluster deleted, Git server stopped; no container, network or volume left behind"
   echo "check passed: argocd=$ARGOCD_VERSION kind_create_seconds=$create_s $install $sync"
@@ -130,13 +128,3 @@ YAML
   echo "application_synced_healthy_seconds=$s"
 }
 
-# other_clusters_objects NAME: full ids of the containers of every kind cluster but NAME,
-# and the volumes they mount (as docker_inventory lists them).
-other_clusters_objects() {
-  local ids
-  ids=$(docker ps -aq --no-trunc --filter label=io.x-k8s.kind.cluster \
-    | xargs -r docker inspect -f '{{ index .Config.Labels "io.x-k8s.kind.cluster" }} {{.Id}}' | awk -v n="$1" '$1 != n {print $2}')
-  [ -n "$ids" ] || return 0
-  echo "$ids"
-  echo "$ids" | xargs docker inspect -f '{{range .Mounts}}{{if .Name}}{{.Name}}{{"\n"}}{{end}}{{end}}' | grep . || true
-}

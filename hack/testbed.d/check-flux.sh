@@ -40,8 +40,7 @@ check_flux() {
   log "kind delete cluster --name $FLUX_CHECK_CLUSTER"
   check_flux_cleanup
   trap - EXIT
-  local after leftover; after=$(docker_inventory)
-  leftover=$(comm -13 <(echo "$before") <(echo "$after"))
+  local leftover; leftover=$(docker_leftovers "$FLUX_CHECK_CLUSTER" "$before")
   [ -z "$leftover" ] || die "check flux left Docker objects behind: $leftover"
   ok "cluster deleted, Git server stopped; no container, network or volume left behind"
   echo "check passed: flux=$FLUX_VERSION kind_create_seconds=$create_s flux_install_to_ready_seconds=$flux_s $times"

@@ -48,8 +48,7 @@ check_secrets() {
   log "kind delete cluster --name $SECRETS_CHECK_CLUSTER"
   check_secrets_cleanup
   trap - EXIT
-  local after leftover; after=$(docker_inventory)
-  leftover=$(comm -13 <(echo "$before") <(echo "$after"))
+  local leftover; leftover=$(docker_leftovers "$SECRETS_CHECK_CLUSTER" "$before")
   [ -z "$leftover" ] || die "check secrets left Docker objects behind: $leftover"
   ok "cluster deleted, Git server stopped; no container, network or volume left behind"
   echo "check passed: sealed_secrets=$SEALED_SECRETS_VERSION sops=$SOPS_VERSION age=$AGE_VERSION kind_create_seconds=$create_s$SECRETS_TIMES"

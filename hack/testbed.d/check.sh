@@ -12,6 +12,34 @@ docker_inventory() {
   { docker ps -aq --no-trunc; docker network ls -q --no-trunc; docker volume ls -q; } | sort
 }
 
+# docker_leftovers OWN BEFORE: Docker objects that appeared since BEFORE (a docker_inventory)
+# and are still there, less those of other kind clusters and of drill's pull-through caches.
+# The suite runs checks beside each other and beside drill's rehearsals, whose objects come
+# and go meanwhile; an object seen once is looked at again a few seconds later, so one
+# that a neighbour was just deleting is not taken for ours.
+docker_leftovers() {
+  local own=$1 before=$2 new i
+  for i in 1 2 3; do
+    new=$(comm -13 <(echo "$before") <(docker_inventory) | grep -vxF -f <(foreign_objects "$own"; echo .) || true)
+    [ -z "$new" ] && return 0
+    sleep 3
+  done
+  echo "$new"
+}
+
+# foreign_objects OWN: full ids of the containers of every kind cluster but OWN and of
+# drill's pull-through caches, and the volumes they mount (as docker_inventory lists them).
+foreign_objects() {
+  local ids
+  ids=$( { docker ps -aq --no-trunc --filter label=io.x-k8s.kind.cluster \
+             | xargs -r docker inspect -f '{{ index .Config.Labels "io.x-k8s.kind.cluster" }} {{.Id}}' 2>/dev/null \
+             | awk -v n="$1" '$1 != n {print $2}'
+           docker ps -aq --no-trunc --filter label=io.gitops-drill.mirror-of; } | sort -u)
+  [ -n "$ids" ] || return 0
+  echo "$ids"
+  echo "$ids" | xargs docker inspect -f '{{range .Mounts}}{{if .Name}}{{.Name}}{{"\n"}}{{end}}{{end}}' 2>/dev/null | grep . || true
+}
+
 cmd_check() {
   if [ "${1:-}" = flux ]; then
     shift; check_flux "$@"; return
@@ -132,8 +160,7 @@ YAML
   trap - EXIT
   sysctl_restore
   rm -rf "$tmp"
-  local after leftover; after=$(docker_inventory)
-  leftover=$(comm -13 <(echo "$before") <(echo "$after"))
+  local leftover; leftover=$(docker_leftovers "$name" "$before")
   [ -z "$leftover" ] || die "kind delete left Docker objects behind: $leftover"
   kind get clusters 2>/dev/null | grep -qx "$name" && die "cluster $name still listed by kind"
   ok "cluster deleted; no container, network or volume left behind"
