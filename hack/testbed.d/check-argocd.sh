@@ -20,7 +20,7 @@ check_argocd() {
   export KUBECONFIG=$tmp/kubeconfig
   kind_network_ensure
   local before; before=$(docker_inventory)
-  kind delete cluster --name "$ARGOCD_CHECK_CLUSTER" >/dev/null 2>&1 || true
+  kind_delete "$ARGOCD_CHECK_CLUSTER" >/dev/null 2>&1 || true
   CHECK_TMP=$tmp GIT_SERVER_PID=
   trap check_argocd_cleanup EXIT
   local mirror_since; mirror_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -66,7 +66,7 @@ check_argocd_cleanup() {
     wait "$GIT_SERVER_PID" 2>/dev/null || true
     GIT_SERVER_PID=
   fi
-  kind delete cluster --name "$ARGOCD_CHECK_CLUSTER" >/dev/null 2>&1 || true
+  kind_delete "$ARGOCD_CHECK_CLUSTER" >/dev/null 2>&1 || true
   sysctl_restore
   [ -z "${CHECK_TMP:-}" ] || rm -rf "$CHECK_TMP"
 }

@@ -65,8 +65,8 @@ cmd_check() {
   # The kind network stays (kind never removes it); everything else must go.
   kind_network_ensure
   local before; before=$(docker_inventory)
-  kind delete cluster --name "$name" >/dev/null 2>&1 || true
-  trap 'kind delete cluster --name '"$name"' >/dev/null 2>&1 || true; sysctl_restore; rm -rf '"$tmp" EXIT
+  kind_delete "$name" >/dev/null 2>&1 || true
+  trap 'kind_delete '"$name"' >/dev/null 2>&1 || true; sysctl_restore; rm -rf '"$tmp" EXIT
 
   log "kind create cluster --name $name ($nodes node(s))"
   local t0 create_s; t0=$(now_ms)
@@ -156,7 +156,7 @@ YAML
   ok "PVC bound on StorageClass $(kubectl get pvc check-data -o jsonpath='{.spec.storageClassName}') and written"
 
   log "kind delete cluster --name $name"
-  kind delete cluster --name "$name" >/dev/null 2>&1
+  kind_delete "$name" >/dev/null 2>&1
   trap - EXIT
   sysctl_restore
   rm -rf "$tmp"

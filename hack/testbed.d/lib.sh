@@ -62,3 +62,22 @@ run_logged() {
   fi
   printf '%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$name" "$(secs_since "$t0")" >>"$LOG_DIR/timings.tsv"
 }
+
+# kind_delete NAME: `kind delete cluster`, tried three times. On this cgroup v1 host the
+# node's own runc can leave a pod's freezer cgroup FROZEN; nothing in it can then die and
+# Docker cannot remove the node ("did not receive an exit event"). Each try first thaws
+# every frozen cgroup under the cluster's node containers (as drill's own delete does).
+kind_delete() {
+  local name=$1 i id d f
+  for i in 1 2 3; do
+    for id in $(docker ps -aq --no-trunc --filter "label=io.x-k8s.kind.cluster=$name" 2>/dev/null); do
+      for d in "/sys/fs/cgroup/freezer/docker/$id" "/sys/fs/cgroup/freezer/system.slice/docker-$id.scope"; do
+        [ -d "$d" ] || continue
+        grep -rlx --include=freezer.state FROZEN "$d" 2>/dev/null | while read -r f; do echo THAWED >"$f" 2>/dev/null || true; done
+      done
+    done
+    kind delete cluster --name "$name" && return 0
+    sleep 3
+  done
+  return 1
+}

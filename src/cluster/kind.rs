@@ -166,15 +166,56 @@ impl KindCluster {
     }
 }
 
+/// How often a cluster delete is tried before it is an error, and the pause between tries.
+const DELETE_ATTEMPTS: u32 = 3;
+const DELETE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Deletes a kind cluster by name; returns when kind has removed its nodes. The one
 /// place drill deletes clusters (runs, `drill clean`, interrupts).
+///
+/// Docker can fail to remove a node ("tried to kill container, but did not receive an
+/// exit event"): on a cgroup v1 host the node's own runc can leave a pod's cgroup frozen,
+/// so nothing in it ever exits, and a busy daemon can see the exit late. So every attempt
+/// first thaws the cluster's frozen cgroups ([`super::freezer`]), and a failed delete is
+/// tried again, up to [`DELETE_ATTEMPTS`] times, before its error is returned.
 pub async fn delete_cluster(name: &str, kubeconfig: Option<&Path>) -> Result<()> {
     let kc = kubeconfig.map(|p| p.to_string_lossy().into_owned());
     let mut args = vec!["delete", "cluster", "--name", name];
     if let Some(kc) = kc.as_deref() {
         args.extend(["--kubeconfig", kc]);
     }
-    kind(&args).await.map(|_| ())
+    let mut attempt = 1;
+    loop {
+        let thawed = thaw_nodes(name).await;
+        if thawed > 0 {
+            tracing::debug!("thawed {thawed} frozen cgroup(s) of cluster {name}");
+        }
+        match kind(&args).await {
+            Ok(_) => return Ok(()),
+            Err(err) if attempt < DELETE_ATTEMPTS => {
+                tracing::debug!("delete of cluster {name} failed (attempt {attempt}): {err:#}");
+                tokio::time::sleep(DELETE_RETRY_AFTER).await;
+                attempt += 1;
+            }
+            Err(err) => return Err(err.context(format!("cluster {name} not deleted after {attempt} attempts"))),
+        }
+    }
+}
+
+/// Thaws the frozen cgroups of cluster `name`'s node containers; how many. Best effort:
+/// without Docker nothing is thawed.
+async fn thaw_nodes(name: &str) -> usize {
+    let Ok(docker) = Docker::connect_with_local_defaults() else {
+        return 0;
+    };
+    let label = format!("io.x-k8s.kind.cluster={name}");
+    let ids: Vec<String> = super::containers::labelled(&docker, &label, true)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    super::freezer::thaw_containers(&ids)
 }
 
 /// Containers (running or not) that carry kind's label for cluster `name`.

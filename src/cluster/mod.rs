@@ -5,6 +5,7 @@ pub mod containers;
 pub mod daemon;
 pub mod exec;
 pub mod existing;
+pub mod freezer;
 pub mod kind;
 pub mod mirror;
 pub mod owner;
