@@ -193,6 +193,11 @@ pub enum EventKind {
         #[serde(default)]
         message: String,
     },
+    /// What the terminal showed between typed events (a served commit, a kept cluster,
+    /// a teardown warning): recorded so `events.jsonl` holds everything that was shown.
+    Note {
+        message: String,
+    },
     RunFinished,
 }
 

@@ -600,6 +600,7 @@ impl Fold {
                 self.degraded(*step, &stuck);
             }
             EventKind::Warning { message } => self.t.warnings.push(message.clone()),
+            EventKind::Note { .. } => {}
         }
     }
 

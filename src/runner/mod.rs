@@ -126,7 +126,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         opts,
         clock: EventClock::start(),
         events: Vec::new(),
-        progress: Progress::new(opts.progress),
+        progress: Progress::stderr(opts.progress),
         state: ClusterState::default(),
         extra: Vec::new(),
         object_checks: Vec::new(),
@@ -215,6 +215,13 @@ impl Run<'_> {
         self.record(kind);
     }
 
+    /// What the terminal shows between typed events, recorded like any other event.
+    fn note(&mut self, message: &str) {
+        self.emit(EventKind::Note {
+            message: message.to_string(),
+        });
+    }
+
     /// Stamps an event (the one place time is taken), shows it, keeps it.
     fn record(&mut self, kind: EventKind) {
         let ev = self.clock.stamp(kind);
@@ -248,13 +255,11 @@ impl Run<'_> {
         // error now, not a timeout ten minutes into the rebuild.
         let preflight = crate::secrets::preflight(plan)?;
         for restored in preflight.restored {
-            self.progress
-                .line(&format!("secret to restore: {}", restored.description));
+            self.note(&format!("secret to restore: {}", restored.description));
             self.secrets.push((restored.source, restored.manifest));
         }
         if let Some(auth) = &preflight.repo_auth {
-            self.progress
-                .line(&format!("secret to restore: repo credentials (from {})", auth.origin));
+            self.note(&format!("secret to restore: repo credentials (from {})", auth.origin));
         }
         self.repo_auth = preflight.repo_auth;
         for message in preflight.warnings {
@@ -386,7 +391,7 @@ impl Run<'_> {
                 let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
                 served.require_folder(&plan.entry_path().unwrap_or_default()).await?;
                 let commit = served.served_commit.clone();
-                self.progress.line(&format!(
+                self.note(&format!(
                     "serving {} at {} (served as commit {})",
                     dir.display(),
                     &served.source_commit[..12],
@@ -400,7 +405,7 @@ impl Run<'_> {
                 let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref())
                     .await
                     .context("repo.url")?;
-                self.progress.line(&format!(
+                self.note(&format!(
                     "syncing from {url} branch {git_ref} at {}",
                     &commit[..12.min(commit.len())]
                 ));
@@ -444,8 +449,7 @@ impl Run<'_> {
             let gateway = kind_network_gateway(docker).await?;
             let bind = std::net::SocketAddr::new(gateway, 0);
             let server = GitServer::start(served, bind, self.repo_auth.clone()).await?;
-            self.progress
-                .line(&format!("  Git server {} on the kind network", server.url()));
+            self.note(&format!("  Git server {} on the kind network", server.url()));
             self.server = Some(server);
         }
 
@@ -465,12 +469,11 @@ impl Run<'_> {
         let docker = docker?;
         let (cluster, place) =
             crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker).await?;
-        self.progress
-            .line(&format!("existing cluster, context {}: {place}", existing.context));
+        self.note(&format!("existing cluster, context {}: {place}", existing.context));
         // Say what will be destroyed before anything is touched.
         for (i, d) in plan.scenario.disasters.iter().enumerate() {
             let what = steps::describe(d, &plan.scenario.disasters, plan.reverts.get(&i).copied());
-            self.progress.line(&format!("  step {} will: {what}", i + 1));
+            self.note(&format!("  step {} will: {what}", i + 1));
         }
         self.cluster = Some(cluster.clone());
         let client = cluster.client().await?;
@@ -522,8 +525,7 @@ impl Run<'_> {
             .into_iter()
             .map(|i| i.image)
             .collect();
-        self.progress
-            .line(&format!("preloading {} image(s) into every node", images.len()));
+        self.note(&format!("preloading {} image(s) into every node", images.len()));
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
         let name = cluster.name.clone();
         let failures = self
@@ -570,7 +572,7 @@ impl Run<'_> {
             })
             .await?;
         if self.mirror.is_none() {
-            self.progress.line(&format!(
+            self.note(&format!(
                 "pulling through cache {} (in front of {}); it outlives the cluster",
                 cache.container, cache.upstream
             ));
@@ -643,7 +645,7 @@ impl Run<'_> {
                 let before = disaster::pods_on_node(&cluster.client().await?, &container).await?;
                 let killed_at = jiff::Timestamp::now();
                 disaster::kill_node(docker, &container).await?;
-                self.progress.line(&format!(
+                self.note(&format!(
                     "  killed and restarted {container}; waiting for its {} Ready pod(s) to start again",
                     before.pods.len()
                 ));
@@ -654,7 +656,7 @@ impl Run<'_> {
                 let budget = d.within().unwrap_or(self.plan.scenario.expect.rto).0;
                 let back = disaster::await_restarted(&client, &before, killed_at, Instant::now() + budget).await;
                 let after = jiff::Timestamp::now().duration_since(killed_at).as_millis();
-                self.progress.line(&if back {
+                self.note(&if back {
                     format!(
                         "  the node's pods run again, {} after the kill",
                         crate::assert::ms(u64::try_from(after).unwrap_or(0))
@@ -668,8 +670,7 @@ impl Run<'_> {
                 let client = cluster.client().await?;
                 let namespace = &dp.namespace.value;
                 let deleted = disaster::delete_pods(&client, namespace, &dp.selector.value).await?;
-                self.progress
-                    .line(&format!("  deleted pod(s) {}", deleted.names.join(", ")));
+                self.note(&format!("  deleted pod(s) {}", deleted.names.join(", ")));
                 self.emit(EventKind::DisasterInjected { step });
                 if dp.expect == StepOutcome::Recovered {
                     // The recovery is judged once the replacements are Ready (or the
@@ -712,7 +713,7 @@ impl Run<'_> {
                         self.repo_auth = None;
                     }
                     let names: Vec<&str> = dc.lost().iter().map(|n| n.config_path()).collect();
-                    self.progress.line(&format!(
+                    self.note(&format!(
                         "the rebuild goes without {}: lost with the cluster",
                         names.join(", ")
                     ));
@@ -765,7 +766,7 @@ impl Run<'_> {
                 .collect();
             if self.last_wait_note.elapsed() > Duration::from_secs(20) {
                 self.last_wait_note = Instant::now();
-                self.progress.line(&format!(
+                self.note(&format!(
                     "  waiting for {} object(s): {}",
                     waiting.len(),
                     waiting.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
@@ -863,7 +864,7 @@ impl Run<'_> {
         let docker = match Docker::connect_with_local_defaults() {
             Ok(docker) => docker,
             Err(err) => {
-                self.progress.line(&format!(
+                self.note(&format!(
                     "warning: failed to connect to Docker: {err}; run `drill clean` to remove the pull-through cache of {cluster}"
                 ));
                 return;
@@ -880,11 +881,11 @@ impl Run<'_> {
                 ),
                 Err(err) => format!("warning: {err:#}"),
             };
-            self.progress.line(&line);
+            self.note(&line);
         }
         let removed = crate::cluster::mirror::remove(&docker, cluster).await;
         if let Err(err) = removed {
-            self.progress.line(&format!(
+            self.note(&format!(
                 "warning: failed to remove the pull-through cache of {cluster}: {err:#}; run `drill clean`"
             ));
         }
@@ -898,7 +899,7 @@ impl Run<'_> {
         signals::unregister_cluster();
         if let Some(cluster) = self.cluster.take() {
             if !cluster.owned() {
-                self.progress.line(&format!(
+                self.note(&format!(
                     "left context {} as the steps left it: drill never deletes a cluster it did not create",
                     cluster.name
                 ));
@@ -906,19 +907,18 @@ impl Run<'_> {
                 return;
             }
             if self.opts.keep_cluster {
-                self.progress.line(&format!(
+                self.note(&format!(
                     "keeping cluster {} (kubeconfig {})",
                     cluster.name,
                     cluster.kubeconfig.display()
                 ));
                 if let Some(cache) = &self.mirror {
-                    self.progress
-                        .line(&format!("keeping its pull-through cache {}", cache.container));
+                    self.note(&format!("keeping its pull-through cache {}", cache.container));
                 }
                 return;
             }
             if let Err(err) = cluster.delete().await {
-                self.progress.line(&format!(
+                self.note(&format!(
                     "warning: failed to delete cluster {}: {err:#}; run `drill clean`",
                     cluster.name
                 ));

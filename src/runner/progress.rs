@@ -1,7 +1,8 @@
-//! Human progress on stderr: phases, damage, readiness, what is being waited for.
+//! Human progress: a reporter over the event stream (phases, damage, readiness, what is
+//! being waited for), written to any `Write` (stderr for `drill run`, a buffer in tests).
 //! Disabled with `--quiet`; no colour when NO_COLOR is set or stderr is not a terminal.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write};
 
 use crate::assert::ms;
 use crate::event::{DrillEvent, EventKind};
@@ -9,12 +10,18 @@ use crate::event::{DrillEvent, EventKind};
 pub struct Progress {
     enabled: bool,
     color: bool,
+    out: Box<dyn Write + Send>,
 }
 
 impl Progress {
-    pub fn new(enabled: bool) -> Self {
+    /// Progress on stderr, coloured when stderr is a terminal and NO_COLOR is unset.
+    pub fn stderr(enabled: bool) -> Self {
         let color = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
-        Progress { enabled, color }
+        Progress::to(Box::new(std::io::stderr()), enabled, color)
+    }
+
+    pub fn to(out: Box<dyn Write + Send>, enabled: bool, color: bool) -> Self {
+        Progress { enabled, color, out }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -25,13 +32,7 @@ impl Progress {
         }
     }
 
-    pub fn line(&self, text: &str) {
-        if self.enabled {
-            eprintln!("{text}");
-        }
-    }
-
-    pub fn event(&self, ev: &DrillEvent) {
+    pub fn event(&mut self, ev: &DrillEvent) {
         if !self.enabled {
             return;
         }
@@ -75,6 +76,7 @@ impl Progress {
                 self.paint("31", &format!("✗ step {} did not recover in time", step + 1))
             }
             EventKind::Warning { message } => self.paint("33", &format!("  warning: {message}")),
+            EventKind::Note { message } => message.clone(),
             EventKind::DriftApplied { object, fields, .. } => format!(
                 "  hand edit {object}: {}",
                 fields
@@ -143,6 +145,90 @@ impl Progress {
             }
             EventKind::ObjectObserved { .. } | EventKind::ImagePulling { .. } | EventKind::RunFinished => return,
         };
-        eprintln!("{t} {text}");
+        // Progress is best effort: a closed stderr must not end the run.
+        let _ = writeln!(self.out, "{t} {text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::event::ObjectRef;
+
+    /// A `Write` the test can read back after the reporter wrote to it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn at(elapsed_ms: u64, kind: EventKind) -> DrillEvent {
+        DrillEvent {
+            at: "2026-12-04T08:00:00Z".parse().unwrap(),
+            elapsed_ms,
+            kind,
+        }
+    }
+
+    #[test]
+    fn notes_and_typed_events_render_as_one_stream_and_quiet_shows_nothing() {
+        let events = [
+            at(
+                0,
+                EventKind::RunStarted {
+                    scenario: "flux-namespace-loss".into(),
+                    run_id: "r1".into(),
+                },
+            ),
+            at(
+                1_200,
+                EventKind::Note {
+                    message: "serving examples/fleet at 0123456789ab".into(),
+                },
+            ),
+            at(
+                62_000,
+                EventKind::ObjectReady {
+                    object: ObjectRef::new("Kustomization", "flux-system", "apps"),
+                    revision: None,
+                    api_transition: None,
+                },
+            ),
+            at(
+                63_000,
+                EventKind::ObjectObserved {
+                    object: ObjectRef::new("Deployment", "users", "users-api"),
+                    depends_on: vec![],
+                    wave: None,
+                },
+            ),
+        ];
+        let out = Shared::default();
+        let mut progress = Progress::to(Box::new(out.clone()), true, false);
+        for ev in &events {
+            progress.event(ev);
+        }
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        insta::assert_snapshot!(text, @r"
+        [    0ms] drill: flux-namespace-loss (run r1)
+        [   1.2s] serving examples/fleet at 0123456789ab
+        [ 1m 02s]   ready     Kustomization/flux-system/apps
+        ");
+
+        let quiet = Shared::default();
+        let mut progress = Progress::to(Box::new(quiet.clone()), false, false);
+        for ev in &events {
+            progress.event(ev);
+        }
+        assert!(quiet.0.lock().unwrap().is_empty());
     }
 }

@@ -558,7 +558,7 @@ impl Run<'_> {
         };
         let asked = Instant::now();
         if operator.auto {
-            self.progress.line(&format!("▶ {what} (auto)"));
+            self.note(&format!("▶ {what} (auto)"));
         } else {
             eprintln!("\n▶ {what}\n  {}: press Enter to go ahead", operator.name);
             tokio::task::spawn_blocking(|| {
