@@ -112,6 +112,7 @@ pub async fn apply(
     target: &Target,
     patch: &Value,
     field_manager: Option<&str>,
+    manager_of: fn(&Value) -> Option<ObjectRef>,
 ) -> Result<AppliedDrift> {
     let (api, _) = api_for(client, target).await?;
     let before = api
@@ -139,7 +140,7 @@ pub async fn apply(
     Ok(AppliedDrift {
         object: object_ref(target),
         fields,
-        manager: crate::observe::readiness::managed_by(&after),
+        manager: manager_of(&after),
     })
 }
 
@@ -172,24 +173,5 @@ mod tests {
         assert_eq!(d.report_fields()[0].git, "db");
         assert_eq!(show(Some(&json!(3))), "3");
         assert_eq!(show(None), "<none>");
-    }
-
-    #[test]
-    fn the_managing_kustomization_comes_from_flux_labels() {
-        let obj = json!({"metadata": {"labels": {
-            "kustomize.toolkit.fluxcd.io/name": "users-api",
-            "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}});
-        let manager = crate::observe::readiness::managed_by;
-        assert_eq!(
-            manager(&obj),
-            Some(ObjectRef::new("Kustomization", "flux-system", "users-api"))
-        );
-        assert_eq!(manager(&json!({"metadata": {}})), None);
-        let argo = json!({"metadata": {"annotations": {
-            "argocd.argoproj.io/tracking-id": "users-api:apps/Deployment:users/users-api"}}});
-        assert_eq!(
-            manager(&argo),
-            Some(ObjectRef::new("Application", "argocd", "users-api"))
-        );
     }
 }

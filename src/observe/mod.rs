@@ -6,6 +6,7 @@
 
 pub mod kubelet;
 pub mod readiness;
+pub mod rules;
 pub mod state;
 
 use std::collections::BTreeSet;
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::event::ObjectRef;
 use readiness::{Observation, observe};
+use rules::EngineRules;
 
 /// What the watchers report.
 #[derive(Debug, Clone)]
@@ -56,19 +58,6 @@ pub enum Update {
     },
 }
 
-/// Argo CD kinds drill follows.
-pub const ARGOCD_KINDS: [(&str, &str); 1] = [("argoproj.io", "Application")];
-
-/// Flux kinds drill follows, with their API groups.
-pub const FLUX_KINDS: [(&str, &str); 6] = [
-    ("source.toolkit.fluxcd.io", "GitRepository"),
-    ("source.toolkit.fluxcd.io", "HelmRepository"),
-    ("source.toolkit.fluxcd.io", "HelmChart"),
-    ("source.toolkit.fluxcd.io", "OCIRepository"),
-    ("kustomize.toolkit.fluxcd.io", "Kustomization"),
-    ("helm.toolkit.fluxcd.io", "HelmRelease"),
-];
-
 /// Running watchers; dropping it stops them.
 pub struct Observer {
     tasks: Vec<JoinHandle<()>>,
@@ -84,18 +73,14 @@ impl Drop for Observer {
 }
 
 impl Observer {
-    /// Starts one watcher per followed kind, plus kubelet Events for image pulls and,
-    /// where the engine records them, the engine's Events. Kinds whose CRDs are not
-    /// installed are skipped.
-    pub async fn start(
-        client: Client,
-        engine_kinds: &[(&'static str, &'static str)],
-        engine_event_kind: Option<&'static str>,
-        tx: UnboundedSender<Update>,
-    ) -> Result<Observer> {
+    /// Starts one watcher per kind the engine names, plus workloads, add-on objects,
+    /// kubelet Events for image pulls and, where the engine records them, the engine's
+    /// Events. Kinds whose CRDs are not installed are skipped.
+    pub async fn start(client: Client, rules: &'static EngineRules, tx: UnboundedSender<Update>) -> Result<Observer> {
         let mut tasks = Vec::new();
         let mut groups = std::collections::BTreeMap::new();
-        for &(group, kind) in engine_kinds {
+        for rule in rules.kinds {
+            let (group, kind) = (rule.group, rule.kind);
             if !groups.contains_key(group) {
                 let g = discovery::group(&client, group)
                     .await
@@ -103,7 +88,7 @@ impl Observer {
                 groups.insert(group, g);
             }
             if let Some((ar, _)) = groups[group].recommended_kind(kind) {
-                tasks.push(watch_kind(client.clone(), ar, kind, tx.clone(), false));
+                tasks.push(watch_kind(client.clone(), ar, kind, rules, tx.clone(), false));
             }
         }
         for (kind, ar) in [
@@ -120,13 +105,13 @@ impl Observer {
                 ApiResource::erase::<k8s_openapi::api::apps::v1::DaemonSet>(&()),
             ),
         ] {
-            tasks.push(watch_kind(client.clone(), ar, kind, tx.clone(), true));
+            tasks.push(watch_kind(client.clone(), ar, kind, rules, tx.clone(), true));
         }
         for addon in ADDON_CRDS {
-            tasks.push(watch_addon_kind(client.clone(), addon, tx.clone()));
+            tasks.push(watch_addon_kind(client.clone(), addon, rules, tx.clone()));
         }
         tasks.push(watch_events(client.clone(), "Pod", pull_event, tx.clone()));
-        if let Some(kind) = engine_event_kind {
+        if let Some(kind) = rules.event_kind {
             tasks.push(watch_events(client, kind, engine_event, tx.clone()));
         }
         Ok(Observer { tasks, tx })
@@ -157,8 +142,8 @@ impl Observer {
     }
 }
 
-/// Events that Flux controllers record on Kustomizations: they name what a reconcile
-/// changed ("ConfigMap/users/users-api-env configured"), which is how drift shows up.
+/// Events an engine records on its objects (Flux on Kustomizations): they name what a
+/// reconcile changed ("ConfigMap/users/users-api-env configured"), which is how drift shows up.
 fn engine_event(ev: &KubeEvent) -> Option<Update> {
     let involved = &ev.involved_object;
     Some(Update::EngineEvent {
@@ -256,16 +241,17 @@ fn report_watch_error(tx: &UnboundedSender<Update>, what: &str, err: &watcher::E
     });
 }
 
-/// Watches all objects of one kind. `flux_managed_only`: workloads count only when a
-/// Kustomization or HelmRelease manages them (Git's objects, not the cluster's own).
+/// Watches all objects of one kind. `managed_only`: objects count only when an engine
+/// object manages them (Git's workloads, not the cluster's own).
 fn watch_kind(
     client: Client,
     ar: ApiResource,
     kind: &'static str,
+    rules: &'static EngineRules,
     tx: UnboundedSender<Update>,
-    flux_managed_only: bool,
+    managed_only: bool,
 ) -> JoinHandle<()> {
-    tokio::spawn(follow_kind(client, ar, kind, tx, flux_managed_only))
+    tokio::spawn(follow_kind(client, ar, kind, rules, tx, managed_only))
 }
 
 /// Add-ons whose objects drill judges, watched once their CRD exists (often only after
@@ -283,6 +269,7 @@ const ADDON_CRDS: [(&str, &str, &str, &str, &str); 1] = [(
 fn watch_addon_kind(
     client: Client,
     addon: (&'static str, &'static str, &'static str, &'static str, &'static str),
+    rules: &'static EngineRules,
     tx: UnboundedSender<Update>,
 ) -> JoinHandle<()> {
     let (crd, group, version, kind, plural) = addon;
@@ -301,7 +288,7 @@ fn watch_addon_kind(
         drop(stream);
         let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
         let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
-        follow_kind(client, ar, kind, tx, true).await;
+        follow_kind(client, ar, kind, rules, tx, true).await;
     })
 }
 
@@ -309,8 +296,9 @@ async fn follow_kind(
     client: Client,
     ar: ApiResource,
     kind: &'static str,
+    rules: &'static EngineRules,
     tx: UnboundedSender<Update>,
-    flux_managed_only: bool,
+    managed_only: bool,
 ) {
     let api: Api<DynamicObject> = Api::all_with(client, &ar);
     let mut stream = watcher::watcher(api, watcher::Config::default())
@@ -328,8 +316,8 @@ async fn follow_kind(
                 let Ok(value) = serde_json::to_value(&obj) else {
                     continue;
                 };
-                let o = observe(kind, &value);
-                if flux_managed_only && o.depends_on.is_empty() {
+                let o = observe(rules, kind, &value);
+                if managed_only && o.depends_on.is_empty() {
                     continue;
                 }
                 known.insert(o.object.clone());
@@ -340,7 +328,7 @@ async fn follow_kind(
                 let Ok(value) = serde_json::to_value(&obj) else {
                     continue;
                 };
-                let o = observe(kind, &value);
+                let o = observe(rules, kind, &value);
                 if known.remove(&o.object) {
                     send(Observation::deleted(o.object));
                 }

@@ -10,19 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::readiness::{FLUX_RECONCILER_KINDS, FLUX_SOURCE_KINDS, Observation, is_managed_leaf};
+use super::readiness::{Observation, is_managed_leaf};
+use super::rules::EngineRules;
 use crate::event::ObjectRef;
 
 fn whole_second(t: jiff::Timestamp) -> jiff::Timestamp {
     jiff::Timestamp::from_second(t.as_second()).unwrap_or(t)
-}
-
-/// Kinds whose readiness drill judges; other inventory entries (ConfigMaps, ...) are not waited on.
-pub fn is_tracked(kind: &str) -> bool {
-    FLUX_SOURCE_KINDS.contains(&kind)
-        || FLUX_RECONCILER_KINDS.contains(&kind)
-        || is_managed_leaf(kind)
-        || kind == "Application"
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,19 +92,21 @@ impl ClusterState {
             .collect()
     }
 
-    /// Judges recovery: `root` is the root Kustomization, `root_source` its source, whose
-    /// artifact revision must name `commit`; `baseline` must all be back.
+    /// Judges recovery by the engine's `rules`: `root` is the root of the desired state
+    /// (Flux: the root Kustomization), `root_source` the object whose revision must name
+    /// `commit`; `baseline` must all be back.
     pub fn recovery(
         &self,
+        rules: &EngineRules,
         root: &ObjectRef,
         root_source: &ObjectRef,
         commit: &str,
         baseline: &BTreeSet<ObjectRef>,
     ) -> Recovery {
-        let required = self.required(root, root_source, baseline);
+        let required = self.required(rules, root, root_source, baseline);
         let mut waiting_for = Vec::new();
         for r in &required {
-            if let Some(why) = self.not_ready_reason(r, root_source, commit) {
+            if let Some(why) = self.not_ready_reason(rules, r, root_source, commit) {
                 waiting_for.push((r.clone(), why));
             }
         }
@@ -124,29 +119,30 @@ impl ClusterState {
 
     fn required(
         &self,
+        rules: &EngineRules,
         root: &ObjectRef,
         root_source: &ObjectRef,
         baseline: &BTreeSet<ObjectRef>,
     ) -> BTreeSet<ObjectRef> {
         let mut required = BTreeSet::new();
-        // Every Application is required: those an ApplicationSet generates are in no inventory.
-        let applications = self
+        let always = self
             .objects
             .values()
-            .filter(|o| o.present && o.object.kind == "Application")
+            .filter(|o| o.present && rules.always_required.contains(&o.object.kind.as_str()))
             .map(|o| o.object.clone());
         let mut queue: VecDeque<ObjectRef> = [root.clone(), root_source.clone()]
             .into_iter()
             .chain(baseline.iter().cloned())
-            .chain(applications)
+            .chain(always)
             .collect();
         while let Some(r) = queue.pop_front() {
-            if !is_tracked(&r.kind) || !required.insert(r.clone()) {
+            if !rules.is_tracked(&r.kind) || !required.insert(r.clone()) {
                 continue;
             }
             if let Some(o) = self.objects.get(&r) {
-                // Workloads point at the Kustomization managing them; that is not a requirement
-                // of the workload (it would pull unrelated objects in), so only follow Flux links.
+                // Workloads point at the engine object managing them; that is not a requirement
+                // of the workload (it would pull unrelated objects in), so only follow the
+                // engine's own links.
                 if !is_managed_leaf(&r.kind) {
                     queue.extend(o.depends_on.iter().cloned());
                 }
@@ -156,7 +152,13 @@ impl ClusterState {
         required
     }
 
-    fn not_ready_reason(&self, r: &ObjectRef, root_source: &ObjectRef, commit: &str) -> Option<String> {
+    fn not_ready_reason(
+        &self,
+        rules: &EngineRules,
+        r: &ObjectRef,
+        root_source: &ObjectRef,
+        commit: &str,
+    ) -> Option<String> {
         let Some(o) = self.objects.get(r) else {
             return Some("not created yet".into());
         };
@@ -178,20 +180,9 @@ impl ClusterState {
         {
             return Some("waiting for a reconcile after the damage (its Ready is from before)".into());
         }
-        // An Application synced from the served repo must be at the pinned commit (Helm
-        // chart versions and other sources are not commits: left alone).
-        if r.kind == "Application"
-            && let Some(rev) = o.revision.as_deref()
-            && rev.len() == 40
-            && rev.bytes().all(|b| b.is_ascii_hexdigit())
-            && !commit.is_empty()
-            && rev != commit
-        {
-            return Some(format!(
-                "synced to {}, expected commit {}",
-                &rev[..12],
-                &commit[..12.min(commit.len())]
-            ));
+        let source = o.source.as_ref().and_then(|s| self.objects.get(s));
+        if let Some(why) = (rules.behind)(o, source, commit) {
+            return Some(why);
         }
         if r == root_source {
             let at_commit = o.revision.as_deref().is_some_and(|rev| rev.ends_with(commit));
@@ -202,19 +193,6 @@ impl ClusterState {
                 ));
             }
         }
-        // A Kustomization is only done when it applied what its source currently holds.
-        if r.kind == "Kustomization" {
-            let source_rev = o
-                .source
-                .as_ref()
-                .and_then(|s| self.objects.get(s))
-                .and_then(|s| s.revision.as_deref());
-            if let (Some(applied), Some(source_rev)) = (o.revision.as_deref(), source_rev)
-                && applied != source_rev
-            {
-                return Some(format!("applied {applied}, source is at {source_rev}"));
-            }
-        }
         None
     }
 }
@@ -222,6 +200,7 @@ impl ClusterState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::flux::readiness::RULES as FLUX;
 
     fn obs(kind: &str, ns: &str, name: &str, ready: bool) -> Observation {
         let mut o = Observation::deleted(ObjectRef::new(kind, ns, name));
@@ -259,7 +238,7 @@ mod tests {
     #[test]
     fn a_settled_fleet_is_recovered() {
         let (state, root, src) = fleet();
-        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        let r = state.recovery(&FLUX, &root, &src, "c0ffee", &BTreeSet::new());
         assert!(r.complete, "{:?}", r.waiting_for);
         assert_eq!(
             r.required.len(),
@@ -274,7 +253,7 @@ mod tests {
         let (mut state, root, src) = fleet();
         let baseline = state.ready_set();
         state.apply(Observation::deleted(ObjectRef::new("Deployment", "users", "users-api")));
-        let r = state.recovery(&root, &src, "c0ffee", &baseline);
+        let r = state.recovery(&FLUX, &root, &src, "c0ffee", &baseline);
         assert!(!r.complete);
         assert_eq!(
             r.waiting_for,
@@ -293,7 +272,7 @@ mod tests {
         let mut s = obs("GitRepository", "flux-system", "flux-system", true);
         s.revision = Some("main@sha1:c0ffee".into());
         fresh.apply(s);
-        let r = fresh.recovery(&root, &src, "c0ffee", &baseline);
+        let r = fresh.recovery(&FLUX, &root, &src, "c0ffee", &baseline);
         let waiting: Vec<String> = r.waiting_for.iter().map(|(o, why)| format!("{o}: {why}")).collect();
         assert_eq!(
             waiting,
@@ -311,7 +290,7 @@ mod tests {
         let mut s = obs("GitRepository", "flux-system", "flux-system", true);
         s.revision = Some("main@sha1:0ld".into());
         state.apply(s);
-        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        let r = state.recovery(&FLUX, &root, &src, "c0ffee", &BTreeSet::new());
         assert!(!r.complete);
         assert!(
             r.waiting_for[0].1.contains("expected commit c0ffee"),
@@ -329,7 +308,7 @@ mod tests {
             .clone();
         a.revision = Some("main@sha1:0ld".into());
         state.apply(a);
-        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        let r = state.recovery(&FLUX, &root, &src, "c0ffee", &BTreeSet::new());
         assert_eq!(r.waiting_for.len(), 1);
         assert!(
             r.waiting_for[0]
@@ -353,7 +332,7 @@ mod tests {
         );
         // The Deployment comes back, but the Kustomization's Ready is still the old one.
         state.apply(obs("Deployment", "users", "users-api", true));
-        let r = state.recovery(&root, &src, "c0ffee", &baseline);
+        let r = state.recovery(&FLUX, &root, &src, "c0ffee", &baseline);
         assert!(
             r.waiting_for
                 .iter()
@@ -368,7 +347,7 @@ mod tests {
             .clone();
         early.api_transition = Some("2026-11-23T09:59:59Z".parse().unwrap());
         state.apply(early);
-        assert!(!state.recovery(&root, &src, "c0ffee", &baseline).complete);
+        assert!(!state.recovery(&FLUX, &root, &src, "c0ffee", &baseline).complete);
         // ... one in its own second does: the API's timestamps are whole seconds.
         let mut same_second = state
             .get(&ObjectRef::new("Kustomization", "flux-system", "flux-system"))
@@ -377,7 +356,7 @@ mod tests {
         same_second.api_transition = Some("2026-11-23T10:00:00Z".parse().unwrap());
         state.apply(same_second);
         let waiting: Vec<String> = state
-            .recovery(&root, &src, "c0ffee", &baseline)
+            .recovery(&FLUX, &root, &src, "c0ffee", &baseline)
             .waiting_for
             .into_iter()
             .map(|(o, _)| o.name)
@@ -392,14 +371,14 @@ mod tests {
             k.api_transition = Some("2026-11-23T10:00:30Z".parse().unwrap());
             state.apply(k);
         }
-        assert!(state.recovery(&root, &src, "c0ffee", &baseline).complete);
+        assert!(state.recovery(&FLUX, &root, &src, "c0ffee", &baseline).complete);
     }
 
     #[test]
     fn a_not_ready_child_is_reported_with_its_message() {
         let (mut state, root, src) = fleet();
         state.apply(obs("Deployment", "users", "users-api", false));
-        let r = state.recovery(&root, &src, "c0ffee", &BTreeSet::new());
+        let r = state.recovery(&FLUX, &root, &src, "c0ffee", &BTreeSet::new());
         assert_eq!(
             r.waiting_for,
             vec![(

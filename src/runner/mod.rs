@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::assert::{self, Assertion, ObjectCheckOutcome};
 use crate::cluster::kind::{KindCluster, effective_config, kind_network_gateway};
 use crate::disaster;
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::event::{DrillEvent, EventClock, EventKind, ObjectRef};
 use crate::gitserve::{self, GitServer, ServedRepo};
 use crate::observe::kubelet::PullFact;
@@ -85,7 +85,7 @@ struct Run<'a> {
     /// Hand edits still followed (until Git overwrites them or the run ends).
     drifts: Vec<steps::ActiveDrift>,
     current_step: usize,
-    engine: Option<Engine>,
+    engine: Option<std::sync::Arc<dyn Engine>>,
     /// Secret manifests restored in secret-bootstrap (key material: never printed).
     secrets: Vec<(crate::scenario::SecretName, serde_json::Value)>,
     /// `repo.credentials`, read at preflight; None once lost with the cluster.
@@ -249,7 +249,7 @@ impl Run<'_> {
 
     async fn execute(&mut self, run_id: &str) -> Result<()> {
         let plan = self.plan;
-        let engine = Engine::for_plan(plan, &self.opts.profile)?;
+        let engine = engine::for_plan(plan, &self.opts.profile)?;
         self.engine = Some(engine.clone());
         // Before anything exists: a key that is missing or cannot decrypt the fleet is an
         // error now, not a timeout ten minutes into the rebuild.
@@ -489,8 +489,8 @@ impl Run<'_> {
         let engine = self.engine.clone().context("no engine")?;
         match self.plan.scenario.images {
             crate::scenario::ImageMode::Cold => {}
-            crate::scenario::ImageMode::Preloaded => self.preload_images(cluster, &engine).await?,
-            crate::scenario::ImageMode::Mirror => self.use_mirror(cluster, &engine).await?,
+            crate::scenario::ImageMode::Preloaded => self.preload_images(cluster, engine.as_ref()).await?,
+            crate::scenario::ImageMode::Mirror => self.use_mirror(cluster, engine.as_ref()).await?,
         }
         let (url, served) = match (&self.server, &self.plan.repo) {
             (Some(server), _) => (engine.repo_url(server.addr, &server.repo.name), Some(server.addr)),
@@ -502,10 +502,10 @@ impl Run<'_> {
         self.phase("engine-install", async move { e.install(&c).await }).await?;
         let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
         let auth = self.repo_auth.clone();
-        if engine.has_secret_bootstrap(&secrets, auth.as_ref()) {
+        if engine::has_secret_bootstrap(engine.as_ref(), &secrets, auth.as_ref()) {
             let (c, e, u) = (client.clone(), engine.clone(), url.clone());
             self.phase("secret-bootstrap", async move {
-                e.secret_bootstrap(&c, &u, &secrets, auth.as_ref()).await
+                engine::secret_bootstrap(e.as_ref(), &c, &u, &secrets, auth.as_ref()).await
             })
             .await?;
         }
@@ -516,7 +516,7 @@ impl Run<'_> {
     /// `images: preloaded`: every image the rebuild needs, pulled into every node before
     /// the engine starts (timed); one that cannot be pulled is a warning, and the
     /// rebuild shows what it costs.
-    async fn preload_images(&mut self, cluster: &KindCluster, engine: &Engine) -> Result<()> {
+    async fn preload_images(&mut self, cluster: &KindCluster, engine: &dyn Engine) -> Result<()> {
         let RepoSource::Local { dir, .. } = &self.plan.repo else {
             return Ok(());
         };
@@ -544,7 +544,7 @@ impl Run<'_> {
     /// `images: mirror`: starts the pull-through cache with the first cluster, and points
     /// every node of this one at it (timed together as `image-mirror`). After a cluster
     /// loss only the pointing is left: the cache, and what it holds, survived.
-    async fn use_mirror(&mut self, cluster: &KindCluster, engine: &Engine) -> Result<()> {
+    async fn use_mirror(&mut self, cluster: &KindCluster, engine: &dyn Engine) -> Result<()> {
         let (image, upstream) = mirror_settings(&self.opts.profile)?;
         let mut registries: BTreeSet<String> = BTreeSet::new();
         if let RepoSource::Local { dir, .. } = &self.plan.repo {
@@ -598,7 +598,7 @@ impl Run<'_> {
     async fn start_observer(&mut self, client: Client) -> Result<()> {
         let (tx, rx) = unbounded_channel();
         let engine = self.engine.as_ref().context("no engine")?;
-        let observer = Observer::start(client, engine.kinds_to_watch(), engine.event_kind(), tx).await?;
+        let observer = Observer::start(client, engine.rules(), tx).await?;
         self.observer = Some((observer, rx));
         Ok(())
     }
@@ -740,16 +740,17 @@ impl Run<'_> {
     /// Waits, driven by watch updates, until the cluster has recovered or `deadline`
     /// passes. Returns whether it recovered and, if not, what it was still waiting for.
     async fn wait_recovered(&mut self, baseline: &BTreeSet<ObjectRef>, deadline: Instant) -> (bool, String) {
-        let Some((root, source)) = self.engine.as_ref().map(Engine::roots) else {
+        let Some(engine) = self.engine.clone() else {
             return (false, "no engine".into());
         };
+        let (root, source) = engine.roots();
         loop {
             // Judge only on everything the watchers have reported so far.
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
                 self.apply(u);
             }
             let commit = self.commit.clone();
-            let status = self.state.recovery(&root, &source, &commit, baseline);
+            let status = self.state.recovery(engine.rules(), &root, &source, &commit, baseline);
             let unhealed = self.unhealed_drift();
             if status.complete && unhealed.is_empty() {
                 return (true, String::new());
@@ -792,7 +793,7 @@ impl Run<'_> {
         match update {
             Update::Object(o) => {
                 let o = *o;
-                if o.object.kind == "Application" && o.reason == "OutOfSync" {
+                if self.engine.as_ref().is_some_and(|e| (e.rules().saw_drift)(&o)) {
                     self.engine_event(&o.object, "");
                 }
                 let previous = self.state.apply(o.clone());

@@ -335,7 +335,8 @@ impl Run<'_> {
         (target, patch, field_manager): (&Target, &Value, Option<&str>),
         expect: DriftExpect,
     ) -> Result<usize> {
-        let applied = drift::apply(client, target, patch, field_manager).await?;
+        let manager_of = self.engine.as_ref().context("no engine")?.rules().manager_of;
+        let applied = drift::apply(client, target, patch, field_manager, manager_of).await?;
         self.emit(EventKind::DriftApplied {
             step,
             object: applied.object.clone(),
@@ -370,7 +371,7 @@ impl Run<'_> {
         match manager {
             Some(m) if !suspended => {
                 let engine = self.engine.clone().context("no engine")?;
-                let token = engine.request_reconcile(client, &m).await?;
+                let token = crate::engine::request_reconcile(engine.as_ref(), client, &m).await?;
                 self.emit(EventKind::OperatorAction {
                     step,
                     action: format!("reconcile requested on {m}"),
@@ -427,9 +428,10 @@ impl Run<'_> {
     /// Waits until the engine has fetched the current commit and some object it must
     /// make Ready has stayed not Ready for [`DEGRADE_AFTER`] (or an image pull failed).
     pub(super) async fn wait_degraded(&mut self, step: usize, deadline: Instant) -> bool {
-        let Some((root, source)) = self.engine.as_ref().map(crate::engine::Engine::roots) else {
+        let Some(engine) = self.engine.clone() else {
             return false;
         };
+        let (root, source) = engine.roots();
         let mut fetched_at: Option<Instant> = None;
         let mut since: BTreeMap<ObjectRef, Instant> = BTreeMap::new();
         let first_event = self.events.len();
@@ -453,7 +455,9 @@ impl Run<'_> {
                 });
             }
             if let Some(fetched) = fetched_at {
-                let status = self.state.recovery(&root, &source, &commit, &Default::default());
+                let status = self
+                    .state
+                    .recovery(engine.rules(), &root, &source, &commit, &Default::default());
                 since.retain(|o, _| status.waiting_for.iter().any(|(w, _)| w == o));
                 let failed_pulls: Vec<String> = self.events[first_event..]
                     .iter()

@@ -13,10 +13,20 @@ use kube::runtime::wait::await_condition;
 use kube::{Client, discovery};
 use serde_json::{Value, json};
 
+pub mod readiness;
+
+use std::path::PathBuf;
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+
+use super::Engine;
 use super::apply::{apply_all, default_namespace, parse_manifest};
 use crate::event::ObjectRef;
-use crate::observe::readiness::observe;
-use crate::scenario::SyncPolicy;
+use crate::observe::readiness::{Observation, workload_ready};
+use crate::observe::rules::EngineRules;
+use crate::profile::Profile;
+use crate::scenario::{EngineKind, Plan, SyncPolicy};
 use crate::secrets::RepoAuth;
 
 pub const NAMESPACE: &str = "argocd";
@@ -54,7 +64,7 @@ pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Res
     for name in names("Deployment") {
         let ready = |d: Option<&Deployment>| {
             d.and_then(|d| serde_json::to_value(d).ok())
-                .is_some_and(|v| observe("Deployment", &v).ready)
+                .is_some_and(|v| workload_ready("Deployment", &v))
         };
         tokio::time::timeout(timeout, await_condition(deployments.clone(), &name, ready))
             .await
@@ -65,7 +75,7 @@ pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Res
     for name in names("StatefulSet") {
         let ready = |d: Option<&StatefulSet>| {
             d.and_then(|d| serde_json::to_value(d).ok())
-                .is_some_and(|v| observe("StatefulSet", &v).ready)
+                .is_some_and(|v| workload_ready("StatefulSet", &v))
         };
         tokio::time::timeout(timeout, await_condition(sets.clone(), &name, ready))
             .await
@@ -168,16 +178,11 @@ pub async fn refresh_all(client: &Client) -> Result<usize> {
     Ok(list.items.len())
 }
 
-/// Requests a refresh of one Application; handled once `status.reconciledAt` is at or
-/// after the token. `reconciledAt` is truncated to the second, so the request waits for
-/// the next whole second and the token is that second: a reconcile from before the
-/// request then reads earlier than the token, and one that handled it never does.
-pub async fn request_refresh(client: &Client, app: &ObjectRef) -> Result<String> {
-    request_refreshes(client, std::slice::from_ref(app)).await
-}
-
-/// Requests a refresh of several Applications after one wait for the whole second,
-/// so asking N apps costs at most one second, not N; they share the token.
+/// Requests a refresh of Applications; each is handled once its `status.reconciledAt` is
+/// at or after the token. `reconciledAt` is truncated to the second, so the request
+/// waits for the next whole second and the token is that second: a reconcile from
+/// before the request then reads earlier than the token, and one that handled it never
+/// does. One wait for all, so asking N apps costs at most one second, not N.
 pub async fn request_refreshes(client: &Client, apps: &[ObjectRef]) -> Result<String> {
     let (api, _) = applications(client).await?;
     let (next_second, wait) = next_whole_second(jiff::Timestamp::now())?;
@@ -287,7 +292,7 @@ pub async fn set_auto_sync(client: &Client, app: &ObjectRef, on: bool) -> Result
             others.push(parent);
         }
     } else {
-        let parent = crate::observe::readiness::managed_by(&value).filter(|p| p.kind == "Application");
+        let parent = readiness::manager_of(&value);
         let mut paused_parent = None;
         if let Some(parent) = parent {
             let p = api
@@ -333,6 +338,130 @@ async fn patch_auto_sync(
         .await
         .with_context(|| format!("failed to {} auto-sync of {app}", if on { "restore" } else { "remove" }))?;
     Ok(())
+}
+
+/// Argo CD, as a run drives it.
+#[derive(Debug, Clone)]
+pub struct ArgoCd {
+    install: PathBuf,
+    path: String,
+    policy: SyncPolicy,
+}
+
+impl ArgoCd {
+    pub fn for_plan(plan: &Plan, profile: &Profile) -> Result<ArgoCd> {
+        let spec = plan
+            .scenario
+            .engine
+            .argocd
+            .as_ref()
+            .context("the scenario has no engine.argocd")?;
+        let install = profile.argocd_install.clone().context(
+            "no Argo CD install manifest: set DRILL_ARGOCD_INSTALL (Argo CD's install.yaml) or use a profile (--profile / DRILL_PROFILE)",
+        )?;
+        Ok(ArgoCd {
+            install,
+            path: spec.path.as_str().to_string(),
+            policy: spec.sync_policy,
+        })
+    }
+}
+
+impl Engine for ArgoCd {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Argocd
+    }
+
+    fn install_manifest(&self) -> Option<&Path> {
+        Some(&self.install)
+    }
+
+    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<()>> {
+        install(client, &self.install, Duration::from_secs(300)).boxed()
+    }
+
+    /// Applications in Git name a stable in-cluster URL, whatever drill's server address.
+    fn repo_url(&self, _server: SocketAddr, repo_name: &str) -> String {
+        in_cluster_url(repo_name)
+    }
+
+    fn own_secrets(&self, url: &str, auth: Option<&RepoAuth>) -> Vec<Value> {
+        vec![repository_secret(url, auth)]
+    }
+
+    fn always_restores_secrets(&self) -> bool {
+        true
+    }
+
+    fn bootstrap<'a>(
+        &'a self,
+        client: &'a Client,
+        url: &'a str,
+        served: Option<SocketAddr>,
+        branch: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let mut objects = served.map(git_service).unwrap_or_default();
+        objects.push(default_project());
+        objects.push(root_application(url, branch, &self.path, self.policy));
+        async move {
+            apply_all(client, &objects, Duration::from_secs(60))
+                .await
+                .context("failed to create the root Application")
+        }
+        .boxed()
+    }
+
+    fn roots(&self) -> (ObjectRef, ObjectRef) {
+        (root_app(), root_app())
+    }
+
+    fn rules(&self) -> &'static EngineRules {
+        &readiness::RULES
+    }
+
+    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<usize>> {
+        refresh_all(client).boxed()
+    }
+
+    fn app_ref(&self, app: &str) -> ObjectRef {
+        match app.split_once('/') {
+            Some((ns, name)) => ObjectRef::new("Application", ns, name),
+            None => ObjectRef::new("Application", NAMESPACE, app),
+        }
+    }
+
+    fn set_paused<'a>(
+        &'a self,
+        client: &'a Client,
+        app: &'a ObjectRef,
+        paused: bool,
+    ) -> BoxFuture<'a, Result<Vec<ObjectRef>>> {
+        set_auto_sync(client, app, !paused).boxed()
+    }
+
+    fn request_reconciles<'a>(
+        &'a self,
+        client: &'a Client,
+        apps: &'a [ObjectRef],
+    ) -> BoxFuture<'a, Result<Vec<(ObjectRef, String)>>> {
+        async move {
+            let token = request_refreshes(client, apps).await?;
+            Ok(apps.iter().map(|a| (a.clone(), token.clone())).collect())
+        }
+        .boxed()
+    }
+
+    fn handled(&self, o: &Observation, token: &str) -> bool {
+        let Some(last) = o.last_handled.as_deref() else {
+            return false;
+        };
+        let (Ok(last), Ok(token)) = (last.parse::<jiff::Timestamp>(), token.parse::<jiff::Timestamp>()) else {
+            return false;
+        };
+        // The token is the whole second the request was made at (see request_refreshes),
+        // so reconciledAt's truncation cannot mislead.
+        last >= token
+    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,21 @@ use kube::runtime::wait::await_condition;
 use kube::{Client, discovery};
 use serde_json::{Value, json};
 
+pub mod readiness;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+
+use super::Engine;
 use super::apply::{apply_all, parse_manifest};
 use crate::event::ObjectRef;
-use crate::observe::readiness::observe;
+use crate::observe::readiness::{Observation, workload_ready};
+use crate::observe::rules::EngineRules;
+use crate::profile::Profile;
+use crate::scenario::{EngineKind, Plan};
 use crate::secrets::RepoAuth;
 
 pub const NAMESPACE: &str = "flux-system";
@@ -43,7 +55,7 @@ pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Res
     for name in &names {
         let available = |d: Option<&Deployment>| {
             d.and_then(|d| serde_json::to_value(d).ok())
-                .is_some_and(|v| observe("Deployment", &v).ready)
+                .is_some_and(|v| workload_ready("Deployment", &v))
         };
         tokio::time::timeout(timeout, await_condition(deployments.clone(), name, available))
             .await
@@ -176,6 +188,133 @@ pub async fn reconcile_now(client: &Client) -> Result<usize> {
         }
     }
     Ok(count)
+}
+
+/// Flux, as a run drives it.
+#[derive(Debug, Clone)]
+pub struct Flux {
+    /// None for an existing cluster: its Flux is already there, drill installs nothing.
+    install: Option<PathBuf>,
+    path: String,
+    interval: Duration,
+    /// The repo needs credentials: the root GitRepository names their Secret, which
+    /// may be missing (a rehearsal of losing it).
+    credentials: bool,
+}
+
+impl Flux {
+    pub fn for_plan(plan: &Plan, profile: &Profile, existing: bool) -> Result<Flux> {
+        let spec = plan
+            .scenario
+            .engine
+            .flux
+            .as_ref()
+            .context("the scenario has no engine.flux")?;
+        // An existing cluster already runs its engine: nothing to install.
+        let install = match &profile.flux_install {
+            Some(p) => Some(p.clone()),
+            None if existing => None,
+            None => anyhow::bail!(
+                "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)"
+            ),
+        };
+        Ok(Flux {
+            install,
+            path: spec.path.as_str().to_string(),
+            interval: spec.interval.0,
+            credentials: plan.repo.credentials().is_some(),
+        })
+    }
+}
+
+impl Engine for Flux {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Flux
+    }
+
+    fn install_manifest(&self) -> Option<&Path> {
+        self.install.as_deref()
+    }
+
+    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let manifest = self
+                .install
+                .as_deref()
+                .context("no Flux install manifest: drill installs Flux only into clusters it creates")?;
+            install(client, manifest, Duration::from_secs(300)).await
+        }
+        .boxed()
+    }
+
+    /// Flux reaches drill's server on the kind network directly.
+    fn repo_url(&self, server: SocketAddr, repo_name: &str) -> String {
+        format!("http://{server}/{repo_name}.git")
+    }
+
+    fn own_secrets(&self, _url: &str, auth: Option<&RepoAuth>) -> Vec<Value> {
+        auth.map(repo_secret).into_iter().collect()
+    }
+
+    fn always_restores_secrets(&self) -> bool {
+        false
+    }
+
+    fn bootstrap<'a>(
+        &'a self,
+        client: &'a Client,
+        url: &'a str,
+        _served: Option<SocketAddr>,
+        branch: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        let secret = self.credentials.then_some(REPO_SECRET);
+        let objects = root_objects(url, branch, &self.path, self.interval, secret);
+        async move { bootstrap(client, &objects).await }.boxed()
+    }
+
+    fn roots(&self) -> (ObjectRef, ObjectRef) {
+        (root_kustomization(), root_source())
+    }
+
+    fn rules(&self) -> &'static EngineRules {
+        &readiness::RULES
+    }
+
+    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<usize>> {
+        reconcile_now(client).boxed()
+    }
+
+    fn app_ref(&self, app: &str) -> ObjectRef {
+        app_ref(app)
+    }
+
+    fn set_paused<'a>(
+        &'a self,
+        client: &'a Client,
+        app: &'a ObjectRef,
+        paused: bool,
+    ) -> BoxFuture<'a, Result<Vec<ObjectRef>>> {
+        async move { set_suspended(client, app, paused).await.map(|_| Vec::new()) }.boxed()
+    }
+
+    fn request_reconciles<'a>(
+        &'a self,
+        client: &'a Client,
+        apps: &'a [ObjectRef],
+    ) -> BoxFuture<'a, Result<Vec<(ObjectRef, String)>>> {
+        async move {
+            let mut tokens = Vec::new();
+            for app in apps {
+                tokens.push((app.clone(), request_reconcile(client, app).await?));
+            }
+            Ok(tokens)
+        }
+        .boxed()
+    }
+
+    fn handled(&self, o: &Observation, token: &str) -> bool {
+        o.last_handled.as_deref() == Some(token)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! Argo CD's readiness rules: Applications, judged one by one.
+
+use serde_json::Value;
+
+use super::NAMESPACE;
+use crate::event::ObjectRef;
+use crate::observe::readiness::{Observation, SyncOperation, str_at};
+use crate::observe::rules::{EngineRules, KindRule};
+
+pub const KINDS: [KindRule; 1] = [KindRule {
+    group: "argoproj.io",
+    kind: "Application",
+    judge,
+}];
+
+pub const RULES: EngineRules = EngineRules {
+    kinds: &KINDS,
+    manager_of,
+    // Argo CD shows drift as an Application going OutOfSync, not as Events.
+    event_kind: None,
+    // Every Application is required: those an ApplicationSet generates are in no inventory.
+    always_required: &["Application"],
+    behind,
+    saw_drift: |o| o.reason == "OutOfSync",
+};
+
+/// An Application synced from the served repo must be at the pinned commit (Helm chart
+/// versions and other sources are not commits: left alone).
+fn behind(o: &Observation, _source: Option<&Observation>, commit: &str) -> Option<String> {
+    let rev = o.revision.as_deref()?;
+    let is_commit = rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
+    (o.object.kind == "Application" && is_commit && !commit.is_empty() && rev != commit).then(|| {
+        format!(
+            "synced to {}, expected commit {}",
+            &rev[..12],
+            &commit[..12.min(commit.len())]
+        )
+    })
+}
+
+/// The Application that applied an object: Argo CD's annotation tracking,
+/// "<app>:<group>/<kind>:<namespace>/<name>".
+pub fn manager_of(v: &Value) -> Option<ObjectRef> {
+    v.pointer("/metadata/annotations/argocd.argoproj.io~1tracking-id")
+        .and_then(Value::as_str)
+        .and_then(|t| t.split(':').next())
+        .filter(|a| !a.is_empty())
+        .map(|app| ObjectRef::new("Application", NAMESPACE, app))
+}
+
+/// Argo CD Application: Ready when sync is Synced, health Healthy, and the last sync
+/// operation did not fail. The revision is `status.sync.revision` (the runner checks it
+/// against the served commit); the managed resources are its inventory, so child
+/// Applications and workloads are judged one by one (a parent's Healthy hides nothing).
+fn judge(v: &Value, o: &mut Observation) {
+    let sync = str_at(v, "/status/sync/status").unwrap_or("Unknown");
+    let health = str_at(v, "/status/health/status").unwrap_or("Unknown");
+    let phase = str_at(v, "/status/operationState/phase");
+    let failed = matches!(phase, Some("Failed" | "Error"));
+    o.ready = sync == "Synced" && health == "Healthy" && !failed;
+    (o.reason, o.message) = if failed {
+        (
+            format!("Sync{}", phase.unwrap_or_default()),
+            str_at(v, "/status/operationState/message")
+                .unwrap_or("sync failed")
+                .to_string(),
+        )
+    } else if let Some(c) = v
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter().find(|c| {
+                c.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.ends_with("Error"))
+            })
+        })
+    {
+        (
+            c.get("type").and_then(Value::as_str).unwrap_or("Error").to_string(),
+            c.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
+        )
+    } else if health != "Healthy" {
+        (
+            health.to_string(),
+            str_at(v, "/status/health/message")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("health {health}, sync {sync}")),
+        )
+    } else if sync != "Synced" {
+        (sync.to_string(), format!("sync status {sync}"))
+    } else {
+        (String::new(), String::new())
+    };
+    o.revision = str_at(v, "/status/sync/revision").map(str::to_string);
+    o.operation = str_at(v, "/status/operationState/phase").map(|phase| SyncOperation {
+        phase: phase.to_string(),
+        revision: str_at(v, "/status/operationState/syncResult/revision")
+            .or_else(|| str_at(v, "/status/operationState/operation/sync/revision"))
+            .map(str::to_string),
+        started_at: str_at(v, "/status/operationState/startedAt").and_then(|t| t.parse().ok()),
+    });
+    o.last_handled = str_at(v, "/status/reconciledAt").map(str::to_string);
+    o.api_transition = str_at(v, "/status/operationState/finishedAt").and_then(|t| t.parse().ok());
+    o.suspended = v.pointer("/spec/syncPolicy/automated").is_none_or(Value::is_null)
+        && v.pointer("/metadata/annotations/drill.gitops.dev~1paused").is_some();
+    o.wave = v
+        .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
+        .and_then(Value::as_str)
+        .and_then(|w| w.trim().parse().ok());
+    for r in v
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
+        if !field("kind").is_empty() && !field("name").is_empty() {
+            o.inventory
+                .push(ObjectRef::new(field("kind"), field("namespace"), field("name")));
+        }
+    }
+    if let Some(parent) = manager_of(v) {
+        o.depends_on.push(parent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::observe::readiness::observe;
+
+    #[test]
+    fn argo_applications_are_judged_one_by_one_parent_health_hides_nothing() {
+        let parent = json!({
+            "metadata": {"name": "root", "namespace": "argocd"},
+            "status": {"sync": {"status": "Synced", "revision": "a".repeat(40)},
+                       "health": {"status": "Healthy"},
+                       "reconciledAt": "2026-11-23T10:00:00Z",
+                       "resources": [{"group": "argoproj.io", "kind": "Application", "namespace": "argocd", "name": "users-api"}]}
+        });
+        let p = observe(&RULES, "Application", &parent);
+        assert!(p.ready, "{p:?}");
+        assert_eq!(p.inventory, [ObjectRef::new("Application", "argocd", "users-api")]);
+        let child = json!({
+            "metadata": {"name": "users-api", "namespace": "argocd",
+                         "annotations": {"argocd.argoproj.io/sync-wave": "2",
+                                         "argocd.argoproj.io/tracking-id": "root:argoproj.io/Application:argocd/users-api"}},
+            "status": {"sync": {"status": "Synced", "revision": "a".repeat(40)},
+                       "health": {"status": "Degraded", "message": "Deployment users-api exceeded its progress deadline"},
+                       "operationState": {"phase": "Succeeded"}}
+        });
+        let c = observe(&RULES, "Application", &child);
+        assert!(!c.ready);
+        assert_eq!(c.reason, "Degraded");
+        assert!(c.message.contains("progress deadline"), "{c:?}");
+        assert_eq!(c.wave, Some(2));
+        assert_eq!(c.depends_on, [ObjectRef::new("Application", "argocd", "root")]);
+        let failed = json!({"metadata": {"name": "x", "namespace": "argocd"},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"},
+                       "operationState": {"phase": "Failed", "message": "one or more objects failed to apply"}}});
+        let f = observe(&RULES, "Application", &failed);
+        assert!(!f.ready);
+        assert_eq!(f.reason, "SyncFailed");
+    }
+
+    #[test]
+    fn the_managing_application_comes_from_the_tracking_annotation() {
+        let argo = json!({"metadata": {"annotations": {
+            "argocd.argoproj.io/tracking-id": "users-api:apps/Deployment:users/users-api"}}});
+        assert_eq!(
+            manager_of(&argo),
+            Some(ObjectRef::new("Application", "argocd", "users-api"))
+        );
+        assert_eq!(manager_of(&json!({"metadata": {}})), None);
+    }
+}
