@@ -10,3 +10,6 @@ pub mod kind;
 pub mod mirror;
 pub mod owner;
 pub mod preload;
+pub mod provider;
+
+pub use provider::ClusterProvider;

@@ -19,7 +19,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::time::Instant;
 
 use crate::assert::{self, Assertion, ObjectCheckOutcome};
-use crate::cluster::kind::{KindCluster, effective_config, kind_network_gateway};
+use crate::cluster::ClusterProvider;
+use crate::cluster::kind::provider::KindProvider;
+use crate::cluster::kind::{effective_config, kind_network_gateway};
 use crate::disaster;
 use crate::engine::{self, Engine};
 use crate::event::{DrillEvent, EventClock, EventKind, ObjectRef};
@@ -72,7 +74,7 @@ struct Run<'a> {
     extra: Vec<Assertion>,
     object_checks: Vec<ObjectCheckOutcome>,
     work_dir: PathBuf,
-    cluster: Option<KindCluster>,
+    cluster: Option<std::sync::Arc<dyn ClusterProvider>>,
     server: Option<GitServer>,
     observer: Option<(Observer, UnboundedReceiver<Update>)>,
     /// Wall time of the current window's start, to ignore older kubelet events.
@@ -440,9 +442,10 @@ impl Run<'_> {
         let cluster = self
             .phase(
                 "cluster-create",
-                KindCluster::create(&name, &effective, &kubeconfig, run_id),
+                KindProvider::create(&name, &effective, &kubeconfig, run_id),
             )
             .await?;
+        let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
         self.cluster = Some(cluster.clone());
 
         if let Some(served) = served {
@@ -453,7 +456,7 @@ impl Run<'_> {
             self.server = Some(server);
         }
 
-        let client = self.install_engine(&cluster).await?;
+        let client = self.install_engine(cluster.as_ref()).await?;
         self.start_observer(client).await?;
         self.commit = commit;
         Ok(docker.clone())
@@ -475,6 +478,7 @@ impl Run<'_> {
             let what = steps::describe(d, &plan.scenario.disasters, plan.reverts.get(&i).copied());
             self.note(&format!("  step {} will: {what}", i + 1));
         }
+        let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
         self.cluster = Some(cluster.clone());
         let client = cluster.client().await?;
         self.start_observer(client).await?;
@@ -485,7 +489,7 @@ impl Run<'_> {
 
     /// Installs the engine (timed), restores the secrets outside Git (timed when there
     /// are any), and creates the root sync from the served repo.
-    async fn install_engine(&mut self, cluster: &KindCluster) -> Result<Client> {
+    async fn install_engine(&mut self, cluster: &dyn ClusterProvider) -> Result<Client> {
         let engine = self.engine.clone().context("no engine")?;
         match self.plan.scenario.images {
             crate::scenario::ImageMode::Cold => {}
@@ -516,7 +520,7 @@ impl Run<'_> {
     /// `images: preloaded`: every image the rebuild needs, pulled into every node before
     /// the engine starts (timed); one that cannot be pulled is a warning, and the
     /// rebuild shows what it costs.
-    async fn preload_images(&mut self, cluster: &KindCluster, engine: &dyn Engine) -> Result<()> {
+    async fn preload_images(&mut self, cluster: &dyn ClusterProvider, engine: &dyn Engine) -> Result<()> {
         let RepoSource::Local { dir, .. } = &self.plan.repo else {
             return Ok(());
         };
@@ -527,7 +531,7 @@ impl Run<'_> {
             .collect();
         self.note(&format!("preloading {} image(s) into every node", images.len()));
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
-        let name = cluster.name.clone();
+        let name = cluster.name().to_string();
         let failures = self
             .phase("image-preload", async move {
                 crate::cluster::preload::preload(&docker, &name, &images).await
@@ -544,7 +548,7 @@ impl Run<'_> {
     /// `images: mirror`: starts the pull-through cache with the first cluster, and points
     /// every node of this one at it (timed together as `image-mirror`). After a cluster
     /// loss only the pointing is left: the cache, and what it holds, survived.
-    async fn use_mirror(&mut self, cluster: &KindCluster, engine: &dyn Engine) -> Result<()> {
+    async fn use_mirror(&mut self, cluster: &dyn ClusterProvider, engine: &dyn Engine) -> Result<()> {
         let (image, upstream) = mirror_settings(&self.opts.profile)?;
         let mut registries: BTreeSet<String> = BTreeSet::new();
         if let RepoSource::Local { dir, .. } = &self.plan.repo {
@@ -557,7 +561,7 @@ impl Run<'_> {
         }
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
         let existing = self.mirror.clone();
-        let name = cluster.name.clone();
+        let name = cluster.name().to_string();
         if existing.is_none() {
             signals::register_mirror(&name);
         }
@@ -635,11 +639,10 @@ impl Run<'_> {
                 Ok(client)
             }
             Disaster::KillNode(k) => {
-                let container = cluster.node_container(k.node.value.as_str());
-                let run = cluster
-                    .owner_run
-                    .as_deref()
-                    .context("kill-node needs a cluster drill created")?;
+                let (Some(container), Some(run)) = (cluster.node_container(k.node.value.as_str()), cluster.owner_run())
+                else {
+                    bail!("kill-node needs a cluster drill created");
+                };
                 crate::cluster::owner::require(docker, &container, run).await?;
                 // The kind node container is the Kubernetes node of the same name.
                 let before = disaster::pods_on_node(&cluster.client().await?, &container).await?;
@@ -719,18 +722,9 @@ impl Run<'_> {
                     ));
                 }
                 // The same config, marked for this run, as the first cluster.
-                let effective = self.work_dir.join("kind-config.json");
-                let run = cluster
-                    .owner_run
-                    .clone()
-                    .context("delete-cluster needs a cluster drill created")?;
-                let rebuilt = self
-                    .phase(
-                        "cluster-create",
-                        KindCluster::create(&cluster.name, &effective, &cluster.kubeconfig, &run),
-                    )
-                    .await?;
-                let client = self.install_engine(&rebuilt).await?;
+                let rebuilt = self.phase("cluster-create", cluster.recreate()).await?;
+                self.cluster = Some(rebuilt.clone());
+                let client = self.install_engine(rebuilt.as_ref()).await?;
                 self.start_observer(client.clone()).await?;
                 Ok(client)
             }
@@ -902,7 +896,7 @@ impl Run<'_> {
             if !cluster.owned() {
                 self.note(&format!(
                     "left context {} as the steps left it: drill never deletes a cluster it did not create",
-                    cluster.name
+                    cluster.name()
                 ));
                 let _ = std::fs::remove_dir_all(&self.work_dir);
                 return;
@@ -910,8 +904,8 @@ impl Run<'_> {
             if self.opts.keep_cluster {
                 self.note(&format!(
                     "keeping cluster {} (kubeconfig {})",
-                    cluster.name,
-                    cluster.kubeconfig.display()
+                    cluster.name(),
+                    cluster.kubeconfig().display()
                 ));
                 if let Some(cache) = &self.mirror {
                     self.note(&format!("keeping its pull-through cache {}", cache.container));
@@ -921,12 +915,12 @@ impl Run<'_> {
             if let Err(err) = cluster.delete().await {
                 self.note(&format!(
                     "warning: failed to delete cluster {}: {err:#}; run `drill clean`",
-                    cluster.name
+                    cluster.name()
                 ));
             }
             // The mirror may have been started before a failure left `self.mirror` unset.
             if self.plan.scenario.images == crate::scenario::ImageMode::Mirror {
-                self.remove_mirror(&cluster.name).await;
+                self.remove_mirror(cluster.name()).await;
             }
         }
         let _ = std::fs::remove_dir_all(&self.work_dir);

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use bollard::Docker;
 
-use crate::cluster::kind::KindCluster;
+pub mod provider;
+
+use provider::ExistingProvider;
 
 /// What the user consented to on the command line.
 #[derive(Debug, Clone, Default)]
@@ -152,7 +154,7 @@ pub async fn guard(
     kubeconfig: &Path,
     consent: &Consent,
     docker: &Docker,
-) -> Result<(KindCluster, String)> {
+) -> Result<(ExistingProvider, String)> {
     check_consent(context, consent)?;
     let server = server_of(kubeconfig, context)?;
     let (host, port) = host_and_port(&server)?;
@@ -170,7 +172,7 @@ pub async fn guard(
              only if it is yours to break)"
         ),
     };
-    Ok((KindCluster::existing(context, kubeconfig), place))
+    Ok((ExistingProvider::new(context, kubeconfig), place))
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! kind clusters through the kind CLI (create/delete) and Docker (node containers).
+//! [`provider::KindProvider`] is a cluster drill created, behind [`super::ClusterProvider`].
 
-use std::path::{Path, PathBuf};
+pub mod provider;
+
+use std::path::Path;
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
@@ -9,21 +12,6 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::profile::Profile;
-
-/// The cluster a run acts on: a kind cluster drill created (owned: drill deletes it at
-/// the end), or an existing one let through the guard (`cluster::existing`), which
-/// drill never deletes.
-#[derive(Debug, Clone)]
-pub struct KindCluster {
-    /// The kind cluster name, or the existing cluster's context.
-    pub name: String,
-    pub kubeconfig: PathBuf,
-    /// The kubeconfig context to use (None: the file's current context).
-    pub context: Option<String>,
-    /// The run whose owner mark ([`super::owner`]) drill put on the nodes; None for an
-    /// existing cluster, which drill never deletes and whose containers it never touches.
-    pub owner_run: Option<String>,
-}
 
 /// Writes the kind config drill will use: the scenario's config with the profile's node
 /// image (or the scenario's override) on every node, the profile's kubeadm patches, and
@@ -71,7 +59,7 @@ pub fn effective_config(
         .with_context(|| format!("failed to write {}", out.display()))
 }
 
-async fn kind(args: &[&str]) -> Result<String> {
+pub(super) async fn kind(args: &[&str]) -> Result<String> {
     let output = Command::new("kind")
         .args(args)
         .stdin(Stdio::null())
@@ -98,72 +86,6 @@ async fn kind(args: &[&str]) -> Result<String> {
         bail!("kind {} failed:\n{}", args.join(" "), tail.join("\n"));
     }
     Ok(text)
-}
-
-impl KindCluster {
-    /// Creates cluster `name` from a config [`effective_config`] wrote for run `run_id`.
-    pub async fn create(name: &str, config: &Path, kubeconfig: &Path, run_id: &str) -> Result<KindCluster> {
-        let config = config.to_string_lossy();
-        let kc = kubeconfig.to_string_lossy();
-        kind(&[
-            "create",
-            "cluster",
-            "--name",
-            name,
-            "--config",
-            &config,
-            "--kubeconfig",
-            &kc,
-            "--wait",
-            "0s",
-        ])
-        .await
-        .with_context(|| format!("failed to create kind cluster {name}"))?;
-        Ok(KindCluster {
-            name: name.to_string(),
-            kubeconfig: kubeconfig.to_path_buf(),
-            context: None,
-            owner_run: Some(run_id.to_string()),
-        })
-    }
-
-    /// An existing cluster, by context; only `cluster::existing::guard` makes one.
-    pub(crate) fn existing(context: &str, kubeconfig: &Path) -> KindCluster {
-        KindCluster {
-            name: context.to_string(),
-            kubeconfig: kubeconfig.to_path_buf(),
-            context: Some(context.to_string()),
-            owner_run: None,
-        }
-    }
-
-    pub async fn delete(&self) -> Result<()> {
-        if !self.owned() {
-            bail!("drill did not create cluster {}: it is never deleted", self.name);
-        }
-        delete_cluster(&self.name, Some(&self.kubeconfig)).await
-    }
-
-    pub async fn client(&self) -> Result<kube::Client> {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
-            .with_context(|| format!("failed to read kubeconfig {}", self.kubeconfig.display()))?;
-        let options = kube::config::KubeConfigOptions {
-            context: self.context.clone(),
-            ..Default::default()
-        };
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .with_context(|| format!("invalid kubeconfig {}", self.kubeconfig.display()))?;
-        kube::Client::try_from(config).context("failed to build a Kubernetes client")
-    }
-
-    pub fn owned(&self) -> bool {
-        self.owner_run.is_some()
-    }
-
-    pub fn node_container(&self, node: &str) -> String {
-        format!("{}-{node}", self.name)
-    }
 }
 
 /// How often a cluster delete is tried before it is an error, and the pause between tries.
