@@ -68,7 +68,7 @@ pub enum EventKind {
         description: String,
         /// What the step must end in (older recordings: a recovery).
         #[serde(default)]
-        expects: crate::scenario::StepOutcome,
+        expects: StepOutcome,
         /// The step's own budget, when it overrides `expect.rto`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         budget_ms: Option<u64>,
@@ -199,6 +199,19 @@ pub enum EventKind {
         message: String,
     },
     RunFinished,
+}
+
+/// How a step ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepOutcome {
+    /// Everything back to Ready at the served revision (timed against the budget).
+    #[default]
+    Recovered,
+    /// Some app breaks: an object stays not Ready, or the engine reports a failure.
+    Degraded,
+    /// Nothing to wait for (the next step's wait covers it).
+    Nothing,
 }
 
 /// One drifted field: a JSON pointer, Git's value before the edit, the hand-set value.

@@ -1,177 +1,153 @@
-//! Drift: a hand edit of a live object, done as `kubectl edit` would (a JSON merge patch
-//! under kubectl's field manager), and the pure helpers that say which fields it changed
-//! and whether the live object still carries it.
+//! `drift`: hand-edit a live object the way a person would (`kubectl edit`), then
+//! watch whether the engine heals it, or, for expected drift, leaves it alone.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result};
+use futures::FutureExt as _;
+use futures::future::LocalBoxFuture;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{self, Scope};
-use serde_json::Value;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use tokio::time::Instant;
 
-use crate::event::{FieldDrift, ObjectRef};
-use crate::scenario::Target;
+use super::context::HandEdit;
+use super::damage::live_edit::leaf_pointers;
+use super::validate::{Sequence, check_patch, check_target};
+use super::{Step, StepContext};
+use crate::event::{EventKind, StepOutcome};
+use crate::scenario::error::ScenarioError;
+use crate::scenario::types::{DriftExpect, Duration, OperatorAction, Target};
 
-/// `kubectl edit` records its changes under this field manager.
-const FIELD_MANAGER: &str = "kubectl-edit";
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Drift {
+    #[schemars(with = "Target")]
+    pub target: Spanned<Target>,
+    /// A JSON merge patch, written as YAML, e.g. `{data: {DB_HOST: db-old}}` or `{spec: {replicas: 3}}`.
+    #[schemars(with = "serde_json::Value")]
+    pub patch: Spanned<serde_json::Value>,
+    #[serde(default)]
+    pub expect: DriftExpect,
+    /// Who makes the change, as the API server records it: `kubectl-edit` (a person, the
+    /// default) or a controller's field manager, e.g. `kube-controller-manager` for an HPA
+    /// scaling a Deployment. Flux takes over fields kubectl set, not those of controllers.
+    #[serde(default)]
+    pub field_manager: Option<String>,
+    /// With `expect: kept`, how long to wait for the engine's reconcile before checking.
+    #[serde(default = "default_hold")]
+    pub hold: Duration,
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
 
-/// JSON pointers of a merge patch's leaves: `{data: {A: x}}` → `/data/A`.
-pub fn leaf_pointers(patch: &Value) -> Vec<String> {
-    fn walk(v: &Value, prefix: String, out: &mut Vec<String>) {
-        match v {
-            Value::Object(map) if !map.is_empty() => {
-                for (k, child) in map {
-                    let key = k.replace('~', "~0").replace('/', "~1");
-                    walk(child, format!("{prefix}/{key}"), out);
-                }
-            }
-            _ if !prefix.is_empty() => out.push(prefix),
-            _ => {}
+fn default_hold() -> Duration {
+    Duration(std::time::Duration::from_secs(30))
+}
+
+impl Step for Drift {
+    fn kind(&self) -> &'static str {
+        "drift"
+    }
+
+    fn outcome(&self) -> StepOutcome {
+        match self.expect {
+            DriftExpect::Healed => StepOutcome::Recovered,
+            DriftExpect::Kept => StepOutcome::Nothing,
         }
     }
-    let mut out = Vec::new();
-    walk(patch, String::new(), &mut out);
-    out
-}
 
-/// A field's value as text for the report: strings bare, anything else as JSON, absent as `<none>`.
-pub fn show(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "<none>".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+    fn within(&self) -> Option<Duration> {
+        self.within
+    }
+
+    fn operator_action(&self) -> Option<OperatorAction> {
+        self.operator_action
+    }
+
+    fn describe(&self, _reverted: Option<(usize, String)>) -> String {
+        format!(
+            "hand-edit {} ({}); expect the engine to {}",
+            self.target.value,
+            leaf_pointers(&self.patch.value).join(", "),
+            match self.expect {
+                DriftExpect::Healed => "overwrite it with Git's value",
+                DriftExpect::Kept => "leave it alone",
+            }
+        )
+    }
+
+    fn check_in_sequence(&self, seq: &mut Sequence) -> Result<(), ScenarioError> {
+        check_target(&self.target, self.kind(), seq.file)?;
+        check_patch(&self.patch, self.kind(), seq.file)
+    }
+
+    fn inject<'a>(&'a self, cx: &'a mut dyn StepContext, step: usize) -> LocalBoxFuture<'a, Result<Client>> {
+        async move {
+            let client = cx.cluster()?.client().await?;
+            let edit = HandEdit {
+                target: &self.target.value,
+                patch: &self.patch.value,
+                field_manager: self.field_manager.as_deref(),
+                expect: self.expect,
+            };
+            let idx = cx.hand_edit(step, &client, edit).await?;
+            cx.emit(EventKind::DisasterInjected { step });
+            if self.expect == DriftExpect::Kept {
+                give_engine_a_chance(cx, step, &client, idx, self.hold.0).await?;
+            }
+            Ok(client)
+        }
+        .boxed_local()
     }
 }
 
-/// The hand edit as applied: each field with Git's (previous) value and the new one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppliedDrift {
-    pub object: ObjectRef,
-    pub fields: Vec<(String, Option<Value>, Option<Value>)>,
-    /// The engine object that applied it (Flux labels, Argo CD tracking annotation).
-    pub manager: Option<ObjectRef>,
-}
-
-impl AppliedDrift {
-    pub fn report_fields(&self) -> Vec<FieldDrift> {
-        self.fields
-            .iter()
-            .map(|(field, git, live)| FieldDrift {
-                field: field.clone(),
-                git: show(git.as_ref()),
-                live: show(live.as_ref()),
-            })
-            .collect()
-    }
-
-    /// Whether `live` (the object as the API returns it) still carries every hand-set value.
-    pub fn still_drifted(&self, live: &Value) -> bool {
-        self.fields
-            .iter()
-            .all(|(field, _, drifted)| value_at(live, field) == drifted.as_ref())
-    }
-
-    /// Whether `live` is back to Git's value in every drifted field.
-    pub fn reverted(&self, live: &Value) -> bool {
-        self.fields.iter().all(|(field, git, drifted)| {
-            let now = value_at(live, field);
-            now != drifted.as_ref() && now == git.as_ref()
-        })
-    }
-}
-
-fn value_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a Value> {
-    v.pointer(pointer).filter(|v| !v.is_null())
-}
-
-/// Finds the API resource of a target and an Api handle for it.
-pub async fn api_for(client: &Client, target: &Target) -> Result<(Api<DynamicObject>, ApiResource)> {
-    let (group, version) = match target.api_version.split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), target.api_version.clone()),
-    };
-    let gvk = GroupVersionKind::gvk(&group, &version, &target.kind);
-    let (ar, caps) = discovery::pinned_kind(client, &gvk)
-        .await
-        .with_context(|| format!("the cluster does not serve {} {}", target.api_version, target.kind))?;
-    let api = match (caps.scope, &target.namespace) {
-        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
-        (Scope::Namespaced, None) => bail!("{target}: {} is namespaced: give `namespace:`", target.kind),
-        (Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
-    };
-    Ok((api, ar))
-}
-
-pub fn object_ref(target: &Target) -> ObjectRef {
-    ObjectRef::new(&target.kind, target.namespace.as_deref().unwrap_or(""), &target.name)
-}
-
-/// Applies the hand edit (as `field_manager`, default kubectl's) and returns what it changed.
-pub async fn apply(
+/// For expected drift: asks the managing app to reconcile and waits until it has (or
+/// `hold` passes, as when the app is paused), then records whether the edit survived.
+async fn give_engine_a_chance(
+    cx: &mut dyn StepContext,
+    step: usize,
     client: &Client,
-    target: &Target,
-    patch: &Value,
-    field_manager: Option<&str>,
-    manager_of: fn(&Value) -> Option<ObjectRef>,
-) -> Result<AppliedDrift> {
-    let (api, _) = api_for(client, target).await?;
-    let before = api
-        .get(&target.name)
-        .await
-        .with_context(|| format!("cannot edit {target}: failed to read it"))?;
-    let before = serde_json::to_value(&before).context("object is not JSON")?;
-    let params = PatchParams {
-        field_manager: Some(field_manager.unwrap_or(FIELD_MANAGER).into()),
-        ..PatchParams::default()
-    };
-    let after = api
-        .patch(&target.name, &params, &Patch::Merge(patch))
-        .await
-        .with_context(|| format!("failed to edit {target}"))?;
-    let after = serde_json::to_value(&after).context("object is not JSON")?;
-    let fields = leaf_pointers(patch)
-        .into_iter()
-        .map(|f| {
-            let git = value_at(&before, &f).cloned();
-            let live = value_at(&after, &f).cloned();
-            (f, git, live)
-        })
-        .collect();
-    Ok(AppliedDrift {
-        object: object_ref(target),
-        fields,
-        manager: manager_of(&after),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn leaves_of_a_merge_patch_are_json_pointers() {
-        let patch = json!({"data": {"DB_HOST": "x", "a/b": "y"}, "spec": {"replicas": 3}});
-        assert_eq!(leaf_pointers(&patch), ["/data/DB_HOST", "/data/a~1b", "/spec/replicas"]);
-        assert!(leaf_pointers(&json!({})).is_empty());
+    idx: usize,
+    hold: std::time::Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + hold;
+    let drift = cx.drift(idx).context("no such hand edit")?;
+    let (manager, target) = (drift.applied.manager.clone(), drift.applied.object.clone());
+    let suspended = manager
+        .as_ref()
+        .and_then(|m| cx.observation(m))
+        .is_some_and(|o| o.suspended);
+    let mut reconciled = false;
+    match manager {
+        Some(m) if !suspended => {
+            let engine = cx.engine()?;
+            let token = crate::engine::request_reconcile(engine.as_ref(), client, &m).await?;
+            cx.emit(EventKind::OperatorAction {
+                step,
+                action: format!("reconcile requested on {m}"),
+            });
+            // Done when the engine handled the request and is Ready, and the edited
+            // object, when drill judges it (a scaled Deployment), is Ready again too.
+            let mut done = |v: &dyn super::StepView| {
+                v.observation(&m).is_some_and(|o| engine.handled(o, &token) && o.ready)
+                    && v.observation(&target).is_none_or(|o| o.ready)
+            };
+            reconciled = cx.wait_until(deadline, &mut done).await;
+        }
+        // Paused, or not managed by the engine: nothing will touch it; watch for the hold.
+        _ => {
+            let mut done = |v: &dyn super::StepView| v.drift(idx).is_some_and(|d| d.reverted);
+            cx.wait_until(deadline, &mut done).await;
+        }
     }
-
-    #[test]
-    fn drift_is_judged_per_field_against_git_and_the_hand_set_value() {
-        let d = AppliedDrift {
-            object: ObjectRef::new("ConfigMap", "users", "users-api-env"),
-            fields: vec![("/data/DB_HOST".into(), Some(json!("db")), Some(json!("db-old")))],
-            manager: None,
-        };
-        assert!(d.still_drifted(&json!({"data": {"DB_HOST": "db-old"}})));
-        assert!(!d.reverted(&json!({"data": {"DB_HOST": "db-old"}})));
-        assert!(d.reverted(&json!({"data": {"DB_HOST": "db"}})));
-        // A third value is neither the hand edit nor Git: not healed, not drifted as set.
-        let other = json!({"data": {"DB_HOST": "db-new"}});
-        assert!(!d.reverted(&other) && !d.still_drifted(&other));
-        assert_eq!(d.report_fields()[0].git, "db");
-        assert_eq!(show(Some(&json!(3))), "3");
-        assert_eq!(show(None), "<none>");
+    if !cx.drift(idx).is_some_and(|d| d.reverted) {
+        cx.emit(EventKind::DriftKept {
+            step,
+            object: target,
+            reconciled,
+        });
     }
+    Ok(())
 }

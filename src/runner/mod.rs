@@ -3,6 +3,7 @@
 //! prints reports: it emits [`DrillEvent`]s (stamped in one place, [`Run::emit`]) and
 //! the pure timeline/assert/report stages turn them into a verdict.
 
+mod context;
 mod progress;
 pub mod signals;
 mod steps;
@@ -22,7 +23,6 @@ use crate::assert::{self, Assertion, ObjectCheckOutcome};
 use crate::cluster::ClusterProvider;
 use crate::cluster::kind::provider::KindProvider;
 use crate::cluster::kind::{effective_config, kind_network_gateway};
-use crate::disaster;
 use crate::engine::{self, Engine};
 use crate::event::{DrillEvent, EventClock, EventKind, ObjectRef};
 use crate::gitserve::{self, GitServer, ServedRepo};
@@ -31,7 +31,7 @@ use crate::observe::state::ClusterState;
 use crate::observe::{Observer, Update};
 use crate::profile::Profile;
 use crate::report::Report;
-use crate::scenario::{ClusterSpec, Disaster, ExistingCluster, OperatorAction, Plan, RepoSource, StepOutcome};
+use crate::scenario::{ClusterSpec, ExistingCluster, OperatorAction, Plan, RepoSource, StepOutcome};
 use crate::timeline;
 pub use progress::Progress;
 
@@ -85,7 +85,9 @@ struct Run<'a> {
     /// Commits made by commit steps, by step index (for git-revert).
     commits_by_step: std::collections::BTreeMap<usize, String>,
     /// Hand edits still followed (until Git overwrites them or the run ends).
-    drifts: Vec<steps::ActiveDrift>,
+    drifts: Vec<crate::disaster::damage::live_edit::ActiveDrift>,
+    /// The Docker connection the steps use (kind clusters only).
+    docker: Option<Docker>,
     current_step: usize,
     engine: Option<std::sync::Arc<dyn Engine>>,
     /// Secret manifests restored in secret-bootstrap (key material: never printed).
@@ -141,6 +143,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         commit: String::new(),
         commits_by_step: Default::default(),
         drifts: Vec::new(),
+        docker: None,
         current_step: 0,
         engine: None,
         secrets: Vec::new(),
@@ -276,6 +279,7 @@ impl Run<'_> {
             ClusterSpec::Kind(kind_spec) => self.create_and_bootstrap(kind_spec, docker, run_id).await?,
             ClusterSpec::Existing(existing) => self.attach(existing, docker).await?,
         };
+        self.docker = Some(docker);
 
         // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
         let deadline = Instant::now() + self.opts.bootstrap_timeout;
@@ -311,7 +315,7 @@ impl Run<'_> {
         for (step, d) in plan.scenario.disasters.iter().enumerate() {
             self.current_step = step;
             self.window_started_at = jiff::Timestamp::now();
-            let what = steps::describe(d, &plan.scenario.disasters, plan.reverts.get(&step).copied());
+            let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&step).copied());
             self.emit(EventKind::DisasterStarted {
                 step,
                 disaster: d.kind().into(),
@@ -321,7 +325,7 @@ impl Run<'_> {
             });
             self.operator_go_ahead(step, &format!("step {}: {what}", step + 1))
                 .await?;
-            let client = self.inject(step, d, &docker).await?;
+            let client = d.as_step().inject(self, step).await?;
             if d.operator_action() == Some(OperatorAction::ReconcileNow) {
                 let n = engine.reconcile_now(&client).await?;
                 self.emit(EventKind::OperatorAction {
@@ -332,7 +336,7 @@ impl Run<'_> {
             let budget = d.within().unwrap_or(plan.scenario.expect.rto).0;
             // After a change to Git, the desired state is what Git now holds (its
             // inventories), not what was there before; after damage, it is both.
-            let baseline = if d.edits().is_some() || matches!(d, Disaster::GitRevert(_) | Disaster::Resume(_)) {
+            let baseline = if d.as_step().changes_desired_state() {
                 BTreeSet::new()
             } else {
                 baseline.clone()
@@ -347,8 +351,8 @@ impl Run<'_> {
                     } else {
                         EventKind::RecoveryTimedOut { step }
                     });
-                    if done && let Disaster::BreakGlass(b) = d {
-                        self.break_glass_agreement(step, b).await;
+                    if done {
+                        d.as_step().after_recovery(self, step).await;
                     }
                 }
                 StepOutcome::Degraded => {
@@ -475,7 +479,7 @@ impl Run<'_> {
         self.note(&format!("existing cluster, context {}: {place}", existing.context));
         // Say what will be destroyed before anything is touched.
         for (i, d) in plan.scenario.disasters.iter().enumerate() {
-            let what = steps::describe(d, &plan.scenario.disasters, plan.reverts.get(&i).copied());
+            let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&i).copied());
             self.note(&format!("  step {} will: {what}", i + 1));
         }
         let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
@@ -605,130 +609,6 @@ impl Run<'_> {
         let observer = Observer::start(client, engine.rules(), tx).await?;
         self.observer = Some((observer, rx));
         Ok(())
-    }
-
-    /// Does the damage; returns a client for the (possibly new) cluster.
-    async fn inject(&mut self, step: usize, d: &Disaster, docker: &Docker) -> Result<Client> {
-        let cluster = self.cluster.clone().context("no cluster")?;
-        match d {
-            Disaster::DeleteNamespace(dn) => {
-                let client = cluster.client().await?;
-                let names: Vec<String> = dn.namespaces.value.iter().map(|n| n.to_string()).collect();
-                // A reconcile counts from the delete request: an engine may restore the
-                // namespace before drill sees the old one gone.
-                let requested = jiff::Timestamp::now();
-                disaster::delete_namespaces(&client, &names, Duration::from_secs(300)).await?;
-                // The namespaces are confirmed gone: so is everything in them, whatever the
-                // watch stream has delivered yet.
-                let awaited = self.state.namespaces_deleted(&names, requested);
-                for object in self.state_deleted_in(&names) {
-                    self.emit(EventKind::ObjectNotReady {
-                        object,
-                        reason: "Deleted".into(),
-                        message: "its namespace was deleted".into(),
-                    });
-                }
-                for object in awaited {
-                    self.emit(EventKind::ObjectNotReady {
-                        object,
-                        reason: "AwaitingReconcile".into(),
-                        message: "applied objects into a deleted namespace".into(),
-                    });
-                }
-                self.emit(EventKind::DisasterInjected { step });
-                Ok(client)
-            }
-            Disaster::KillNode(k) => {
-                let (Some(container), Some(run)) = (cluster.node_container(k.node.value.as_str()), cluster.owner_run())
-                else {
-                    bail!("kill-node needs a cluster drill created");
-                };
-                crate::cluster::owner::require(docker, &container, run).await?;
-                // The kind node container is the Kubernetes node of the same name.
-                let before = disaster::pods_on_node(&cluster.client().await?, &container).await?;
-                let killed_at = jiff::Timestamp::now();
-                disaster::kill_node(docker, &container).await?;
-                self.note(&format!(
-                    "  killed and restarted {container}; waiting for its {} Ready pod(s) to start again",
-                    before.pods.len()
-                ));
-                self.emit(EventKind::DisasterInjected { step });
-                let client = cluster.client().await?;
-                // Until the kubelet restarts them, the workloads still report the
-                // availability they had before the kill.
-                let budget = d.within().unwrap_or(self.plan.scenario.expect.rto).0;
-                let back = disaster::await_restarted(&client, &before, killed_at, Instant::now() + budget).await;
-                let after = jiff::Timestamp::now().duration_since(killed_at).as_millis();
-                self.note(&if back {
-                    format!(
-                        "  the node's pods run again, {} after the kill",
-                        crate::assert::ms(u64::try_from(after).unwrap_or(0))
-                    )
-                } else {
-                    "  not every pod of the node ran again within the budget: judging what is there".to_string()
-                });
-                Ok(client)
-            }
-            Disaster::DeletePods(dp) => {
-                let client = cluster.client().await?;
-                let namespace = &dp.namespace.value;
-                let deleted = disaster::delete_pods(&client, namespace, &dp.selector.value).await?;
-                self.note(&format!("  deleted pod(s) {}", deleted.names.join(", ")));
-                self.emit(EventKind::DisasterInjected { step });
-                if dp.expect == StepOutcome::Recovered {
-                    // The recovery is judged once the replacements are Ready (or the
-                    // budget is spent and the usual wait says what is missing).
-                    let budget = d.within().unwrap_or(self.plan.scenario.expect.rto).0;
-                    disaster::await_replaced(&client, namespace, &deleted, Instant::now() + budget).await;
-                }
-                Ok(client)
-            }
-            Disaster::Drift(_)
-            | Disaster::Suspend(_)
-            | Disaster::Resume(_)
-            | Disaster::Commit(_)
-            | Disaster::BadCommit(_)
-            | Disaster::GitRevert(_)
-            | Disaster::BreakGlass(_)
-            | Disaster::ArgocdHistoryRollback(_) => {
-                let client = cluster.client().await?;
-                self.quiet_step(step, d, &client).await?;
-                Ok(client)
-            }
-            Disaster::DeleteCluster(_) => {
-                self.observer = None;
-                cluster.delete().await.context("failed to delete the cluster")?;
-                for object in self.state.ready_set() {
-                    self.emit(EventKind::ObjectNotReady {
-                        object,
-                        reason: "Deleted".into(),
-                        message: "the cluster was deleted".into(),
-                    });
-                }
-                self.state.clear();
-                self.emit(EventKind::DisasterInjected { step });
-                if let Disaster::DeleteCluster(dc) = d
-                    && !dc.lost().is_empty()
-                {
-                    // The backups went with the cluster: the rebuild has to do without them.
-                    self.secrets.retain(|(name, _)| !dc.lost().contains(name));
-                    if dc.lost().contains(&crate::scenario::SecretName::RepoCredentials) {
-                        self.repo_auth = None;
-                    }
-                    let names: Vec<&str> = dc.lost().iter().map(|n| n.config_path()).collect();
-                    self.note(&format!(
-                        "the rebuild goes without {}: lost with the cluster",
-                        names.join(", ")
-                    ));
-                }
-                // The same config, marked for this run, as the first cluster.
-                let rebuilt = self.phase("cluster-create", cluster.recreate()).await?;
-                self.cluster = Some(rebuilt.clone());
-                let client = self.install_engine(rebuilt.as_ref()).await?;
-                self.start_observer(client.clone()).await?;
-                Ok(client)
-            }
-        }
     }
 
     /// Waits, driven by watch updates, until the cluster has recovered or `deadline`

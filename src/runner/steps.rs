@@ -1,27 +1,21 @@
-//! The quieter steps: drift, suspend/resume, commits and reverts, break-glass. Each one
-//! acts on the cluster or the served repo and emits what it did; the waits are driven by
-//! the same watch updates as recoveries.
+//! What the runner does around steps: waits driven by watch updates (until a condition,
+//! until degraded), following hand edits, recording commits, the operator's go-ahead.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kube::Client;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::Run;
-use crate::disaster::drift::{self, AppliedDrift};
-use crate::engine::argocd;
 use crate::event::{EventKind, ObjectRef};
 use crate::gitserve::FileEdit;
-use crate::scenario::{BreakGlass, Disaster, DriftExpect, Edit, HistoryRollback, RollbackExpect, Target};
+use crate::scenario::{DriftExpect, Edit};
 
 /// How long an object must stay not Ready, after the engine fetched the change, to count
 /// as degraded rather than rolling out. Long enough for a normal rollout of the demo fleet.
 const DEGRADE_AFTER: Duration = Duration::from_secs(20);
-/// How long other apps may take to finish a requested reconcile during break-glass.
-const OTHERS_RECONCILE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Whether a not-Ready object says something is broken, rather than that it waits for
 /// another object or is busy: an engine object waiting on a dependency or mid-reconcile
@@ -42,94 +36,7 @@ fn counts_as_broken(o: &ObjectRef, why: &str) -> bool {
     workload || !WAITING.iter().any(|w| why.starts_with(w))
 }
 
-/// A hand edit drill made and still follows.
-#[derive(Debug, Clone)]
-pub struct ActiveDrift {
-    pub step: usize,
-    pub applied: AppliedDrift,
-    pub expect: DriftExpect,
-    pub reverted: bool,
-    pub detected: bool,
-    /// The hand edit is now what Git holds too (a break-glass backport).
-    pub backported: bool,
-}
-
-/// The first 12 characters of a commit.
-fn short(rev: &str) -> &str {
-    &rev[..12.min(rev.len())]
-}
-
-/// What an action note says about the apps paused or resumed along with the one named.
-fn pause_note(with: &[ObjectRef], paused: bool) -> String {
-    if with.is_empty() {
-        return String::new();
-    }
-    let names: Vec<String> = with.iter().map(ToString::to_string).collect();
-    if paused {
-        format!("{} paused too: its self-heal would undo the pause", names.join(", "))
-    } else {
-        format!("{} resumed too", names.join(", "))
-    }
-}
-
-/// One line for the step: what it does. `reverted`: for a git-revert, the step it reverts.
-pub fn describe(d: &Disaster, all: &[Disaster], reverted: Option<usize>) -> String {
-    match d {
-        Disaster::DeleteNamespace(dn) => format!(
-            "delete namespace(s) {}",
-            dn.namespaces
-                .value
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Disaster::DeleteCluster(_) => "destroy the whole cluster and rebuild it from Git".into(),
-        Disaster::KillNode(k) => format!("kill node {} (SIGKILL) and start it again", k.node.value),
-        Disaster::DeletePods(dp) => format!(
-            "delete the pods {} in {} (as a node drain does); expect the new ones to {}",
-            dp.selector
-                .value
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-            dp.namespace.value,
-            match dp.expect {
-                crate::scenario::StepOutcome::Recovered => "become Ready",
-                crate::scenario::StepOutcome::Degraded => "fail",
-                crate::scenario::StepOutcome::Nothing => "start (not waited for)",
-            }
-        ),
-        Disaster::Drift(dr) => format!(
-            "hand-edit {} ({}); expect the engine to {}",
-            dr.target.value,
-            drift::leaf_pointers(&dr.patch.value).join(", "),
-            match dr.expect {
-                DriftExpect::Healed => "overwrite it with Git's value",
-                DriftExpect::Kept => "leave it alone",
-            }
-        ),
-        Disaster::Suspend(s) => format!("pause reconciliation of app {}", s.app.value),
-        Disaster::Resume(r) => format!("resume reconciliation of app {}", r.app.value),
-        Disaster::Commit(c) => format!("commit {:?}", c.message),
-        Disaster::BadCommit(c) => format!("bad commit {:?}", c.message),
-        Disaster::GitRevert(_) => match reverted.and_then(|i| Some((i, all.get(i)?))) {
-            Some((i, Disaster::Commit(c))) => format!("git revert of step {} (commit {:?})", i + 1, c.message),
-            Some((i, Disaster::BadCommit(c))) => format!("git revert of step {} (bad commit {:?})", i + 1, c.message),
-            _ => "git revert of an earlier commit".into(),
-        },
-        Disaster::BreakGlass(b) => format!(
-            "break glass on app {} (owner {}, deadline {})",
-            b.app.value, b.owner, b.deadline
-        ),
-        Disaster::ArgocdHistoryRollback(h) => {
-            format!("roll Argo CD app {} back to its previous history entry", h.app.value)
-        }
-    }
-}
-
-fn file_edits(edits: &[Edit]) -> Vec<FileEdit> {
+pub(super) fn file_edits(edits: &[Edit]) -> Vec<FileEdit> {
     edits
         .iter()
         .map(|e| FileEdit {
@@ -141,182 +48,7 @@ fn file_edits(edits: &[Edit]) -> Vec<FileEdit> {
 }
 
 impl Run<'_> {
-    pub(super) async fn quiet_step(&mut self, step: usize, d: &Disaster, client: &Client) -> Result<()> {
-        match d {
-            Disaster::Drift(dr) => {
-                let idx = self
-                    .hand_edit(
-                        step,
-                        client,
-                        (&dr.target.value, &dr.patch.value, dr.field_manager.as_deref()),
-                        dr.expect,
-                    )
-                    .await?;
-                self.emit(EventKind::DisasterInjected { step });
-                if dr.expect == DriftExpect::Kept {
-                    self.give_engine_a_chance(step, client, idx, dr.hold.0).await?;
-                }
-            }
-            Disaster::Suspend(s) => {
-                let engine = self.engine.clone().context("no engine")?;
-                let app = engine.app_ref(&s.app.value);
-                let with = engine.set_paused(client, &app, true).await?;
-                self.paused_with(step, &app, with, true);
-                self.emit(EventKind::DisasterInjected { step });
-            }
-            Disaster::Resume(r) => {
-                let engine = self.engine.clone().context("no engine")?;
-                let app = engine.app_ref(&r.app.value);
-                let with = engine.set_paused(client, &app, false).await?;
-                self.paused_with(step, &app, with, false);
-                self.emit(EventKind::DisasterInjected { step });
-            }
-            Disaster::Commit(c) => self.commit_step(step, &c.edits.value, &c.message).await?,
-            Disaster::BadCommit(c) => self.commit_step(step, &c.edits.value, &c.message).await?,
-            Disaster::GitRevert(_) => {
-                let reverted_step = self
-                    .plan
-                    .reverts
-                    .get(&step)
-                    .copied()
-                    .context("git-revert: no commit step to revert")?;
-                let reverted = self
-                    .commits_by_step
-                    .get(&reverted_step)
-                    .cloned()
-                    .with_context(|| format!("git-revert: step {} made no commit", reverted_step + 1))?;
-                let server = self.server.as_ref().context("no served repo")?;
-                let commit = server.repo.revert(&reverted).await?;
-                let message = format!("Revert step {}", reverted_step + 1);
-                self.committed(step, commit, message, Some(reverted));
-                self.emit(EventKind::DisasterInjected { step });
-            }
-            Disaster::BreakGlass(b) => self.break_glass(step, client, b).await?,
-            Disaster::ArgocdHistoryRollback(h) => self.history_rollback(step, client, h).await?,
-            Disaster::DeleteNamespace(_)
-            | Disaster::DeleteCluster(_)
-            | Disaster::KillNode(_)
-            | Disaster::DeletePods(_) => {}
-        }
-        Ok(())
-    }
-
-    /// Argo CD's break-glass rollback: sync one Application to the newest history entry
-    /// whose revision differs from what it runs now, wait for that sync, then watch
-    /// whether auto-sync applies Git's revision again (the seed's warning) or the
-    /// rollback holds. Each is an action; one that goes against `expect` fails the run.
-    async fn history_rollback(&mut self, step: usize, client: &Client, h: &HistoryRollback) -> Result<()> {
-        let engine = self.engine.clone().context("no engine")?;
-        if engine.kind() != crate::scenario::EngineKind::Argocd {
-            anyhow::bail!(
-                "step {}: argocd-history-rollback needs Argo CD; this run uses Flux",
-                step + 1
-            );
-        }
-        let app = engine.app_ref(&h.app.value);
-        let history = argocd::history(client, &app).await?;
-        let current = history
-            .current
-            .with_context(|| format!("{app} has not synced yet: no history to roll back to"))?;
-        let (id, target) = history
-            .entries
-            .iter()
-            .rev()
-            .find(|(_, rev)| *rev != current)
-            .cloned()
-            .with_context(|| format!("{app}: no history entry with another revision than {}", short(&current)))?;
-        let budget = h.within.unwrap_or(self.plan.scenario.expect.rto).0;
-        let by = self.actor("").to_string();
-        self.operator_go_ahead(step, &format!("roll back {app} to history {id} ({})", short(&target)))
-            .await?;
-        let requested = jiff::Timestamp::now();
-        argocd::rollback(client, &app, &target, id).await?;
-        self.emit(EventKind::DisasterInjected { step });
-        self.action(
-            step,
-            format!("roll back {app} to history {id}"),
-            true,
-            &by,
-            format!("from {} to {}", short(&current), short(&target)),
-        );
-
-        // The rollback's own sync (started after the request) ends.
-        let since = requested - jiff::SignedDuration::from_secs(1);
-        let started = Instant::now();
-        let synced = |rev: &str| {
-            let (rev, app) = (rev.to_string(), app.clone());
-            move |run: &Self| {
-                run.state.get(&app).is_some_and(|o| {
-                    o.operation.as_ref().is_some_and(|op| {
-                        op.phase == "Succeeded"
-                            && op.revision.as_deref() == Some(rev.as_str())
-                            && op.started_at.is_some_and(|t| t >= since)
-                    })
-                })
-            }
-        };
-        let rolled_back = self.wait_until(started + budget, synced(&target)).await;
-        self.action(
-            step,
-            "Argo CD synced the rollback",
-            rolled_back,
-            "",
-            if rolled_back {
-                format!("{} live after {:.1}s", short(&target), started.elapsed().as_secs_f64())
-            } else {
-                format!(
-                    "the rollback's sync did not succeed within {}",
-                    humantime::format_duration(budget)
-                )
-            },
-        );
-        if !rolled_back {
-            return Ok(());
-        }
-
-        // Then: does auto-sync put Git's revision back?
-        let after = Instant::now();
-        let reapplied = self.wait_until(after + budget, synced(&current)).await;
-        let waited = after.elapsed().as_secs_f64();
-        match h.expect {
-            RollbackExpect::Reapplied => self.action(
-                step,
-                "auto-sync re-applied Git's revision",
-                reapplied,
-                "",
-                if reapplied {
-                    format!(
-                        "{} again {waited:.1}s after the rollback: with auto-sync on, a rollback does not hold; revert in Git, or turn auto-sync off first",
-                        short(&current)
-                    )
-                } else {
-                    format!("the rollback held for {}", humantime::format_duration(budget))
-                },
-            ),
-            RollbackExpect::Held => self.action(
-                step,
-                "the rollback held",
-                !reapplied,
-                "",
-                if reapplied {
-                    format!("auto-sync applied {} again {waited:.1}s after the rollback", short(&current))
-                } else {
-                    format!("{} still live after {}", short(&target), humantime::format_duration(budget))
-                },
-            ),
-        }
-        Ok(())
-    }
-
-    async fn commit_step(&mut self, step: usize, edits: &[Edit], message: &str) -> Result<()> {
-        let server = self.server.as_ref().context("no served repo")?;
-        let commit = server.repo.commit_edits(&file_edits(edits), message).await?;
-        self.committed(step, commit, message.to_string(), None);
-        self.emit(EventKind::DisasterInjected { step });
-        Ok(())
-    }
-
-    fn committed(&mut self, step: usize, commit: String, message: String, reverts: Option<String>) {
+    pub(super) fn committed(&mut self, step: usize, commit: String, message: String, reverts: Option<String>) {
         self.commit = commit.clone();
         self.commits_by_step.insert(step, commit.clone());
         self.emit(EventKind::Committed {
@@ -325,81 +57,6 @@ impl Run<'_> {
             message,
             reverts,
         });
-    }
-
-    /// Makes a hand edit, starts following the object, returns its index in `drifts`.
-    async fn hand_edit(
-        &mut self,
-        step: usize,
-        client: &Client,
-        (target, patch, field_manager): (&Target, &Value, Option<&str>),
-        expect: DriftExpect,
-    ) -> Result<usize> {
-        let manager_of = self.engine.as_ref().context("no engine")?.rules().manager_of;
-        let applied = drift::apply(client, target, patch, field_manager, manager_of).await?;
-        self.emit(EventKind::DriftApplied {
-            step,
-            object: applied.object.clone(),
-            fields: applied.report_fields(),
-            manager: applied.manager.clone(),
-        });
-        let (api, _) = drift::api_for(client, target).await?;
-        if let Some((observer, _)) = self.observer.as_mut() {
-            observer.watch_object(api, applied.object.clone());
-        }
-        self.drifts.push(ActiveDrift {
-            step,
-            applied,
-            expect,
-            reverted: false,
-            detected: false,
-            backported: false,
-        });
-        Ok(self.drifts.len() - 1)
-    }
-
-    /// For expected drift: asks the managing app to reconcile and waits until it has
-    /// (or `hold` passes, as when the app is paused), then records whether the edit survived.
-    async fn give_engine_a_chance(&mut self, step: usize, client: &Client, idx: usize, hold: Duration) -> Result<()> {
-        let deadline = Instant::now() + hold;
-        let manager = self.drifts[idx].applied.manager.clone();
-        let suspended = manager
-            .as_ref()
-            .and_then(|m| self.state.get(m))
-            .is_some_and(|o| o.suspended);
-        let mut reconciled = false;
-        match manager {
-            Some(m) if !suspended => {
-                let engine = self.engine.clone().context("no engine")?;
-                let token = crate::engine::request_reconcile(engine.as_ref(), client, &m).await?;
-                self.emit(EventKind::OperatorAction {
-                    step,
-                    action: format!("reconcile requested on {m}"),
-                });
-                // Done when the engine handled the request and is Ready, and the edited
-                // object, when drill judges it (a scaled Deployment), is Ready again too.
-                let target = self.drifts[idx].applied.object.clone();
-                reconciled = self
-                    .wait_until(deadline, |run| {
-                        run.state.get(&m).is_some_and(|o| engine.handled(o, &token) && o.ready)
-                            && run.state.get(&target).is_none_or(|o| o.ready)
-                    })
-                    .await;
-            }
-            // Paused, or not managed by the engine: nothing will touch it; watch for the hold.
-            _ => {
-                self.wait_until(deadline, |run| run.drifts[idx].reverted).await;
-            }
-        }
-        if !self.drifts[idx].reverted {
-            let object = self.drifts[idx].applied.object.clone();
-            self.emit(EventKind::DriftKept {
-                step,
-                object,
-                reconciled,
-            });
-        }
-        Ok(())
     }
 
     /// Waits, driven by watch updates, until `done` holds or `deadline` passes.
@@ -576,194 +233,18 @@ impl Run<'_> {
             .context("stdin closed while waiting for the operator")?;
         }
         let waited = asked.elapsed();
-        self.action(
+        self.emit(EventKind::Action {
             step,
-            format!("go-ahead: {what}"),
-            true,
-            &operator.name,
-            if operator.auto {
+            action: format!("go-ahead: {what}"),
+            ok: true,
+            by: operator.name.clone(),
+            message: if operator.auto {
                 "auto".to_string()
             } else {
                 format!("after {:.1}s", waited.as_secs_f64())
             },
-        );
-        Ok(())
-    }
-
-    /// The break-glass actions are done by the operator in game-day mode.
-    fn actor<'a>(&'a self, owner: &'a str) -> &'a str {
-        self.opts.operator.as_ref().map(|o| o.name.as_str()).unwrap_or(owner)
-    }
-
-    fn action(&mut self, step: usize, action: impl Into<String>, ok: bool, by: &str, message: impl Into<String>) {
-        self.emit(EventKind::Action {
-            step,
-            action: action.into(),
-            ok,
-            by: by.to_string(),
-            message: message.into(),
         });
-    }
-
-    /// The incident workflow, each action timed; the recovery wait that follows is the
-    /// "Git, engine and cluster agree" check, finished by [`Self::break_glass_agreement`].
-    async fn break_glass(&mut self, step: usize, client: &Client, b: &BreakGlass) -> Result<()> {
-        let engine = self.engine.clone().context("no engine")?;
-        let app = engine.app_ref(&b.app.value);
-        let owner_name = self.actor(&b.owner).to_string();
-        let owner = owner_name.as_str();
-        self.operator_go_ahead(step, &format!("pause {app}")).await?;
-        let paused_at = Instant::now();
-
-        let paused_too = engine.set_paused(client, &app, true).await?;
-        let note = pause_note(&paused_too, true);
-        self.paused_with(step, &app, paused_too.clone(), true);
-        self.action(step, format!("pause {app}"), true, owner, &note);
-
-        self.operator_go_ahead(step, &format!("mitigate: edit {}", b.mitigation.target.value))
-            .await?;
-        let idx = self
-            .hand_edit(
-                step,
-                client,
-                (&b.mitigation.target.value, &b.mitigation.patch.value, None),
-                DriftExpect::Kept,
-            )
-            .await?;
-        self.action(
-            step,
-            format!("mitigate {}", b.mitigation.target.value),
-            true,
-            owner,
-            "hand edit while the app is paused",
-        );
-        self.emit(EventKind::DisasterInjected { step });
-
-        // Every other app must still reconcile: the pause is for one app only.
-        let others: Vec<ObjectRef> = self
-            .state
-            .ready_set()
-            .into_iter()
-            .filter(|o| o.kind == app.kind && *o != app && !paused_too.contains(o))
-            .collect();
-        let tokens = engine.request_reconciles(client, &others).await?;
-        let started = Instant::now();
-        let all_reconciled = self
-            .wait_until(started + OTHERS_RECONCILE_TIMEOUT, |run| {
-                tokens
-                    .iter()
-                    .all(|(o, token)| run.state.get(o).is_some_and(|s| engine.handled(s, token) && s.ready))
-            })
-            .await;
-        let mitigation_live = !self.drifts[idx].reverted;
-        self.action(
-            step,
-            "other apps still reconcile",
-            all_reconciled && mitigation_live,
-            "",
-            if !mitigation_live {
-                "the mitigation was overwritten while the app was paused".to_string()
-            } else if all_reconciled {
-                format!(
-                    "{} apps reconciled in {:.1}s",
-                    others.len(),
-                    started.elapsed().as_secs_f64()
-                )
-            } else {
-                format!(
-                    "not all of {} apps reconciled within {OTHERS_RECONCILE_TIMEOUT:?}",
-                    others.len()
-                )
-            },
-        );
-
-        if let Some(hold) = b.hold {
-            tokio::time::sleep(hold.0).await;
-        }
-
-        self.operator_go_ahead(step, &format!("backport to Git: {:?}", b.backport.message))
-            .await?;
-        let server = self.server.as_ref().context("no served repo")?;
-        let commit = server
-            .repo
-            .commit_edits(&file_edits(&b.backport.edits.value), &b.backport.message)
-            .await?;
-        self.committed(step, commit, b.backport.message.clone(), None);
-        self.drifts[idx].backported = true;
-        let backport_at = paused_at.elapsed();
-        self.action(step, "backport the mitigation to Git", true, owner, "");
-
-        self.operator_go_ahead(step, &format!("resume {app}")).await?;
-        let with = engine.set_paused(client, &app, false).await?;
-        // As `flux resume` does, and what one clicks in Argo CD: apply Git now, which
-        // now holds the backport, instead of at the next interval.
-        engine.reconcile_now(client).await?;
-        let note = pause_note(&with, false);
-        self.paused_with(step, &app, with, false);
-        let resume_at = paused_at.elapsed();
-        self.action(step, format!("resume {app}"), true, owner, &note);
-
-        let late: Vec<String> = [("backport", backport_at), ("resume", resume_at)]
-            .into_iter()
-            .filter(|(_, at)| *at > b.deadline.0)
-            .map(|(what, at)| format!("{what} came {:.1}s after the pause", at.as_secs_f64()))
-            .collect();
-        self.action(
-            step,
-            format!("deadline {} (owner {owner})", b.deadline),
-            late.is_empty(),
-            owner,
-            if late.is_empty() {
-                format!("resumed {:.1}s after the pause", resume_at.as_secs_f64())
-            } else {
-                late.join("; ")
-            },
-        );
         Ok(())
-    }
-
-    /// Records a pause or resume of `app` and of the apps that went with it.
-    fn paused_with(&mut self, step: usize, app: &ObjectRef, with: Vec<ObjectRef>, suspended: bool) {
-        for object in std::iter::once(app.clone()).chain(with) {
-            self.emit(EventKind::Suspended {
-                step,
-                object,
-                suspended,
-            });
-        }
-    }
-
-    /// After the recovery wait: the mitigation is still live, now because Git holds it.
-    pub(super) async fn break_glass_agreement(&mut self, step: usize, b: &BreakGlass) {
-        let object = drift::object_ref(&b.mitigation.target.value);
-        let live = self
-            .drifts
-            .iter()
-            .rev()
-            .find(|d| d.step == step && d.applied.object == object)
-            .map(|d| !d.reverted);
-        let ok = live == Some(true);
-        self.action(
-            step,
-            "Git, engine and cluster agree",
-            ok,
-            "",
-            if ok {
-                format!(
-                    "{object} keeps the mitigation, now from Git at {}",
-                    &self.commit[..12.min(self.commit.len())]
-                )
-            } else {
-                format!("{object} lost the mitigation after the resume: the backport does not match it")
-            },
-        );
-        if ok {
-            self.emit(EventKind::DriftKept {
-                step,
-                object,
-                reconciled: true,
-            });
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! then checks what needs several fields or the file system (a kind config that
 //! exists, a kill-node target that the config defines), still pointing at a line.
 
-mod error;
+pub mod error;
 mod kind_config;
 mod plan;
 pub mod spec;

@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::error::ScenarioError;
-use super::spec::{ClusterSpec, Credentials, Disaster, EngineKind, EngineSpec, Repo, Scenario, SecretName};
-
-/// Namespaces drill refuses to delete: losing them is not a GitOps recovery, it is a broken control plane.
-const PROTECTED_NAMESPACES: [&str; 4] = ["kube-system", "kube-public", "kube-node-lease", "default"];
+use super::spec::{ClusterSpec, Credentials, EngineKind, EngineSpec, Repo, Scenario, SecretName};
+use crate::disaster::validate::ScenarioFacts;
 
 /// A validated scenario with every path resolved against the scenario file's folder.
 #[derive(Debug, Clone)]
@@ -68,8 +66,9 @@ impl Plan {
             ClusterSpec::Existing(_) => (None, Vec::new()),
         };
 
+        let facts = step_facts(&scenario, &kind_nodes, file);
         for disaster in &scenario.disasters {
-            check_disaster(disaster, &scenario, &kind_nodes, file)?;
+            disaster.as_step().check(&facts)?;
         }
         for check in &scenario.expect.objects {
             if check.field.is_some() != check.equals.is_some() {
@@ -200,126 +199,31 @@ fn engine_repo(spec: &EngineSpec, engine: EngineKind) -> Option<&Repo> {
     }
 }
 
-fn check_disaster(
-    disaster: &Disaster,
-    scenario: &Scenario,
-    kind_nodes: &[String],
-    file: &Path,
-) -> Result<(), ScenarioError> {
-    let cluster = &scenario.cluster;
-    match disaster {
-        Disaster::DeleteNamespace(d) => {
-            if d.namespaces.value.is_empty() {
-                return Err(ScenarioError::at(
-                    file,
-                    &d.namespaces.referenced,
-                    "delete-namespace: list at least one namespace",
-                ));
-            }
-            if let Some(ns) = d
-                .namespaces
-                .value
-                .iter()
-                .find(|ns| PROTECTED_NAMESPACES.contains(&ns.as_str()))
-            {
-                return Err(ScenarioError::at(
-                    file,
-                    &d.namespaces.referenced,
-                    format!(
-                        "delete-namespace: refusing to delete {ns}: it is part of the control plane, not of what Git restores"
-                    ),
-                ));
-            }
-        }
-        Disaster::DeleteCluster(d) => {
-            let secrets = scenario.secrets.clone().unwrap_or_default();
-            for (lost, at) in d
-                .lost_secrets
-                .iter()
-                .flat_map(|l| l.value.iter().map(move |n| (n, &l.referenced)))
-            {
-                let configured = match lost {
-                    SecretName::SopsAge => secrets.sops_age.is_some(),
-                    SecretName::SealedSecrets => secrets.sealed_secrets.is_some(),
-                    SecretName::RepoCredentials => [EngineKind::Flux, EngineKind::Argocd]
-                        .iter()
-                        .filter_map(|e| engine_repo(&scenario.engine, *e))
-                        .any(|r| r.credentials().is_some()),
-                };
-                if !configured {
-                    return Err(ScenarioError::at(
-                        file,
-                        at,
-                        format!(
-                            "delete-cluster: lost-secrets names {}, but {} is not set: only a secret that is restored can be lost",
-                            lost.field(),
-                            lost.config_path()
-                        ),
-                    ));
-                }
-            }
-            if let ClusterSpec::Existing(existing) = cluster {
-                return Err(ScenarioError::in_file(
-                    file,
-                    format!(
-                        "delete-cluster: drill can only destroy clusters it created; context {} is an existing cluster",
-                        existing.context
-                    ),
-                ));
-            }
-        }
-        Disaster::KillNode(k) => {
-            if matches!(cluster, ClusterSpec::Existing(_)) {
-                return Err(ScenarioError::at(
-                    file,
-                    &k.node.referenced,
-                    "kill-node: only kind clusters created by drill have node containers to kill",
-                ));
-            }
-            if !kind_nodes.iter().any(|n| n == k.node.value.as_str()) {
-                return Err(ScenarioError::at(
-                    file,
-                    &k.node.referenced,
-                    format!(
-                        "kill-node: the kind config has no node {:?}; its nodes are: {}",
-                        k.node.value.as_str(),
-                        kind_nodes.join(", ")
-                    ),
-                ));
-            }
-        }
-        Disaster::DeletePods(d) => {
-            // The control plane's own pods (default holds no controller of the cluster's).
-            if PROTECTED_NAMESPACES[..3].contains(&d.namespace.value.as_str()) {
-                return Err(ScenarioError::at(
-                    file,
-                    &d.namespace.referenced,
-                    format!(
-                        "delete-pods: refusing to delete pods in {}: it is part of the control plane, not of what Git restores",
-                        d.namespace.value
-                    ),
-                ));
-            }
-            if d.selector.value.is_empty() {
-                return Err(ScenarioError::at(
-                    file,
-                    &d.selector.referenced,
-                    "delete-pods: the selector needs at least one label, e.g. {app: users-api}",
-                ));
-            }
-        }
-        Disaster::ArgocdHistoryRollback(h) if scenario.engine.argocd.is_none() => {
-            return Err(ScenarioError::at(
-                file,
-                &h.app.referenced,
-                "argocd-history-rollback: the scenario has no `engine.argocd:`; this step rolls back an Argo CD Application",
-            ));
-        }
-        // The quiet steps (drift, commits, pauses) are checked against the fleet's
-        // files, in steps.rs.
-        _ => {}
+/// The facts of the scenario's other sections a step's own check needs.
+fn step_facts<'a>(scenario: &'a Scenario, kind_nodes: &'a [String], file: &'a Path) -> ScenarioFacts<'a> {
+    let secrets = scenario.secrets.clone().unwrap_or_default();
+    let credentials = [EngineKind::Flux, EngineKind::Argocd]
+        .iter()
+        .filter_map(|e| engine_repo(&scenario.engine, *e))
+        .any(|r| r.credentials().is_some());
+    let restored_secrets = [
+        (SecretName::SopsAge, secrets.sops_age.is_some()),
+        (SecretName::SealedSecrets, secrets.sealed_secrets.is_some()),
+        (SecretName::RepoCredentials, credentials),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    ScenarioFacts {
+        file,
+        existing_context: match &scenario.cluster {
+            ClusterSpec::Existing(existing) => Some(existing.context.as_str()),
+            ClusterSpec::Kind(_) => None,
+        },
+        kind_nodes,
+        argocd: scenario.engine.argocd.is_some(),
+        restored_secrets,
     }
-    Ok(())
 }
 
 fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, ScenarioError> {

@@ -159,6 +159,93 @@ impl JsonSchema for RelPath {
     }
 }
 
+/// A live object, as `kubectl get` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Target {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftExpect {
+    /// The engine must put Git's value back (self-heal).
+    #[default]
+    Healed,
+    /// The engine must leave the live value alone: expected drift (an ignore rule, HPA
+    /// replicas) or self-heal switched off. drill asks for a reconcile and checks.
+    Kept,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackExpect {
+    #[default]
+    Reapplied,
+    Held,
+}
+
+/// One literal edit of a file in the fleet: `find` must occur exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Edit {
+    /// Path inside the served fleet folder, e.g. apps/users-api/deployment.yaml.
+    pub file: RelPath,
+    pub find: String,
+    pub replace: String,
+}
+
+/// A secret that lives outside Git, by its field under `secrets:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretName {
+    SopsAge,
+    SealedSecrets,
+    /// `repo.credentials`.
+    RepoCredentials,
+}
+
+impl SecretName {
+    pub fn field(self) -> &'static str {
+        match self {
+            SecretName::SopsAge => "sops-age",
+            SecretName::SealedSecrets => "sealed-secrets",
+            SecretName::RepoCredentials => "repo-credentials",
+        }
+    }
+
+    /// Where the scenario configures it, for messages.
+    pub fn config_path(self) -> &'static str {
+        match self {
+            SecretName::SopsAge => "secrets.sops-age",
+            SecretName::SealedSecrets => "secrets.sealed-secrets",
+            SecretName::RepoCredentials => "repo.credentials",
+        }
+    }
+}
+
+/// What the operator does right after the damage, so runs can compare
+/// "wait for the engine's interval" with "operator triggers a reconcile".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorAction {
+    /// Annotate every Flux source and Kustomization with a reconcile request.
+    ReconcileNow,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,71 @@
+//! `commit`: commit a change to the served repo and wait for the engine to apply it.
+
+use anyhow::Result;
+use futures::FutureExt as _;
+use futures::future::LocalBoxFuture;
+use kube::Client;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::validate::Sequence;
+use super::{Step, StepContext};
+use crate::event::{EventKind, StepOutcome};
+use crate::scenario::error::ScenarioError;
+use crate::scenario::types::{Duration, Edit, OperatorAction};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Commit {
+    pub message: String,
+    #[schemars(with = "Vec<Edit>")]
+    pub edits: Spanned<Vec<Edit>>,
+    #[serde(default)]
+    pub expect: StepOutcome,
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+impl Step for Commit {
+    fn kind(&self) -> &'static str {
+        "commit"
+    }
+
+    fn outcome(&self) -> StepOutcome {
+        self.expect
+    }
+
+    fn within(&self) -> Option<Duration> {
+        self.within
+    }
+
+    fn operator_action(&self) -> Option<OperatorAction> {
+        self.operator_action
+    }
+
+    fn edits(&self) -> Option<&[Edit]> {
+        Some(&self.edits.value)
+    }
+
+    fn describe(&self, _reverted: Option<(usize, String)>) -> String {
+        format!("commit {:?}", self.message)
+    }
+
+    fn check_in_sequence(&self, seq: &mut Sequence) -> Result<(), ScenarioError> {
+        seq.files.apply(&self.edits, self.kind(), seq.file)?;
+        seq.commits.push(seq.index);
+        Ok(())
+    }
+
+    fn inject<'a>(&'a self, cx: &'a mut dyn StepContext, step: usize) -> LocalBoxFuture<'a, Result<Client>> {
+        async move {
+            let client = cx.cluster()?.client().await?;
+            cx.commit_edits(step, &self.edits.value, &self.message).await?;
+            cx.emit(EventKind::DisasterInjected { step });
+            Ok(client)
+        }
+        .boxed_local()
+    }
+}

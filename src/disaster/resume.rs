@@ -1,0 +1,72 @@
+//! `resume`: resume a paused app; the engine applies Git again.
+
+use anyhow::Result;
+use futures::FutureExt as _;
+use futures::future::LocalBoxFuture;
+use kube::Client;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::validate::{Sequence, check_app};
+use super::{Step, StepContext, paused_with};
+use crate::event::{EventKind, StepOutcome};
+use crate::scenario::error::ScenarioError;
+use crate::scenario::types::{Duration, OperatorAction};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Resume {
+    #[schemars(with = "String")]
+    pub app: Spanned<String>,
+    #[serde(default)]
+    pub expect: StepOutcome,
+    #[serde(default)]
+    pub within: Option<Duration>,
+    #[serde(default)]
+    pub operator_action: Option<OperatorAction>,
+}
+
+impl Step for Resume {
+    fn kind(&self) -> &'static str {
+        "resume"
+    }
+
+    fn outcome(&self) -> StepOutcome {
+        self.expect
+    }
+
+    fn within(&self) -> Option<Duration> {
+        self.within
+    }
+
+    fn operator_action(&self) -> Option<OperatorAction> {
+        self.operator_action
+    }
+
+    /// What the resumed app applies is Git's state now, not what was Ready before.
+    fn changes_desired_state(&self) -> bool {
+        true
+    }
+
+    fn describe(&self, _reverted: Option<(usize, String)>) -> String {
+        format!("resume reconciliation of app {}", self.app.value)
+    }
+
+    fn check_in_sequence(&self, seq: &mut Sequence) -> Result<(), ScenarioError> {
+        check_app(&self.app, self.kind(), seq.file)
+    }
+
+    fn inject<'a>(&'a self, cx: &'a mut dyn StepContext, step: usize) -> LocalBoxFuture<'a, Result<Client>> {
+        async move {
+            let client = cx.cluster()?.client().await?;
+            let engine = cx.engine()?;
+            let app = engine.app_ref(&self.app.value);
+            let with = engine.set_paused(&client, &app, false).await?;
+            paused_with(cx, step, &app, with, false);
+            cx.emit(EventKind::DisasterInjected { step });
+            Ok(client)
+        }
+        .boxed_local()
+    }
+}
