@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Exit codes: 0 every assertion passed; 1 an assertion failed; 2 error (bad input,
 /// Docker down, cluster failed to start).
+// The exit-code paragraph is `crate::exit::Exit::help()`, the table's one-line form;
+// a test in src/exit.rs fails when the two differ.
 #[derive(Debug, Parser)]
 #[command(name = "drill", version, about, long_about)]
 pub struct Cli {

@@ -12,6 +12,7 @@ pub mod disaster;
 pub mod doctor;
 pub mod engine;
 pub mod event;
+pub mod exit;
 pub mod fleet;
 pub mod gitserve;
 pub mod images;

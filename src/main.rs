@@ -1,27 +1,28 @@
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
-use gitops_drill::cli::{Cli, Command, EngineArg, ImagesArg, Output, ReportFormat};
+use gitops_drill::cli::{Cli, Command, ConsentArgs, EngineArg, ImagesArg, Output, ReportFormat};
+use gitops_drill::exit::Exit;
 use gitops_drill::profile::Profile;
 use gitops_drill::report::{self, Report};
 use gitops_drill::runner::{self, RunOptions};
 use gitops_drill::{event, scenario};
 
-/// Exit code for errors (bad input, environment problems); 1 is reserved for failed assertions.
-const EXIT_ERROR: u8 = 2;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(code) => code,
+        Ok(exit) => exit.into(),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(EXIT_ERROR)
+            Exit::Error.into()
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run {
             scenarios,
@@ -37,45 +38,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             skip_resource_check,
             consent,
         } => {
-            // Every scenario is validated before any cluster is created: bad input costs nothing.
-            let mut plans = Vec::new();
-            for path in &scenarios {
-                let plan = scenario::load(path)?;
-                let mut plan = with_engine_arg(plan, engine)?;
-                if let Some(images) = images {
-                    plan = plan.with_images(match images {
-                        ImagesArg::Cold => scenario::ImageMode::Cold,
-                        ImagesArg::Preloaded => scenario::ImageMode::Preloaded,
-                        ImagesArg::Mirror => scenario::ImageMode::Mirror,
-                    })?;
-                }
-                plans.push(plan);
-            }
-            let profile = Profile::load(profile.as_deref())?;
-            if let Some(plan) = plans.iter().find(|p| p.scenario.images == scenario::ImageMode::Mirror) {
-                use anyhow::Context as _;
-                gitops_drill::runner::mirror_settings(&profile).with_context(|| plan.file.display().to_string())?;
-            }
-            let opts = RunOptions {
+            let settings = RunSettings {
+                report_dir,
                 keep_cluster,
                 profile,
                 bootstrap_timeout,
                 progress: !quiet,
-                operator: None,
                 skip_resource_check,
-                consent: consent.into(),
+                consent,
             };
-            let runtime = tokio::runtime::Runtime::new()?;
-            let mut worst = 0;
-            for plan in &plans {
-                for _ in 0..repeat {
-                    let Some(code) = run_once(&runtime, plan, &opts, &report_dir, output)? else {
-                        return Ok(ExitCode::from(EXIT_ERROR));
-                    };
-                    worst = worst.max(code);
-                }
-            }
-            Ok(ExitCode::from(u8::try_from(worst).unwrap_or(EXIT_ERROR)))
+            cmd_run(&scenarios, engine, images, settings, output, repeat)
         }
         Command::Gameday {
             scenario,
@@ -88,189 +60,286 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             skip_resource_check,
             consent,
         } => {
-            use std::io::IsTerminal as _;
-            if !auto && !std::io::stdin().is_terminal() {
-                anyhow::bail!(
-                    "drill gameday waits for the operator on stdin, which is not a terminal; use --auto to run every step without waiting (CI)"
-                );
-            }
-            if operator.trim().is_empty() {
-                anyhow::bail!("--operator must name who runs the game day");
-            }
-            let plan = scenario::load(&scenario)?;
-            let opts = RunOptions {
+            let settings = RunSettings {
+                report_dir,
                 keep_cluster,
-                profile: Profile::load(profile.as_deref())?,
+                profile,
                 bootstrap_timeout,
                 progress: true,
-                operator: Some(runner::Operator {
-                    name: operator.trim().to_string(),
-                    auto,
-                }),
                 skip_resource_check,
-                consent: consent.into(),
+                consent,
             };
-            let runtime = tokio::runtime::Runtime::new()?;
-            let code = run_once(&runtime, &plan, &opts, &report_dir, Output::Table)?;
-            Ok(ExitCode::from(
-                code.and_then(|c| u8::try_from(c).ok()).unwrap_or(EXIT_ERROR),
-            ))
+            cmd_gameday(&scenario, &operator, auto, settings)
         }
-        Command::Doctor { scenario, profile } => {
-            let profile = Profile::load(profile.as_deref())?;
-            let plan = scenario.as_deref().map(scenario::load).transpose()?;
-            let checks = tokio::runtime::Runtime::new()?.block_on(gitops_drill::doctor::run(&profile, plan.as_ref()));
-            for c in &checks {
-                println!("{} {:<13} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
-            }
-            Ok(if checks.iter().all(|c| c.ok) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_ERROR)
-            })
-        }
-        Command::Clean { dry_run } => {
-            let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
-            let verb = if dry_run { "would delete" } else { "deleted" };
-            if removed.clusters.is_empty() && removed.mirrors.is_empty() {
-                println!("no drill clusters found");
-            }
-            for name in removed.clusters {
-                println!("{verb} cluster {name}");
-            }
-            for name in removed.mirrors {
-                println!("{verb} pull-through cache {name}");
-            }
-            for name in removed.not_drills {
-                println!(
-                    "left cluster {name} alone: its nodes carry no drill owner mark, so drill did not create it (`kind delete cluster --name {name}` removes it)"
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Validate { scenarios } => {
-            let mut failed = false;
-            for path in &scenarios {
-                // The secrets preflight too: a key that cannot decrypt the fleet is found here.
-                match scenario::load(path).map_err(anyhow::Error::from).and_then(|plan| {
-                    let preflight = gitops_drill::secrets::preflight(&plan)?;
-                    Ok((plan, preflight))
-                }) {
-                    Ok((plan, preflight)) => {
-                        println!(
-                            "{}: ok ({}, {} disaster step(s), {} secret(s) to restore)",
-                            path.display(),
-                            plan.scenario.name,
-                            plan.scenario.disasters.len(),
-                            preflight.restored.len() + usize::from(preflight.repo_auth.is_some())
-                        );
-                        for warning in preflight.warnings {
-                            eprintln!("warning: {}: {warning}", path.display());
-                        }
-                    }
-                    Err(err) => {
-                        eprintln!("error: {err:#}");
-                        failed = true;
-                    }
-                }
-            }
-            Ok(if failed {
-                ExitCode::from(EXIT_ERROR)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Schema => {
-            let schema = schemars::schema_for!(scenario::Scenario);
-            println!("{}", serde_json::to_string_pretty(&schema)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Doctor { scenario, profile } => cmd_doctor(scenario.as_deref(), profile.as_deref()),
+        Command::Clean { dry_run } => cmd_clean(dry_run),
+        Command::Validate { scenarios } => Ok(cmd_validate(&scenarios)),
+        Command::Schema => cmd_schema(),
         Command::Images {
-            scenario: Some(path),
+            scenario,
+            report,
             engine,
             profile,
             verbose,
-            ..
-        } => {
-            let plan = scenario::load(&path)?;
-            let plan = with_engine_arg(plan, engine)?;
-            let profile = Profile::load(profile.as_deref())?;
-            let install = match plan.engine {
-                scenario::EngineKind::Flux => profile.flux_install.clone(),
-                scenario::EngineKind::Argocd => profile.argocd_install.clone(),
+        } => cmd_images(scenario, report, engine, profile, verbose),
+        Command::Compare { a, b } => cmd_compare(&a, &b),
+        Command::Report { run, format } => cmd_report(&run, format),
+    }
+}
+
+/// The options `run` and `gameday` share, before the profile is loaded.
+struct RunSettings {
+    report_dir: PathBuf,
+    keep_cluster: bool,
+    profile: Option<PathBuf>,
+    bootstrap_timeout: Duration,
+    progress: bool,
+    skip_resource_check: bool,
+    consent: ConsentArgs,
+}
+
+impl RunSettings {
+    /// Loads the profile, so call it where its errors should come (after the scenarios).
+    fn options(&self, operator: Option<runner::Operator>) -> anyhow::Result<RunOptions> {
+        Ok(RunOptions {
+            keep_cluster: self.keep_cluster,
+            profile: Profile::load(self.profile.as_deref())?,
+            bootstrap_timeout: self.bootstrap_timeout,
+            progress: self.progress,
+            operator,
+            skip_resource_check: self.skip_resource_check,
+            consent: self.consent.clone().into(),
+        })
+    }
+}
+
+/// `drill run`: the worst verdict of every run, or an error at the first interrupted one.
+fn cmd_run(
+    scenarios: &[PathBuf],
+    engine: Option<EngineArg>,
+    images: Option<ImagesArg>,
+    settings: RunSettings,
+    output: Output,
+    repeat: u32,
+) -> anyhow::Result<Exit> {
+    // Every scenario is validated before any cluster is created: bad input costs nothing.
+    let mut plans = Vec::new();
+    for path in scenarios {
+        let plan = with_engine_arg(scenario::load(path)?, engine)?;
+        plans.push(match images {
+            Some(images) => plan.with_images(match images {
+                ImagesArg::Cold => scenario::ImageMode::Cold,
+                ImagesArg::Preloaded => scenario::ImageMode::Preloaded,
+                ImagesArg::Mirror => scenario::ImageMode::Mirror,
+            })?,
+            None => plan,
+        });
+    }
+    let opts = settings.options(None)?;
+    if let Some(plan) = plans.iter().find(|p| p.scenario.images == scenario::ImageMode::Mirror) {
+        runner::mirror_settings(&opts.profile).with_context(|| plan.file.display().to_string())?;
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut worst = Exit::Pass;
+    for plan in &plans {
+        for _ in 0..repeat {
+            let Some(exit) = run_once(&runtime, plan, &opts, &settings.report_dir, output)? else {
+                return Ok(Exit::Error);
             };
-            let scenario::RepoSource::Local { dir, .. } = &plan.repo else {
-                anyhow::bail!(
-                    "{}: the fleet is a remote repo; list its images from a recorded run (--report)",
-                    path.display()
-                );
-            };
-            let entry = plan.entry_path().unwrap_or_default();
-            let needed = gitops_drill::images::needed_images(install.as_deref(), dir, &entry);
-            for image in &needed {
-                if verbose {
-                    println!("{}\t{}", image.image, image.named_in.join(", "));
-                } else {
-                    println!("{}", image.image);
-                }
-            }
-            eprintln!(
-                "{} image(s): the engine install ({}) and the fleet files reached from {entry}",
-                needed.len(),
-                install
-                    .as_deref()
-                    .map_or("not known: no profile".into(), |p| p.display().to_string())
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Images {
-            report: Some(run),
-            verbose,
-            ..
-        } => {
-            let report = rerender(&run)?;
-            let mut pulls = report.images.clone();
-            pulls.sort_by_key(|p| std::cmp::Reverse(p.pull_ms.unwrap_or(0)));
-            let mut seen = std::collections::BTreeSet::new();
-            for p in &pulls {
-                if seen.insert(p.image.clone()) {
-                    if verbose {
-                        let took = p.pull_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
-                        println!("{}\t{took}\t{}", p.image, p.failed.as_deref().unwrap_or("pulled"));
-                    } else {
-                        println!("{}", p.image);
-                    }
-                }
-            }
-            let total: u64 = pulls.iter().filter_map(|p| p.pull_ms).sum();
-            eprintln!(
-                "{} image(s) in {} pull(s), {:.1}s of pulling in all (run {})",
-                seen.len(),
-                pulls.len(),
-                total as f64 / 1000.0,
-                report.run_id
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Images { .. } => anyhow::bail!("name a scenario or a recorded run (--report)"),
-        Command::Compare { a, b } => {
-            print!("{}", report::compare::render(&rerender(&a)?, &rerender(&b)?));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Report { run, format } => {
-            let report = rerender(&run)?;
-            let text = match format {
-                ReportFormat::Table => report::table::render(&report),
-                ReportFormat::Json => report.to_json(),
-                ReportFormat::Markdown => report::markdown::render(&report, None),
-                ReportFormat::Junit => report::junit::render(std::slice::from_ref(&report)),
-            };
-            print!("{text}");
-            Ok(ExitCode::from(
-                u8::try_from(report.result.exit_code()).unwrap_or(EXIT_ERROR),
-            ))
+            worst = worst.max(exit);
         }
     }
+    Ok(worst)
+}
+
+/// `drill gameday`: one run, each step waiting for the operator unless `--auto`.
+fn cmd_gameday(scenario: &Path, operator: &str, auto: bool, settings: RunSettings) -> anyhow::Result<Exit> {
+    use std::io::IsTerminal as _;
+    if !auto && !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "drill gameday waits for the operator on stdin, which is not a terminal; use --auto to run every step without waiting (CI)"
+        );
+    }
+    if operator.trim().is_empty() {
+        anyhow::bail!("--operator must name who runs the game day");
+    }
+    let plan = scenario::load(scenario)?;
+    let opts = settings.options(Some(runner::Operator {
+        name: operator.trim().to_string(),
+        auto,
+    }))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let exit = run_once(&runtime, &plan, &opts, &settings.report_dir, Output::Table)?;
+    Ok(exit.unwrap_or(Exit::Error))
+}
+
+/// `drill doctor`: an error exit when any check fails, so scripts can gate on it.
+fn cmd_doctor(scenario: Option<&Path>, profile: Option<&Path>) -> anyhow::Result<Exit> {
+    let profile = Profile::load(profile)?;
+    let plan = scenario.map(scenario::load).transpose()?;
+    let checks = tokio::runtime::Runtime::new()?.block_on(gitops_drill::doctor::run(&profile, plan.as_ref()));
+    for c in &checks {
+        println!("{} {:<13} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
+    }
+    Ok(if checks.iter().all(|c| c.ok) {
+        Exit::Pass
+    } else {
+        Exit::Error
+    })
+}
+
+/// `drill clean`: what was (or would be) deleted, and the look-alikes left alone.
+fn cmd_clean(dry_run: bool) -> anyhow::Result<Exit> {
+    let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    if removed.clusters.is_empty() && removed.mirrors.is_empty() {
+        println!("no drill clusters found");
+    }
+    for name in removed.clusters {
+        println!("{verb} cluster {name}");
+    }
+    for name in removed.mirrors {
+        println!("{verb} pull-through cache {name}");
+    }
+    for name in removed.not_drills {
+        println!(
+            "left cluster {name} alone: its nodes carry no drill owner mark, so drill did not create it (`kind delete cluster --name {name}` removes it)"
+        );
+    }
+    Ok(Exit::Pass)
+}
+
+/// `drill validate`: every file is checked (each error printed), then one verdict.
+fn cmd_validate(scenarios: &[PathBuf]) -> Exit {
+    let mut failed = false;
+    for path in scenarios {
+        // The secrets preflight too: a key that cannot decrypt the fleet is found here.
+        match scenario::load(path).map_err(anyhow::Error::from).and_then(|plan| {
+            let preflight = gitops_drill::secrets::preflight(&plan)?;
+            Ok((plan, preflight))
+        }) {
+            Ok((plan, preflight)) => {
+                println!(
+                    "{}: ok ({}, {} disaster step(s), {} secret(s) to restore)",
+                    path.display(),
+                    plan.scenario.name,
+                    plan.scenario.disasters.len(),
+                    preflight.restored.len() + usize::from(preflight.repo_auth.is_some())
+                );
+                for warning in preflight.warnings {
+                    eprintln!("warning: {}: {warning}", path.display());
+                }
+            }
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed { Exit::Error } else { Exit::Pass }
+}
+
+fn cmd_schema() -> anyhow::Result<Exit> {
+    let schema = schemars::schema_for!(scenario::Scenario);
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(Exit::Pass)
+}
+
+/// `drill images`: from a scenario's files, or from what a recorded run pulled.
+fn cmd_images(
+    scenario: Option<PathBuf>,
+    report: Option<PathBuf>,
+    engine: Option<EngineArg>,
+    profile: Option<PathBuf>,
+    verbose: bool,
+) -> anyhow::Result<Exit> {
+    match (scenario, report) {
+        (Some(path), _) => images_of_scenario(&path, engine, profile.as_deref(), verbose),
+        (None, Some(run)) => images_of_run(&run, verbose),
+        (None, None) => anyhow::bail!("name a scenario or a recorded run (--report)"),
+    }
+}
+
+fn images_of_scenario(
+    path: &Path,
+    engine: Option<EngineArg>,
+    profile: Option<&Path>,
+    verbose: bool,
+) -> anyhow::Result<Exit> {
+    let plan = with_engine_arg(scenario::load(path)?, engine)?;
+    let profile = Profile::load(profile)?;
+    let install = match plan.engine {
+        scenario::EngineKind::Flux => profile.flux_install.clone(),
+        scenario::EngineKind::Argocd => profile.argocd_install.clone(),
+    };
+    let scenario::RepoSource::Local { dir, .. } = &plan.repo else {
+        anyhow::bail!(
+            "{}: the fleet is a remote repo; list its images from a recorded run (--report)",
+            path.display()
+        );
+    };
+    let entry = plan.entry_path().unwrap_or_default();
+    let needed = gitops_drill::images::needed_images(install.as_deref(), dir, &entry);
+    for image in &needed {
+        if verbose {
+            println!("{}\t{}", image.image, image.named_in.join(", "));
+        } else {
+            println!("{}", image.image);
+        }
+    }
+    eprintln!(
+        "{} image(s): the engine install ({}) and the fleet files reached from {entry}",
+        needed.len(),
+        install
+            .as_deref()
+            .map_or("not known: no profile".into(), |p| p.display().to_string())
+    );
+    Ok(Exit::Pass)
+}
+
+/// Each image once, in the order of its slowest pull.
+fn images_of_run(run: &Path, verbose: bool) -> anyhow::Result<Exit> {
+    let report = rerender(run)?;
+    let mut pulls = report.images.clone();
+    pulls.sort_by_key(|p| std::cmp::Reverse(p.pull_ms.unwrap_or(0)));
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &pulls {
+        if seen.insert(p.image.clone()) {
+            if verbose {
+                let took = p.pull_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+                println!("{}\t{took}\t{}", p.image, p.failed.as_deref().unwrap_or("pulled"));
+            } else {
+                println!("{}", p.image);
+            }
+        }
+    }
+    let total: u64 = pulls.iter().filter_map(|p| p.pull_ms).sum();
+    eprintln!(
+        "{} image(s) in {} pull(s), {:.1}s of pulling in all (run {})",
+        seen.len(),
+        pulls.len(),
+        total as f64 / 1000.0,
+        report.run_id
+    );
+    Ok(Exit::Pass)
+}
+
+fn cmd_compare(a: &Path, b: &Path) -> anyhow::Result<Exit> {
+    print!("{}", report::compare::render(&rerender(a)?, &rerender(b)?));
+    Ok(Exit::Pass)
+}
+
+/// `drill report`: exits with the recorded run's verdict, as the run itself did.
+fn cmd_report(run: &Path, format: ReportFormat) -> anyhow::Result<Exit> {
+    let report = rerender(run)?;
+    let text = match format {
+        ReportFormat::Table => report::table::render(&report),
+        ReportFormat::Json => report.to_json(),
+        ReportFormat::Markdown => report::markdown::render(&report, None),
+        ReportFormat::Junit => report::junit::render(std::slice::from_ref(&report)),
+    };
+    print!("{text}");
+    Ok(report.result.into())
 }
 
 /// The plan with the engine `--engine` picks (the scenario's own when not given).
@@ -287,9 +356,9 @@ fn run_once(
     runtime: &tokio::runtime::Runtime,
     plan: &scenario::Plan,
     opts: &RunOptions,
-    report_dir: &std::path::Path,
+    report_dir: &Path,
     output: Output,
-) -> anyhow::Result<Option<i32>> {
+) -> anyhow::Result<Option<Exit>> {
     let run_id = runner::run_id();
     let result = runtime.block_on(async {
         use futures::FutureExt as _;
@@ -333,13 +402,12 @@ fn run_once(
         }
     }
     eprintln!("reports: {}", written.dir.display());
-    Ok(Some(result.report.result.exit_code()))
+    Ok(Some(result.report.result.into()))
 }
 
 /// A recorded run keeps its verdict in report.json and its raw events in events.jsonl;
 /// re-rendering reads the report (assertions need the scenario, which may have changed since).
-fn rerender(path: &std::path::Path) -> anyhow::Result<Report> {
-    use anyhow::Context as _;
+fn rerender(path: &Path) -> anyhow::Result<Report> {
     let dir = if path.is_dir() {
         path.to_path_buf()
     } else {
