@@ -137,41 +137,56 @@ fn a_rebuild_without_the_sealed_secrets_key_fails_and_names_the_sealed_secret() 
     assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn repo_credentials_are_restored_for_flux_and_never_leak() {
+/// Repo credentials restored into both builds, as one engine takes them.
+struct RepoCredentialsCase {
+    scenario: &'static str,
+    /// Names the test's own token.
+    token_for: &'static str,
+    args: &'static [&'static str],
+    /// The object that fetches from the repo with the restored token (kind, name).
+    fetcher: (&'static str, &'static str),
+    /// What its readiness proves, before the object in the assertion's message.
+    ready_because: &'static str,
+}
+
+fn repo_credentials_are_restored_and_never_leak(case: &RepoCredentialsCase) {
     let reports = tempfile::tempdir().unwrap();
-    let (token, needles) = repo_token("flux");
+    let (token, needles) = repo_token(case.token_for);
     let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
-    let run = drill_run_env("scenarios/repo-credentials-restore.yaml", &[], &env, reports.path());
+    let run = drill_run_env(case.scenario, case.args, &env, reports.path());
     assert_eq!(run.code, 0, "expected a pass: {}", run.report);
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
-    let source = app(r, "GitRepository", "flux-system");
-    assert_eq!(source["ready"], true, "Flux fetched with the restored token: {source}");
+    let (kind, name) = case.fetcher;
+    let fetcher = app(r, kind, name);
+    assert_eq!(fetcher["ready"], true, "{}{fetcher}", case.ready_because);
     assert_no_leaks(&run, &needles);
     assert_run_left_nothing(&run);
 }
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn argocd_repo_credentials_go_into_the_repository_secret() {
-    let reports = tempfile::tempdir().unwrap();
-    let (token, needles) = repo_token("argocd");
-    let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
-    let run = drill_run_env(
-        "scenarios/repo-credentials-restore.yaml",
-        &["--engine", "argocd"],
-        &env,
-        reports.path(),
-    );
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
-    let r = &run.report;
-    assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
-    let root = app(r, "Application", "root");
-    assert_eq!(root["ready"], true, "{root}");
-    assert_no_leaks(&run, &needles);
-    assert_run_left_nothing(&run);
+fn flux_repo_credentials_are_restored_and_never_leak() {
+    repo_credentials_are_restored_and_never_leak(&RepoCredentialsCase {
+        scenario: "scenarios/repo-credentials-restore.yaml",
+        token_for: "flux",
+        args: &[],
+        fetcher: ("GitRepository", "flux-system"),
+        ready_because: "Flux fetched with the restored token: ",
+    });
+}
+
+/// Argo CD takes them as its repository secret: the root Application syncs with them.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_repo_credentials_are_restored_and_never_leak() {
+    repo_credentials_are_restored_and_never_leak(&RepoCredentialsCase {
+        scenario: "scenarios/repo-credentials-restore.yaml",
+        token_for: "argocd",
+        args: &["--engine", "argocd"],
+        fetcher: ("Application", "root"),
+        ready_because: "",
+    });
 }
 
 #[test]
