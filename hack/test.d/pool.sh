@@ -29,11 +29,11 @@ record() {
 # e2e_binary: build the end-to-end test binary (no-op when `cargo test` built it) and print
 # its path, so each job runs it directly instead of queueing on cargo's lock.
 e2e_binary() {
-  cargo test --no-run --quiet --test e2e_flux --message-format=json 2>/dev/null | python3 -c '
+  cargo test --no-run --quiet --test e2e --message-format=json 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "e2e_flux" and m.get("executable"):
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "e2e" and m.get("executable"):
         print(m["executable"])'
 }
 
@@ -51,6 +51,8 @@ run_job() {
   esac
 }
 
+# job_log JOB: its log file; characters a file name should not hold become `_`
+# (`e2e flux::foo` logs to `e2e_flux__foo.log`).
 job_log() { echo "$TEST_LOG_DIR/$(echo "$1" | tr -c 'A-Za-z0-9_.\n-' '_').log"; }
 
 # by_expected_duration JOB...: the jobs, longest first by $DURATIONS; jobs it does not know

@@ -1,0 +1,172 @@
+//! Drift, rehearsed by both engines: a hand edit is self-healed while expected drift is
+//! kept, expected drift the engine reverts is reported as noise, and the seed replay
+//! finds the change that broke the app. Each story is one function; an engine case holds
+//! the scenario and what the engines report differently.
+
+use crate::harness::{assert_run_left_nothing, assertion, drill_run, step};
+
+/// Self-heal and expected drift, as one engine reports them.
+struct SelfHealCase {
+    scenario: &'static str,
+    /// What step 0's detection time is with this engine (the message when it is missing).
+    detection: &'static str,
+    /// Whether detection is asserted to come no later than the heal (Argo CD's OutOfSync).
+    detected_before_healed: bool,
+    /// Why step 1's drift (the replicas) is kept with this engine.
+    kept: &'static str,
+    /// The field the first drift names, where asserted.
+    drifted_field: Option<&'static str>,
+}
+
+fn drift_is_self_healed_and_expected_drift_is_not_a_finding(case: &SelfHealCase) {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run(case.scenario, &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let healed = step(r, 0)["self_heal_ms"].as_u64().expect("self-heal timed");
+    assert!(healed > 0 && healed <= 120_000, "self-heal {healed}");
+    let detected = step(r, 0)["detection_ms"].as_u64().expect(case.detection);
+    if case.detected_before_healed {
+        assert!(detected <= healed, "detected {detected} before healed {healed}");
+    }
+    assert_eq!(step(r, 1)["kept"], true, "{}", case.kept);
+    assert_eq!(assertion(r, "left the expected drift alone")["passed"], true);
+    let drift = r["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 2);
+    if let Some(field) = case.drifted_field {
+        assert_eq!(drift[0]["fields"][0]["field"], field);
+    }
+    assert_eq!(drift[0]["fields"][0]["git"], "users-db.users.svc.cluster.local");
+    assert!(drift[0]["reverted_ms"].is_u64(), "Git's value came back");
+    assert_eq!(drift[1]["kept"], true);
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn flux_drift_is_self_healed_and_expected_drift_is_not_a_finding() {
+    drift_is_self_healed_and_expected_drift_is_not_a_finding(&SelfHealCase {
+        scenario: "scenarios/flux-drift-self-heal.yaml",
+        detection: "detection timed",
+        detected_before_healed: false,
+        kept: "HPA-owned replicas left alone",
+        drifted_field: Some("/data/DB_HOST"),
+    });
+}
+
+/// Argo CD goes OutOfSync (its detection), self-heals, and keeps what ignoreDifferences names.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_drift_is_self_healed_and_expected_drift_is_not_a_finding() {
+    drift_is_self_healed_and_expected_drift_is_not_a_finding(&SelfHealCase {
+        scenario: "scenarios/argocd-drift-self-heal.yaml",
+        detection: "OutOfSync timed as detection",
+        detected_before_healed: true,
+        kept: "ignoreDifferences: replicas left alone",
+        drifted_field: None,
+    });
+}
+
+/// Expected drift that the engine reverts (Argo CD: no ignore rule for it) fails the run as
+/// noise. Nothing but the scenario differs between the engines.
+fn expected_drift_that_the_engine_reverts_is_reported_as_noise(scenario: &str) {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run(scenario, &[], reports.path());
+    assert_eq!(run.code, 1, "the noise case fails by design: {}", run.report);
+    let a = assertion(&run.report, "left the expected drift alone");
+    assert_eq!(a["passed"], false);
+    assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
+    assert!(run.report["drift"][0]["reverted_ms"].is_u64());
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn flux_expected_drift_that_the_engine_reverts_is_reported_as_noise() {
+    expected_drift_that_the_engine_reverts_is_reported_as_noise("scenarios/flux-drift-noise.yaml");
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_expected_drift_that_the_engine_reverts_is_reported_as_noise() {
+    expected_drift_that_the_engine_reverts_is_reported_as_noise("scenarios/argocd-drift-noise.yaml");
+}
+
+/// The seed incident replayed by one engine: its steps differ, the findings do not.
+struct SeedReplayCase {
+    scenario: &'static str,
+    /// Why step 1's hand edit survives (reconciliation is off).
+    kept: &'static str,
+    /// The later steps' verdicts, in order: (step, `degraded_ms` or `recovered_ms`, why).
+    verdicts: &'static [(usize, &'static str, &'static str)],
+    /// The step in which Git overwrote the hand edit, and why then.
+    reverted_in_step: usize,
+    reverted: &'static str,
+    /// The hand edit's age when Git overwrote it is above this, where asserted.
+    min_drift_age_ms: Option<u64>,
+}
+
+fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(case: &SeedReplayCase) {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run(case.scenario, &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(step(r, 1)["kept"], true, "{}", case.kept);
+    for &(n, verdict, why) in case.verdicts {
+        assert!(step(r, n)[verdict].is_u64(), "{why}");
+    }
+    let drift = &r["drift"][0];
+    assert_eq!(drift["reverted_in_step"], case.reverted_in_step, "{}", case.reverted);
+    if let Some(min) = case.min_drift_age_ms {
+        assert!(drift["age_ms"].as_u64().unwrap() > min, "{drift}");
+    }
+    let findings = r["findings"].to_string();
+    assert!(findings.contains("the reverted commit did not cause it"), "{findings}");
+    assert!(
+        findings.contains("the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
+        "{findings}"
+    );
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn flux_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
+    the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(&SeedReplayCase {
+        scenario: "scenarios/seed-configmap-drift.yaml",
+        kept: "the hand edit survives while self-heal is off",
+        verdicts: &[
+            (4, "degraded_ms", "resume breaks the app"),
+            (5, "degraded_ms", "the image rollback does not fix it"),
+            (6, "recovered_ms", "fixing DB_HOST in Git does"),
+        ],
+        reverted_in_step: 4,
+        reverted: "Git overwrote the edit when reconciliation resumed",
+        min_drift_age_ms: Some(20_000),
+    });
+}
+
+/// With Argo CD, node churn while the hand edit lives shows it keeping the app alive until
+/// Git overwrites it.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
+    the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(&SeedReplayCase {
+        scenario: "scenarios/argocd-seed-configmap-drift.yaml",
+        kept: "the hand edit survives while auto-sync is off",
+        verdicts: &[
+            (
+                3,
+                "recovered_ms",
+                "node churn while the edit lives: the new pod reads it and is Ready",
+            ),
+            (5, "degraded_ms", "resuming auto-sync breaks the app"),
+            (6, "degraded_ms", "the next churn leaves no pod that read the hand edit"),
+            (7, "degraded_ms", "rolling the release back does not fix it"),
+            (8, "recovered_ms", "fixing DB_HOST in Git does"),
+        ],
+        reverted_in_step: 5,
+        reverted: "Git overwrote the edit when auto-sync came back",
+        min_drift_age_ms: None,
+    });
+}

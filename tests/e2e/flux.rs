@@ -1,0 +1,424 @@
+//! Flux rehearsals: namespace, cluster and node loss, a missing image, a bad commit and its
+//! revert, the break-glass game day, and images preloaded or pulled through a cache.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{
+    KindClusterGuard, Run, assert_run_left_nothing, assertion, drill_gameday, drill_run, event_at, kept_cluster,
+    kind_bin_path, phases, step,
+};
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn namespace_loss_recovers_within_budget_twice_at_once() {
+    // Two runs of one scenario at the same time, into one report folder: nothing of
+    // theirs may collide (cluster, Git server, report folder, history).
+    let reports = tempfile::tempdir().unwrap();
+    let scenario = "scenarios/flux-namespace-loss.yaml";
+    let (run, other) = std::thread::scope(|s| {
+        let other = s.spawn(|| drill_run(scenario, &[], reports.path()));
+        let run = drill_run(scenario, &[], reports.path());
+        (run, other.join().unwrap())
+    });
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    assert_eq!(other.code, 0, "the other run passes too: {}", other.report);
+    assert_ne!(run.report["run_id"], other.report["run_id"]);
+    assert_ne!(run.dir, other.dir, "each run has its own report folder");
+    for r in [&run, &other] {
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(r.dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(
+            written["run_id"],
+            r.report["run_id"],
+            "{} holds its own run",
+            r.dir.display()
+        );
+    }
+    let history = std::fs::read_to_string(reports.path().join("flux-namespace-loss/history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+    let git_server = |r: &Run| {
+        r.stderr
+            .lines()
+            .find_map(|l| l.split("Git server ").nth(1))
+            .map(|rest| rest.split('/').nth(2).unwrap().to_string())
+            .expect("the Git server is printed")
+    };
+    assert_ne!(
+        git_server(&run),
+        git_server(&other),
+        "each run has its own Git server port"
+    );
+    let cluster_of = |r: &Run| {
+        gitops_drill::runner::cluster_name(
+            r.report["scenario"].as_str().unwrap(),
+            r.report["run_id"].as_str().unwrap(),
+        )
+    };
+    assert_ne!(cluster_of(&run), cluster_of(&other));
+    assert_run_left_nothing(&other);
+    let r = &run.report;
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["result"], "pass");
+    let rto = r["rto_ms"].as_u64().unwrap();
+    assert!(rto > 0 && rto <= 300_000, "rto {rto}");
+    let apps = r["apps"].as_array().unwrap();
+    let api = apps
+        .iter()
+        .find(|a| a["kind"] == "Deployment" && a["name"] == "users-api")
+        .expect("users-api is followed");
+    assert!(api["ready_ms"].as_u64().unwrap() > 0);
+    for name in ["infrastructure", "users-db", "users-api", "reports"] {
+        assert!(
+            apps.iter().any(|a| a["kind"] == "Kustomization" && a["name"] == name),
+            "Kustomization {name} missing"
+        );
+    }
+    assert!(
+        apps.iter()
+            .any(|a| a["kind"] == "HelmRelease" && a["name"] == "reports")
+    );
+    assert!(
+        r["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"].as_str().unwrap().contains("/data/DB_HOST") && a["passed"] == true)
+    );
+    let critical = r["critical_path"].as_array().unwrap();
+    assert!(!critical.is_empty(), "critical path named");
+    for f in ["report.json", "junit.xml", "summary.md", "events.jsonl"] {
+        assert!(run.dir.join(f).is_file(), "{f} written");
+    }
+    assert!(run.stderr.contains("delete namespace(s) users"));
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-cluster-loss.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    assert_eq!(
+        phases(r, "cluster-create").len(),
+        2,
+        "created, then re-created after the loss"
+    );
+    for name in [
+        "cluster-create",
+        "engine-install",
+        "source-ready",
+        "reconcile",
+        "workloads-ready",
+        "image-pulls",
+        "rto",
+    ] {
+        let d = phases(r, name);
+        assert!(!d.is_empty() && d.iter().all(|&ms| ms > 0), "phase {name}: {d:?}");
+    }
+    let images = r["images"].as_array().unwrap();
+    for img in ["demo-small", "demo-medium", "demo-large"] {
+        assert!(
+            images
+                .iter()
+                .any(|i| i["image"].as_str().unwrap().contains(img) && i["pull_ms"].as_u64().is_some()),
+            "pull of {img} timed: {images:?}"
+        );
+    }
+    let path = r["critical_path"].as_array().unwrap();
+    assert_eq!(path[0], "cluster-create", "{path:?}");
+    assert!(path.iter().any(|p| p == "engine-install"));
+    assert_run_left_nothing(&run);
+}
+
+/// A node killed and booted again (its API server too, so every watch drops): drill
+/// reconnects, and says "recovered" only once the pods really run again, never on the
+/// statuses the workloads still report from before the kill. The cluster is kept so
+/// the pods' own start times can be held against drill's verdict.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-node-loss.yaml", &["--keep-cluster"], reports.path());
+    let (name, kubeconfig) = kept_cluster(&run);
+    let cleanup = KindClusterGuard(name.clone());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    assert!(
+        run.stderr
+            .contains(&format!("killed and restarted {name}-control-plane")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(" watch failures (") && w.as_str().unwrap().contains("Deployment")),
+        "the API server went away under the watches, one warning per cause: {}",
+        run.report["warnings"]
+    );
+    let killed = event_at(&run.dir, "disaster-injected");
+    let recovered = event_at(&run.dir, "recovered");
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "get", "pods", "-A", "-o", "json"])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pods: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut checked = 0;
+    for pod in pods["items"].as_array().unwrap() {
+        let ns = pod["metadata"]["namespace"].as_str().unwrap();
+        if !["users", "reports", "flux-system"].contains(&ns) {
+            continue;
+        }
+        for c in pod["status"]["containerStatuses"].as_array().unwrap() {
+            let started: jiff::Timestamp = c["state"]["running"]["startedAt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{ns}/{} not running: {c}", pod["metadata"]["name"]))
+                .parse()
+                .unwrap();
+            // The API reports whole seconds.
+            assert!(
+                started.as_second() >= killed.as_second() - 1,
+                "{ns}/{} started {started}, before the kill at {killed}",
+                pod["metadata"]["name"]
+            );
+            assert!(
+                started.as_second() <= recovered.as_second(),
+                "{ns}/{} started {started}, after drill said recovered at {recovered}",
+                pod["metadata"]["name"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "the apps' and Flux's containers were checked: {checked}");
+    drop(cleanup);
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_missing_image_fails_the_run_and_names_the_app() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run(
+        "scenarios/flux-missing-image.yaml",
+        &["--bootstrap-timeout", "100s"],
+        reports.path(),
+    );
+    assert_eq!(run.code, 1, "an assertion failure, not an error: {}", run.report);
+    let r = &run.report;
+    assert_eq!(r["result"], "fail");
+    let failed: Vec<String> = r["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["passed"] == false)
+        .map(|a| a["message"].as_str().unwrap().to_string())
+        .collect();
+    let all = failed.join("\n");
+    assert!(all.contains("Kustomization/flux-system/ghost"), "names the app: {all}");
+    assert!(all.contains("Deployment/users/ghost"), "names the workload: {all}");
+    let images = r["images"].as_array().unwrap();
+    assert!(
+        images
+            .iter()
+            .any(|i| i["image"].as_str().unwrap().contains("demo-missing") && i["failed"].is_string()),
+        "the failed pull is listed: {images:?}"
+    );
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_bad_commit_degrades_the_app_and_git_revert_restores_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-bad-commit-revert.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let bad = step(r, 0);
+    assert!(bad["degraded_ms"].is_u64(), "{bad}");
+    let broken = bad["degraded"].to_string();
+    assert!(
+        broken.contains("Deployment/users/users-api"),
+        "names the broken app: {broken}"
+    );
+    assert!(
+        !broken.contains("DependencyNotReady"),
+        "symptoms are not the breakage: {broken}"
+    );
+    let revert = step(r, 1);
+    assert!(
+        revert["recovered_ms"].as_u64().is_some(),
+        "revert time measured: {revert}"
+    );
+    assert_ne!(bad["commit"], revert["commit"], "the revert is a new commit");
+    assert_eq!(assertion(r, "git-revert: reverted to Healthy")["passed"], true);
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn gameday_auto_runs_break_glass_and_writes_the_incident_record() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_gameday("scenarios/flux-break-glass.yaml", "alice", reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
+    let names: Vec<&str> = actions.iter().map(|a| a["action"].as_str().unwrap()).collect();
+    for want in [
+        "pause Kustomization/flux-system/users-api",
+        "other apps still reconcile",
+        "backport the mitigation to Git",
+        "resume Kustomization/flux-system/users-api",
+        "Git, engine and cluster agree",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    assert!(actions.iter().all(|a| a["ok"] == true), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["by"] == "alice" && a["action"].as_str().unwrap().starts_with("go-ahead")),
+        "the operator's go-aheads are recorded: {names:?}"
+    );
+    let incident = std::fs::read_to_string(run.dir.join("incident.md")).unwrap();
+    assert!(incident.contains("people: alice"), "{incident}");
+    assert!(incident.contains("**Reconciliation commit:** `"), "{incident}");
+    assert!(
+        incident.contains("ConfigMap/users/users-api-env (/data/REPORTS_EXPORT"),
+        "{incident}"
+    );
+    assert!(
+        incident.contains("| alice | pause Kustomization/flux-system/users-api"),
+        "{incident}"
+    );
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn preloaded_images_are_pulled_before_the_engine_and_the_rebuild_pulls_nothing() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-cluster-loss-preloaded.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    let preload = phases(r, "image-preload");
+    assert_eq!(preload.len(), 2, "preloaded into both clusters: {preload:?}");
+    assert!(preload.iter().all(|&ms| ms > 0), "{preload:?}");
+    // Every image was on the node before its pod started: the kubelet pulled nothing.
+    assert_eq!(r["images"].as_array().unwrap().len(), 0, "no pulls: {}", r["images"]);
+    assert!(phases(r, "image-pulls").is_empty(), "{}", r["phases"]);
+    // The preload comes between cluster create and the engine install, in each build.
+    let names: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .filter(|n| ["cluster-create", "image-preload", "engine-install"].contains(n))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cluster-create",
+            "image-preload",
+            "engine-install",
+            "cluster-create",
+            "image-preload",
+            "engine-install"
+        ]
+    );
+    assert!(
+        !r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("could not preload")),
+        "{}",
+        r["warnings"]
+    );
+    assert_run_left_nothing(&run);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_pull_through_cache_outlives_the_cluster_and_the_rebuild_pulls_through_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-cluster-loss-mirror.yaml", &[], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let r = &run.report;
+    // Started with the first cluster; only re-pointed at after the rebuild.
+    let names: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .filter(|n| ["cluster-create", "image-mirror", "engine-install"].contains(n))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cluster-create",
+            "image-mirror",
+            "engine-install",
+            "cluster-create",
+            "image-mirror",
+            "engine-install"
+        ]
+    );
+    let cluster = gitops_drill::runner::cluster_name(r["scenario"].as_str().unwrap(), r["run_id"].as_str().unwrap());
+    let cache = format!("{cluster}-mirror");
+    assert!(
+        run.stderr.contains(&format!(
+            "pulling through cache {cache} (in front of http://gitops-drill-registry:5000)"
+        )),
+        "{}",
+        run.stderr
+    );
+    // Both clusters' nodes pulled (nothing was preloaded), and no pull failed ...
+    let pulls_of = |image: &str| {
+        r["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["image"].as_str().unwrap().contains(image) && i["failed"].is_null())
+            .count()
+    };
+    assert_eq!(pulls_of("demo-large"), 2, "{}", r["images"]);
+    assert_eq!(pulls_of("source-controller"), 2, "{}", r["images"]);
+    assert!(
+        r["images"].as_array().unwrap().iter().all(|i| i["failed"].is_null()),
+        "{}",
+        r["images"]
+    );
+    // ... and what went through the cache is the fleet's and Flux's images: the cache
+    // only holds what nodes asked it for.
+    let held = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("pull-through cache {cache} held ")))
+        .unwrap_or_else(|| panic!("the cache's content is reported: {}", run.stderr));
+    for repo in ["ghcr.io/fluxcd/source-controller", "docker.io/gitops-drill/demo-large"] {
+        assert!(held.contains(repo), "{repo} went through the cache: {held}");
+    }
+    // The cache went with the cluster.
+    assert_run_left_nothing(&run);
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=io.gitops-drill.mirror-of={cluster}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "cache {cache} left behind"
+    );
+}

@@ -1,0 +1,289 @@
+//! What the end-to-end tests share: running drill (and disturbing a run), reading what a
+//! run reports, and checking that nothing of a run is left.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+pub struct Run {
+    pub code: i32,
+    pub stderr: String,
+    pub report: Value,
+    pub dir: PathBuf,
+}
+
+pub fn profile() -> PathBuf {
+    if let Some(p) = std::env::var_os("DRILL_PROFILE") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    cache.join("gitops-drill/testbed/profile.env")
+}
+
+pub fn kind_bin_path() -> String {
+    let cache = profile().parent().unwrap().join("bin");
+    format!("{}:{}", cache.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+pub fn drill_run(scenario: &str, extra: &[&str], reports: &Path) -> Run {
+    drill_run_env(scenario, extra, &[], reports)
+}
+
+pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], reports: &Path) -> Run {
+    let profile = profile();
+    assert!(
+        profile.is_file(),
+        "no test bed profile at {}: run ./hack/testbed up",
+        profile.display()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", scenario, "--output", "json", "--report-dir"])
+        .arg(reports)
+        .args(extra)
+        .env("DRILL_PROFILE", &profile)
+        .env("PATH", kind_bin_path())
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not a report ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("reports: "))
+        .map(PathBuf::from)
+        .expect("the reports folder is printed");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+        report,
+        dir,
+    }
+}
+
+/// Runs `drill gameday`; the report is read from the folder it prints.
+pub fn drill_gameday(scenario: &str, operator: &str, reports: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["gameday", scenario, "--operator", operator, "--auto", "--report-dir"])
+        .arg(reports)
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!("{stderr}");
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("reports: "))
+        .map(PathBuf::from)
+        .expect("the reports folder is printed");
+    let report = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+        report,
+        dir,
+    }
+}
+
+pub fn phases(report: &Value, name: &str) -> Vec<u64> {
+    report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == name)
+        .map(|p| p["duration_ms"].as_u64().unwrap_or(0))
+        .collect()
+}
+
+pub fn step(report: &Value, n: usize) -> &Value {
+    &report["steps"][n]
+}
+
+pub fn assertion<'a>(report: &'a Value, name_part: &str) -> &'a Value {
+    report["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"].as_str().unwrap().contains(name_part))
+        .unwrap_or_else(|| panic!("no assertion named like {name_part:?}: {}", report["assertions"]))
+}
+
+/// The report's entry for one followed object.
+pub fn app<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
+    report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == kind && a["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} is not followed: {}", report["apps"]))
+}
+
+/// The cluster a `--keep-cluster` run kept, and its kubeconfig, as the run printed them.
+pub fn kept_cluster(run: &Run) -> (String, String) {
+    let kept = run
+        .stderr
+        .lines()
+        .find_map(|l| l.split("keeping cluster ").nth(1))
+        .unwrap_or_else(|| panic!("no kept cluster printed: {}", run.stderr));
+    let (name, kubeconfig) = kept.split_once(" (kubeconfig ").unwrap();
+    (name.to_string(), kubeconfig.trim_end_matches(')').to_string())
+}
+
+/// The wall time of a run's first event of kind `event` (events.jsonl).
+pub fn event_at(dir: &Path, event: &str) -> jiff::Timestamp {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == event)
+        .unwrap_or_else(|| panic!("no {event} event"))["at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Nothing of this run's cluster is left: no node container, no pull-through cache.
+/// Scoped to the run id, never to the scenario: two tests may rehearse one scenario at
+/// once, and a Docker daemon that outlived an earlier, killed suite may still list its
+/// stopped containers.
+pub fn assert_run_left_nothing(run: &Run) {
+    let name = gitops_drill::runner::cluster_name(
+        run.report["scenario"].as_str().unwrap(),
+        run.report["run_id"].as_str().unwrap(),
+    );
+    assert_nothing_left_of(&name);
+}
+
+/// Nothing of cluster `name` is left: no node container, no pull-through cache.
+pub fn assert_nothing_left_of(name: &str) {
+    for filter in [
+        format!("label=io.x-k8s.kind.cluster={name}"),
+        format!("label=io.gitops-drill.mirror-of={name}"),
+        format!("name=^{name}-"),
+    ] {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&out.stdout);
+        assert!(left.trim().is_empty(), "{filter}: left behind: {left}");
+    }
+}
+
+/// Deletes a kind cluster when dropped, so a failed assertion leaves nothing behind.
+pub struct KindClusterGuard(pub String);
+
+impl Drop for KindClusterGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("kind")
+            .args(["delete", "cluster", "--name", &self.0])
+            .env("PATH", kind_bin_path())
+            .output();
+    }
+}
+
+pub type StderrLines = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
+/// `drill run SCENARIO` in the background, its progress lines to read (JSON on stdout,
+/// unread: a run that ends in an error says it on stderr too), and its report folder.
+pub fn spawn_run(scenario: &str) -> (std::process::Child, StderrLines, tempfile::TempDir) {
+    use std::io::BufRead as _;
+    let reports = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", scenario, "--output", "json", "--report-dir"])
+        .arg(reports.path())
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    (child, lines, reports)
+}
+
+/// Starts `drill run SCENARIO`, calls `act` with its pid once a progress line satisfies
+/// `when`, and returns the exit code, the cluster the run named, and what it printed after.
+pub fn disturb_run(
+    scenario: &str,
+    mut when: impl FnMut(&str) -> bool,
+    act: impl FnOnce(u32),
+) -> (Option<i32>, String, Vec<String>) {
+    let (mut child, mut lines, _reports) = spawn_run(scenario);
+    let mut seen = Vec::new();
+    let mut cluster = None;
+    let mut reached = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        // "drill: <scenario> (run <id>)": the cluster's name derives from the run id.
+        if let Some((name, id)) = line
+            .split_once("drill: ")
+            .and_then(|(_, rest)| rest.strip_suffix(')')?.split_once(" (run "))
+        {
+            cluster = Some(gitops_drill::runner::cluster_name(name, id));
+        }
+        if when(&line) {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the run never got there: {seen:?}");
+    act(child.id());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    (status.code(), cluster.expect("the run id is printed first"), rest)
+}
+
+/// Starts `drill run SCENARIO`, sends `signal` once a progress line satisfies `when`,
+/// and returns the exit code, the cluster the run named, and what it printed after.
+pub fn interrupt_run(
+    scenario: &str,
+    signal: &str,
+    when: impl FnMut(&str) -> bool,
+) -> (Option<i32>, String, Vec<String>) {
+    disturb_run(scenario, when, |pid| {
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+    })
+}
+
+/// Serves examples/fleet (committed HEAD) on the kind network's gateway, as a remote
+/// Git host would: drill's own server, used as a library. Keep all three alive.
+pub fn serve_fleet(
+    auth: Option<gitops_drill::secrets::RepoAuth>,
+) -> (
+    gitops_drill::gitserve::GitServer,
+    tempfile::TempDir,
+    tokio::runtime::Runtime,
+) {
+    use gitops_drill::gitserve::{GitServer, ServedRepo};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let server = rt.block_on(async {
+        let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+        let gateway = gitops_drill::cluster::kind::kind_network_gateway(&docker)
+            .await
+            .unwrap();
+        let repo = ServedRepo::prepare(&root.join("examples/fleet"), "HEAD", work.path())
+            .await
+            .unwrap();
+        GitServer::start(repo, std::net::SocketAddr::new(gateway, 0), auth)
+            .await
+            .unwrap()
+    });
+    (server, work, rt)
+}

@@ -1,0 +1,434 @@
+//! What keeps drill safe to run: signals and panics delete the run's cluster, `drill clean`
+//! removes only drill's orphans, a Docker daemon that goes away is an error, an existing
+//! cluster is rehearsed only behind the guard, and a full disk leaves no half-written report.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{
+    KindClusterGuard, app, assert_nothing_left_of, disturb_run, drill_run, interrupt_run, kept_cluster, kind_bin_path,
+    phases, profile, serve_fleet, spawn_run,
+};
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sigterm_mid_run_deletes_the_cluster() {
+    // Cancelled the way CI does, once the cluster exists (the engine is being installed).
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "TERM", |l| {
+        l.contains("✓ cluster-create")
+    });
+    assert_eq!(code, Some(2), "an interrupted run is an error: {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&format!("interrupted: deleting cluster {cluster}"))),
+        "{rest:?}"
+    );
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sigint_while_kind_creates_the_cluster_or_while_waiting_for_sync_leaves_nothing() {
+    // In the middle of `kind create`: the kind process is killed, then the cluster deleted
+    // until Docker lists none of its containers.
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "INT", |l| {
+        l.contains("▶ cluster-create")
+    });
+    assert_eq!(code, Some(2), "{rest:?}");
+    assert_nothing_left_of(&cluster);
+    // Waiting for the first sync from Git (the engine runs, the watchers are open).
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "INT", |l| {
+        l.contains("✓ engine-install")
+    });
+    assert_eq!(code, Some(2), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("no report written")), "{rest:?}");
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn sigint_during_a_rebuild_removes_the_new_cluster_and_the_pull_through_cache() {
+    // The second cluster-create: the first cluster is gone, the cache still runs.
+    let mut starts = 0;
+    let (code, cluster, rest) = interrupt_run("scenarios/flux-cluster-loss-mirror.yaml", "INT", |l| {
+        starts += usize::from(l.contains("▶ cluster-create"));
+        starts == 2
+    });
+    assert_eq!(code, Some(2), "{rest:?}");
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_second_sigint_skips_the_cleanup_and_says_how_to_finish_it() {
+    let (mut child, mut lines, _reports) = spawn_run("scenarios/flux-bootstrap.yaml");
+    let sigint = |pid: u32| {
+        Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    };
+    let mut seen = Vec::new();
+    let mut cluster = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("✓ cluster-create") {
+            sigint(child.id());
+        }
+        // The cleanup has begun: the operator interrupts it.
+        if let Some(rest) = line.strip_prefix("interrupted: deleting cluster ") {
+            cluster = rest.split_whitespace().next().map(str::to_string);
+            sigint(child.id());
+            break;
+        }
+    }
+    let cluster = cluster.unwrap_or_else(|| panic!("the cleanup never began: {seen:?}"));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&format!("cleanup skipped: run `drill clean` to remove {cluster}"))),
+        "{rest:?}"
+    );
+    // What the skipped cleanup left is the test's to remove (not `drill clean`: other
+    // rehearsals run beside this one).
+    let out = Command::new("kind")
+        .args(["delete", "cluster", "--name", &cluster])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_panic_mid_run_deletes_the_cluster_before_exit() {
+    // A bug, simulated: debug builds panic right after the named phase.
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", "scenarios/flux-bootstrap.yaml", "--report-dir"])
+        .arg(reports.path())
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .env("NO_COLOR", "1")
+        .env("DRILL_FAULT_PANIC_AFTER", "engine-install")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("DRILL_FAULT_PANIC_AFTER=engine-install: a deliberate panic"),
+        "{err}"
+    );
+    let cluster = err
+        .lines()
+        .find_map(|l| l.strip_prefix("drill panicked (a bug; the message is above): deleting cluster "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the cleanup names the cluster: {err}"));
+    assert!(err.contains("no report written"), "{err}");
+    assert_nothing_left_of(cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn docker_daemon_restart_mid_run_is_an_error_and_clean_removes_the_rest() {
+    // Alone in its suite step: it restarts the Docker daemon under every container.
+    let (code, cluster, rest) = disturb_run(
+        "scenarios/flux-namespace-loss.yaml",
+        |l| l.contains("✓ engine-install"),
+        |_| {
+            let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/testbed"))
+                .arg("restart-docker")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        },
+    );
+    assert_eq!(code, Some(2), "an error, not a verdict on the fleet: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("the Docker daemon went away mid-run")),
+        "{rest:?}"
+    );
+    // Docker is back (restart-docker waits for it): what the run could not delete, clean does.
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .arg("clean")
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_nothing_left_of(&cluster);
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn clean_removes_only_drills_clusters_and_is_idempotent() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/kind-configs/testbed-1node.yaml");
+    // A cluster drill did not create, named like one, with its own kubeconfig (never
+    // the user's ~/.kube/config).
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let out = Command::new("kind")
+        .args([
+            "create",
+            "cluster",
+            "--name",
+            "drill-lookalike",
+            "--kubeconfig",
+            kubeconfig,
+        ])
+        .args(["--config", config, "--wait", "0s"])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _lookalike = KindClusterGuard("drill-lookalike".into());
+    // A real orphan: a run killed outright (SIGKILL: no cleanup) once its cluster exists.
+    let (code, orphan, _) = disturb_run(
+        "scenarios/flux-bootstrap.yaml",
+        |l| l.contains("✓ cluster-create"),
+        |pid| {
+            Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+        },
+    );
+    assert_eq!(code, None, "killed by a signal");
+    let drill = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+            .args(args)
+            .env("PATH", kind_bin_path())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    // A rehearsal pointed at the cluster drill did not create is refused before any
+    // request reaches it, unless its context is named on the command line.
+    let scenario = dir.path().join("existing.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: not-drills\ncluster:\n  existing:\n    context: kind-drill-lookalike\n    kubeconfig: {kubeconfig}\n\
+             engine:\n  flux:\n    repo: {{path: {}}}\n    path: clusters/demo\n\
+             disasters:\n  - delete-namespace: {{namespaces: [users]}}\nexpect:\n  rto: 5m\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet")
+        ),
+    )
+    .unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", scenario.to_str().unwrap(), "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stdout).to_string() + &String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a cluster drill did not create: pass --allow-context kind-drill-lookalike"),
+        "{err}"
+    );
+    assert!(!err.contains("step 1 will"), "nothing listed or touched: {err}");
+
+    let (code, out) = drill(&["clean", "--dry-run"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains(&format!("would delete cluster {orphan}\n")), "{out}");
+    assert!(
+        out.contains("left cluster drill-lookalike alone: its nodes carry no drill owner mark")
+            && !out.contains("delete cluster drill-lookalike"),
+        "{out}"
+    );
+    let (_, out) = drill(&["clean"]);
+    assert!(out.contains(&format!("deleted cluster {orphan}\n")), "{out}");
+    assert_nothing_left_of(&orphan);
+    let (_, out) = drill(&["clean"]);
+    assert!(out.contains("no drill clusters found"), "idempotent: {out}");
+    let running = Command::new("docker")
+        .args(["ps", "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    let running = String::from_utf8_lossy(&running.stdout).to_string();
+    assert!(
+        running.lines().any(|n| n == "drill-lookalike-control-plane"),
+        "the cluster drill did not create is untouched: {running}"
+    );
+}
+
+/// The blast-radius guard with a cluster drill did not create for this run: a kind
+/// cluster left running (with Flux syncing from a Git server this test owns), then a
+/// rehearsal in place. drill refuses it unless its context is named on the command
+/// line, refuses it when the kubeconfig points elsewhere, lists what it will delete,
+/// recovers, and leaves the cluster running.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_deleted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (server, work, _rt) = serve_fleet(None);
+    let setup = work.path().join("existing-setup.yaml");
+    std::fs::write(
+        &setup,
+        format!(
+            "name: existing-setup\ncluster:\n  kind:\n    config: {}\nengine:\n  flux:\n    repo: {{url: {}, ref: main}}\n    path: clusters/demo\n    interval: 1m\nexpect:\n  rto: 10m\n",
+            root.join("kind-configs/1node.yaml").display(),
+            server.url()
+        ),
+    )
+    .unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let made = drill_run(setup.to_str().unwrap(), &["--keep-cluster"], reports.path());
+    let (name, kubeconfig) = kept_cluster(&made);
+    let _cleanup = KindClusterGuard(name.clone());
+    assert_eq!(made.code, 0, "setup failed: {}", made.report);
+    let kubeconfig = kubeconfig.as_str();
+    let context = format!("kind-{name}");
+
+    let scenario_with = |kubeconfig: &str, file: &str| {
+        let path = work.path().join(file);
+        std::fs::write(
+            &path,
+            format!(
+                "name: existing-namespace-loss\ncluster:\n  existing:\n    context: {context}\n    kubeconfig: {kubeconfig}\n\
+                 engine:\n  flux:\n    repo: {{path: {}}}\n    path: clusters/demo\n\
+                 disasters:\n  - delete-namespace: {{namespaces: [users]}}\nexpect:\n  rto: 5m\n",
+                root.join("examples/fleet").display()
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+
+    // The same context, pointed at an address that is no container of this machine.
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let elsewhere = work.path().join("elsewhere-kubeconfig");
+    let moved: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("server: ") {
+                "    server: https://10.255.255.1:6443".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(moved, text);
+    std::fs::write(&elsewhere, moved).unwrap();
+    let refused = drill_run(
+        &scenario_with(elsewhere.to_str().unwrap(), "elsewhere.yaml"),
+        &["--allow-context", &context],
+        reports.path(),
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("is not a container on this machine's Docker networks"),
+        "{}",
+        refused.stderr
+    );
+
+    let scenario = scenario_with(kubeconfig, "existing.yaml");
+    let unallowed = drill_run(&scenario, &[], reports.path());
+    assert_eq!(unallowed.code, 2, "{}", unallowed.stderr);
+    assert!(
+        unallowed.stderr.contains("pass --allow-context"),
+        "{}",
+        unallowed.stderr
+    );
+
+    let run = drill_run(&scenario, &["--allow-context", &context], reports.path());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    assert!(
+        run.stderr
+            .contains(&format!("is container {name}-control-plane on this machine")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("step 1 will: delete namespace(s) users"),
+        "{}",
+        run.stderr
+    );
+    assert!(phases(&run.report, "cluster-create").is_empty(), "nothing was created");
+    assert!(
+        phases(&run.report, "engine-install").is_empty(),
+        "nothing was installed"
+    );
+    assert_eq!(app(&run.report, "Kustomization", "users-api")["ready"], true);
+    let still = Command::new("docker")
+        .args([
+            "ps",
+            "--filter",
+            &format!("name=^{name}-control-plane$"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&still.stdout).trim(),
+        format!("{name}-control-plane"),
+        "drill must leave a cluster it did not create running"
+    );
+}
+
+/// A report folder on a real filesystem with room for only part of a run's reports (a
+/// 64 KiB tmpfs, nearly filled): drill says so, naming the folder, and leaves no
+/// half-written report, no staging folder and no history line. Then, with room, the
+/// same run writes its reports whole. No cluster: the run errors at once (no Flux
+/// install manifest), and its error report is what is written.
+#[test]
+#[ignore = "needs root to mount a tmpfs: ./hack/test runs it"]
+fn a_full_disk_leaves_no_half_written_report() {
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let mnt = tempfile::tempdir().unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a tmpfs (root needed)");
+    let _unmount = Unmount(mnt.path().to_path_buf());
+    // 13 of the 16 pages: the first report files fit, the others do not.
+    let filler = mnt.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 13 * 4096]).unwrap();
+    let reports = mnt.path().join("reports");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_drill"))
+            .args(["run", "scenarios/flux-namespace-loss.yaml", "--report-dir"])
+            .arg(&reports)
+            .env_remove("DRILL_PROFILE")
+            .env_remove("DRILL_FLUX_INSTALL")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains(&reports.display().to_string()), "names the folder: {err}");
+    let scenario_dir = reports.join("flux-namespace-loss");
+    let left: Vec<_> = std::fs::read_dir(&scenario_dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing half-written, no history line: {left:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "the same error run: {err}");
+    let dir = PathBuf::from(
+        err.lines()
+            .find_map(|l| l.strip_prefix("reports: "))
+            .unwrap_or_else(|| panic!("written this time: {err}")),
+    );
+    for f in ["report.json", "junit.xml", "summary.md", "table.txt", "events.jsonl"] {
+        assert!(dir.join(f).is_file(), "{f} written");
+    }
+    let history = std::fs::read_to_string(scenario_dir.join("history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 1);
+}
