@@ -149,9 +149,24 @@ impl HistoryRollback {
             return Ok(());
         }
 
+        self.watch_auto_sync(cx, step, (&app, &current, &target), since, budget)
+            .await;
+        Ok(())
+    }
+
+    /// After the rollback: does auto-sync put Git's revision back (`current`), or does
+    /// the rollback (`target`) hold? Judged against `expect`.
+    async fn watch_auto_sync(
+        &self,
+        cx: &mut dyn StepContext,
+        step: usize,
+        (app, current, target): (&ObjectRef, &str, &str),
+        since: jiff::Timestamp,
+        budget: std::time::Duration,
+    ) {
         // Then: does auto-sync put Git's revision back?
         let after = Instant::now();
-        let mut again = |v: &dyn StepView| synced(v, &app, &current, since);
+        let mut again = |v: &dyn StepView| synced(v, app, current, since);
         let reapplied = cx.wait_until(after + budget, &mut again).await;
         let waited = after.elapsed().as_secs_f64();
         match self.expect {
@@ -164,7 +179,7 @@ impl HistoryRollback {
                 if reapplied {
                     format!(
                         "{} again {waited:.1}s after the rollback: with auto-sync on, a rollback does not hold; revert in Git, or turn auto-sync off first",
-                        short(&current)
+                        short(current)
                     )
                 } else {
                     format!("the rollback held for {}", humantime::format_duration(budget))
@@ -179,17 +194,16 @@ impl HistoryRollback {
                 if reapplied {
                     format!(
                         "auto-sync applied {} again {waited:.1}s after the rollback",
-                        short(&current)
+                        short(current)
                     )
                 } else {
                     format!(
                         "{} still live after {}",
-                        short(&target),
+                        short(target),
                         humantime::format_duration(budget)
                     )
                 },
             ),
         }
-        Ok(())
     }
 }

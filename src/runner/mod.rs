@@ -5,33 +5,32 @@
 
 mod context;
 mod progress;
+mod setup;
 pub mod signals;
 mod steps;
+mod watch;
 mod watch_failures;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use bollard::Docker;
-use kube::Client;
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use crate::assert::{self, Assertion, ObjectCheckOutcome};
 use crate::cluster::ClusterProvider;
-use crate::cluster::kind::provider::KindProvider;
-use crate::cluster::kind::{effective_config, kind_network_gateway};
 use crate::engine::{self, Engine};
-use crate::event::{DrillEvent, EventClock, EventKind, ObjectRef};
-use crate::gitserve::{self, GitServer, ServedRepo};
-use crate::observe::kubelet::PullFact;
+use crate::event::{DrillEvent, EventClock, EventKind};
+use crate::gitserve::{self, GitServer};
 use crate::observe::state::ClusterState;
 use crate::observe::{Observer, Update};
 use crate::profile::Profile;
 use crate::report::Report;
-use crate::scenario::{ClusterSpec, ExistingCluster, OperatorAction, Plan, RepoSource, StepOutcome};
+use crate::scenario::Disaster;
+use crate::scenario::{ClusterSpec, OperatorAction, Plan, StepOutcome};
 use crate::timeline;
 pub use progress::Progress;
 
@@ -256,20 +255,7 @@ impl Run<'_> {
         let plan = self.plan;
         let engine = engine::for_plan(plan, &self.opts.profile)?;
         self.engine = Some(engine.clone());
-        // Before anything exists: a key that is missing or cannot decrypt the fleet is an
-        // error now, not a timeout ten minutes into the rebuild.
-        let preflight = crate::secrets::preflight(plan)?;
-        for restored in preflight.restored {
-            self.note(&format!("secret to restore: {}", restored.description));
-            self.secrets.push((restored.source, restored.manifest));
-        }
-        if let Some(auth) = &preflight.repo_auth {
-            self.note(&format!("secret to restore: repo credentials (from {})", auth.origin));
-        }
-        self.repo_auth = preflight.repo_auth;
-        for message in preflight.warnings {
-            self.emit(EventKind::Warning { message });
-        }
+        self.preflight()?;
         // Connected once the checks that need no Docker have passed: a refusal is the same
         // whether Docker runs or not.
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker");
@@ -281,7 +267,42 @@ impl Run<'_> {
         };
         self.docker = Some(docker);
 
-        // Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a drill error.
+        if !self.initial_sync().await {
+            return Ok(());
+        }
+        let baseline = self.state.ready_set();
+        for (step, d) in plan.scenario.disasters.iter().enumerate() {
+            self.run_step(step, d, engine.as_ref(), &baseline).await?;
+        }
+
+        if let Some(cluster) = &self.cluster {
+            let client = cluster.client().await?;
+            self.object_checks = crate::runner::checks::evaluate(&client, &plan.scenario.expect.objects).await;
+        }
+        Ok(())
+    }
+
+    /// Before anything exists: a key that is missing or cannot decrypt the fleet is an
+    /// error now, not a timeout ten minutes into the rebuild.
+    fn preflight(&mut self) -> Result<()> {
+        let preflight = crate::secrets::preflight(self.plan)?;
+        for restored in preflight.restored {
+            self.note(&format!("secret to restore: {}", restored.description));
+            self.secrets.push((restored.source, restored.manifest));
+        }
+        if let Some(auth) = &preflight.repo_auth {
+            self.note(&format!("secret to restore: repo credentials (from {})", auth.origin));
+        }
+        self.repo_auth = preflight.repo_auth;
+        for message in preflight.warnings {
+            self.emit(EventKind::Warning { message });
+        }
+        Ok(())
+    }
+
+    /// Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a
+    /// drill error; returns whether it synced.
+    async fn initial_sync(&mut self) -> bool {
         let deadline = Instant::now() + self.opts.bootstrap_timeout;
         self.emit(EventKind::PhaseStarted {
             phase: "initial-sync".into(),
@@ -293,446 +314,77 @@ impl Run<'_> {
             ok: synced,
             message: message.clone(),
         });
-        let name_initial = format!(
+        let name = format!(
             "initial sync from Git within {}",
             humantime::format_duration(self.opts.bootstrap_timeout)
         );
-        if let Some(message) = message {
-            self.extra.push(Assertion {
-                name: name_initial,
-                passed: false,
-                message,
-            });
-            return Ok(());
-        }
-        self.extra.push(Assertion {
-            name: name_initial,
-            passed: true,
-            message: format!("{} objects Ready", self.state.ready_set().len()),
-        });
-        let baseline = self.state.ready_set();
-
-        for (step, d) in plan.scenario.disasters.iter().enumerate() {
-            self.current_step = step;
-            self.window_started_at = jiff::Timestamp::now();
-            let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&step).copied());
-            self.emit(EventKind::DisasterStarted {
-                step,
-                disaster: d.kind().into(),
-                description: what.clone(),
-                expects: d.outcome(),
-                budget_ms: d.within().map(|w| w.as_millis()),
-            });
-            self.operator_go_ahead(step, &format!("step {}: {what}", step + 1))
-                .await?;
-            let client = d.as_step().inject(self, step).await?;
-            if d.operator_action() == Some(OperatorAction::ReconcileNow) {
-                let n = engine.reconcile_now(&client).await?;
-                self.emit(EventKind::OperatorAction {
-                    step,
-                    action: format!("reconcile-now ({n} objects annotated)"),
-                });
-            }
-            let budget = d.within().unwrap_or(plan.scenario.expect.rto).0;
-            // After a change to Git, the desired state is what Git now holds (its
-            // inventories), not what was there before; after damage, it is both.
-            let baseline = if d.as_step().changes_desired_state() {
-                BTreeSet::new()
-            } else {
-                baseline.clone()
-            };
-            match d.outcome() {
-                StepOutcome::Recovered => {
-                    // Keep watching past the budget, so an over-budget recovery is still measured.
-                    let deadline = Instant::now() + budget + budget.min(Duration::from_secs(600));
-                    let (done, _) = self.wait_recovered(&baseline, deadline).await;
-                    self.emit(if done {
-                        EventKind::Recovered { step }
-                    } else {
-                        EventKind::RecoveryTimedOut { step }
-                    });
-                    if done {
-                        d.as_step().after_recovery(self, step).await;
-                    }
-                }
-                StepOutcome::Degraded => {
-                    if !self.wait_degraded(step, Instant::now() + budget).await {
-                        self.emit(EventKind::DegradeTimedOut { step });
-                    }
-                }
-                StepOutcome::Nothing => {}
-            }
-        }
-
-        if let Some(cluster) = &self.cluster {
-            let client = cluster.client().await?;
-            self.object_checks = crate::runner::checks::evaluate(&client, &plan.scenario.expect.objects).await;
-        }
-        Ok(())
+        let (passed, message) = match message {
+            Some(message) => (false, message),
+            None => (true, format!("{} objects Ready", self.state.ready_set().len())),
+        };
+        self.extra.push(Assertion { name, passed, message });
+        synced
     }
 
-    /// A kind cluster of drill's own: create it, serve the repo, install the engine,
-    /// restore the secrets, bootstrap the root sync, start watching.
-    async fn create_and_bootstrap(
+    /// One step: announce, inject, then wait for what it must end in.
+    async fn run_step(
         &mut self,
-        kind_spec: &crate::scenario::KindCluster,
-        docker: Result<Docker>,
-        run_id: &str,
-    ) -> Result<Docker> {
+        step: usize,
+        d: &Disaster,
+        engine: &dyn Engine,
+        baseline: &BTreeSet<crate::event::ObjectRef>,
+    ) -> Result<()> {
         let plan = self.plan;
-        let kind_config = plan.kind_config.clone().context("no kind config")?;
-        if plan.scenario.images == crate::scenario::ImageMode::Mirror {
-            mirror_settings(&self.opts.profile)?;
-        }
-        if !self.opts.skip_resource_check {
-            fits_on_this_machine(docker.as_ref().ok(), &plan.kind_nodes).await?;
-        }
-        let docker = &docker?;
-        std::fs::create_dir_all(&self.work_dir)
-            .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
-
-        // The repo the cluster syncs from, pinned before anything else can change it.
-        let (served, commit) = match &plan.repo {
-            RepoSource::Local { dir, git_ref, .. } => {
-                let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
-                served.require_folder(&plan.entry_path().unwrap_or_default()).await?;
-                let commit = served.served_commit.clone();
-                self.note(&format!(
-                    "serving {} at {} (served as commit {})",
-                    dir.display(),
-                    &served.source_commit[..12],
-                    &commit[..12]
-                ));
-                (Some(served), commit)
-            }
-            RepoSource::Remote { url, git_ref, .. } => {
-                // Also the preflight of the credentials: a wrong token fails here, not
-                // ten minutes into a wait.
-                let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref())
-                    .await
-                    .context("repo.url")?;
-                self.note(&format!(
-                    "syncing from {url} branch {git_ref} at {}",
-                    &commit[..12.min(commit.len())]
-                ));
-                self.branch = git_ref.clone();
-                (None, commit)
-            }
-        };
-
-        let name = cluster_name(plan.scenario.name.as_str(), run_id);
-        let effective = self.work_dir.join("kind-config.json");
-        effective_config(
-            &kind_config,
-            kind_spec.node_image.as_deref(),
-            &self.opts.profile,
-            (run_id, &crate::cluster::owner::source_dir()?),
-            &effective,
-        )?;
-        let kubeconfig = self.work_dir.join("kubeconfig");
-        // Another run's cluster by the same name (the run suffix is short) must not
-        // become this run's to delete on an interrupt.
-        let taken = crate::cluster::kind::containers_of(docker, &name).await?;
-        if !taken.is_empty() {
-            bail!(
-                "a kind cluster named {name} already exists ({}): another run's; not touching it, run again for a new name",
-                taken.join(", ")
-            );
-        }
-        // Kept clusters stay after an interrupt or a panic too.
-        if !self.opts.keep_cluster {
-            signals::register_cluster(&name, &kubeconfig, &self.work_dir);
-        }
-        let cluster = self
-            .phase(
-                "cluster-create",
-                KindProvider::create(&name, &effective, &kubeconfig, run_id),
-            )
+        self.current_step = step;
+        self.window_started_at = jiff::Timestamp::now();
+        let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&step).copied());
+        self.emit(EventKind::DisasterStarted {
+            step,
+            disaster: d.kind().into(),
+            description: what.clone(),
+            expects: d.outcome(),
+            budget_ms: d.within().map(|w| w.as_millis()),
+        });
+        self.operator_go_ahead(step, &format!("step {}: {what}", step + 1))
             .await?;
-        let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
-        self.cluster = Some(cluster.clone());
-
-        if let Some(served) = served {
-            let gateway = kind_network_gateway(docker).await?;
-            let bind = std::net::SocketAddr::new(gateway, 0);
-            let server = GitServer::start(served, bind, self.repo_auth.clone()).await?;
-            self.note(&format!("  Git server {} on the kind network", server.url()));
-            self.server = Some(server);
-        }
-
-        let client = self.install_engine(cluster.as_ref()).await?;
-        self.start_observer(client).await?;
-        self.commit = commit;
-        Ok(docker.clone())
-    }
-
-    /// An existing cluster, let through the blast-radius guard: nothing is created or
-    /// installed; its engine already syncs from its own source, at whatever revision.
-    async fn attach(&mut self, existing: &ExistingCluster, docker: Result<Docker>) -> Result<Docker> {
-        let plan = self.plan;
-        let base = plan.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-        let kubeconfig = crate::cluster::existing::kubeconfig_path(existing.kubeconfig.as_deref(), &base)?;
-        crate::cluster::existing::check_consent(&existing.context, &self.opts.consent)?;
-        let docker = docker?;
-        let (cluster, place) =
-            crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker).await?;
-        self.note(&format!("existing cluster, context {}: {place}", existing.context));
-        // Say what will be destroyed before anything is touched.
-        for (i, d) in plan.scenario.disasters.iter().enumerate() {
-            let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&i).copied());
-            self.note(&format!("  step {} will: {what}", i + 1));
-        }
-        let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
-        self.cluster = Some(cluster.clone());
-        let client = cluster.client().await?;
-        self.start_observer(client).await?;
-        // No pinned commit: Ready at the revision the cluster's own source holds.
-        self.commit = String::new();
-        Ok(docker)
-    }
-
-    /// Installs the engine (timed), restores the secrets outside Git (timed when there
-    /// are any), and creates the root sync from the served repo.
-    async fn install_engine(&mut self, cluster: &dyn ClusterProvider) -> Result<Client> {
-        let engine = self.engine.clone().context("no engine")?;
-        match self.plan.scenario.images {
-            crate::scenario::ImageMode::Cold => {}
-            crate::scenario::ImageMode::Preloaded => self.preload_images(cluster, engine.as_ref()).await?,
-            crate::scenario::ImageMode::Mirror => self.use_mirror(cluster, engine.as_ref()).await?,
-        }
-        let (url, served) = match (&self.server, &self.plan.repo) {
-            (Some(server), _) => (engine.repo_url(server.addr, &server.repo.name), Some(server.addr)),
-            (None, RepoSource::Remote { url, .. }) => (url.clone(), None),
-            (None, RepoSource::Local { .. }) => return Err(anyhow!("no Git server for the local checkout")),
-        };
-        let client = cluster.client().await?;
-        let (c, e) = (client.clone(), engine.clone());
-        self.phase("engine-install", async move { e.install(&c).await }).await?;
-        let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
-        let auth = self.repo_auth.clone();
-        if engine::has_secret_bootstrap(engine.as_ref(), &secrets, auth.as_ref()) {
-            let (c, e, u) = (client.clone(), engine.clone(), url.clone());
-            self.phase("secret-bootstrap", async move {
-                engine::secret_bootstrap(e.as_ref(), &c, &u, &secrets, auth.as_ref()).await
-            })
-            .await?;
-        }
-        engine.bootstrap(&client, &url, served, &self.branch).await?;
-        Ok(client)
-    }
-
-    /// `images: preloaded`: every image the rebuild needs, pulled into every node before
-    /// the engine starts (timed); one that cannot be pulled is a warning, and the
-    /// rebuild shows what it costs.
-    async fn preload_images(&mut self, cluster: &dyn ClusterProvider, engine: &dyn Engine) -> Result<()> {
-        let RepoSource::Local { dir, .. } = &self.plan.repo else {
-            return Ok(());
-        };
-        let entry = self.plan.entry_path().unwrap_or_default();
-        let images: Vec<String> = crate::images::needed_images(engine.install_manifest(), dir, &entry)
-            .into_iter()
-            .map(|i| i.image)
-            .collect();
-        self.note(&format!("preloading {} image(s) into every node", images.len()));
-        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
-        let name = cluster.name().to_string();
-        let failures = self
-            .phase("image-preload", async move {
-                crate::cluster::preload::preload(&docker, &name, &images).await
-            })
-            .await?;
-        for f in failures {
-            self.emit(EventKind::Warning {
-                message: format!("could not preload {} into {}: {}", f.image, f.node, f.output),
+        let client = d.as_step().inject(self, step).await?;
+        if d.operator_action() == Some(OperatorAction::ReconcileNow) {
+            let n = engine.reconcile_now(&client).await?;
+            self.emit(EventKind::OperatorAction {
+                step,
+                action: format!("reconcile-now ({n} objects annotated)"),
             });
         }
-        Ok(())
-    }
-
-    /// `images: mirror`: starts the pull-through cache with the first cluster, and points
-    /// every node of this one at it (timed together as `image-mirror`). After a cluster
-    /// loss only the pointing is left: the cache, and what it holds, survived.
-    async fn use_mirror(&mut self, cluster: &dyn ClusterProvider, engine: &dyn Engine) -> Result<()> {
-        let (image, upstream) = mirror_settings(&self.opts.profile)?;
-        let mut registries: BTreeSet<String> = BTreeSet::new();
-        if let RepoSource::Local { dir, .. } = &self.plan.repo {
-            let entry = self.plan.entry_path().unwrap_or_default();
-            registries.extend(
-                crate::images::needed_images(engine.install_manifest(), dir, &entry)
-                    .iter()
-                    .map(|i| crate::cluster::mirror::registry_of(&i.image)),
-            );
-        }
-        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
-        let existing = self.mirror.clone();
-        let name = cluster.name().to_string();
-        if existing.is_none() {
-            signals::register_mirror(&name);
-        }
-        let cache = self
-            .phase("image-mirror", async move {
-                let cache = match existing {
-                    Some(cache) => cache,
-                    None => crate::cluster::mirror::start(&docker, &name, &image, &upstream).await?,
-                };
-                crate::cluster::mirror::point_nodes_at(&docker, &name, &cache, &registries).await?;
-                Ok(cache)
-            })
-            .await?;
-        if self.mirror.is_none() {
-            self.note(&format!(
-                "pulling through cache {} (in front of {}); it outlives the cluster",
-                cache.container, cache.upstream
-            ));
-        }
-        self.mirror = Some(cache);
-        Ok(())
-    }
-
-    fn state_deleted_in(&self, namespaces: &[String]) -> Vec<ObjectRef> {
-        self.events
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::ObjectObserved { object, .. } if namespaces.contains(&object.namespace) => {
-                    Some(object.clone())
-                }
-                _ => None,
-            })
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    }
-
-    async fn start_observer(&mut self, client: Client) -> Result<()> {
-        let (tx, rx) = unbounded_channel();
-        let engine = self.engine.as_ref().context("no engine")?;
-        let observer = Observer::start(client, engine.rules(), tx).await?;
-        self.observer = Some((observer, rx));
-        Ok(())
-    }
-
-    /// Waits, driven by watch updates, until the cluster has recovered or `deadline`
-    /// passes. Returns whether it recovered and, if not, what it was still waiting for.
-    async fn wait_recovered(&mut self, baseline: &BTreeSet<ObjectRef>, deadline: Instant) -> (bool, String) {
-        let Some(engine) = self.engine.clone() else {
-            return (false, "no engine".into());
+        let budget = d.within().unwrap_or(plan.scenario.expect.rto).0;
+        // After a change to Git, the desired state is what Git now holds (its
+        // inventories), not what was there before; after damage, it is both.
+        let baseline = if d.as_step().changes_desired_state() {
+            BTreeSet::new()
+        } else {
+            baseline.clone()
         };
-        let (root, source) = engine.roots();
-        loop {
-            // Judge only on everything the watchers have reported so far.
-            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
-                self.apply(u);
+        match d.outcome() {
+            StepOutcome::Recovered => {
+                // Keep watching past the budget, so an over-budget recovery is still measured.
+                let deadline = Instant::now() + budget + budget.min(Duration::from_secs(600));
+                let (done, _) = self.wait_recovered(&baseline, deadline).await;
+                self.emit(if done {
+                    EventKind::Recovered { step }
+                } else {
+                    EventKind::RecoveryTimedOut { step }
+                });
+                if done {
+                    d.as_step().after_recovery(self, step).await;
+                }
             }
-            let commit = self.commit.clone();
-            let status = self.state.recovery(engine.rules(), &root, &source, &commit, baseline);
-            let unhealed = self.unhealed_drift();
-            if status.complete && unhealed.is_empty() {
-                return (true, String::new());
+            StepOutcome::Degraded => {
+                if !self.wait_degraded(step, Instant::now() + budget).await {
+                    self.emit(EventKind::DegradeTimedOut { step });
+                }
             }
-            let waiting: Vec<String> = status
-                .waiting_for
-                .iter()
-                .map(|(o, why)| format!("{o} ({why})"))
-                .chain(
-                    unhealed
-                        .iter()
-                        .map(|o| format!("{o} (hand edit not overwritten by Git yet)")),
-                )
-                .collect();
-            if self.last_wait_note.elapsed() > Duration::from_secs(20) {
-                self.last_wait_note = Instant::now();
-                self.note(&format!(
-                    "  waiting for {} object(s): {}",
-                    waiting.len(),
-                    waiting.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
-                ));
-            }
-            let Some((_, rx)) = self.observer.as_mut() else {
-                return (false, "no observer".into());
-            };
-            let update = tokio::select! {
-                u = rx.recv() => u,
-                _ = tokio::time::sleep_until(deadline) => return (false, waiting.join("; ")),
-                // Re-print what is being waited for even when nothing changes.
-                _ = tokio::time::sleep(Duration::from_secs(21)) => continue,
-            };
-            match update {
-                Some(u) => self.apply(u),
-                None => return (false, "the watchers stopped".into()),
-            }
+            StepOutcome::Nothing => {}
         }
-    }
-
-    fn apply(&mut self, update: Update) {
-        match update {
-            Update::Object(o) => {
-                let o = *o;
-                if self.engine.as_ref().is_some_and(|e| (e.rules().saw_drift)(&o)) {
-                    self.engine_event(&o.object, "");
-                }
-                let previous = self.state.apply(o.clone());
-                if previous.is_none() {
-                    self.emit(EventKind::ObjectObserved {
-                        object: o.object.clone(),
-                        depends_on: o.depends_on.clone(),
-                        wave: o.wave,
-                    });
-                }
-                let was_ready = previous.as_ref().is_some_and(|p| p.ready && p.present);
-                let same_reason = previous
-                    .as_ref()
-                    .is_some_and(|p| p.reason == o.reason && p.message == o.message && !p.ready);
-                if o.ready && o.present && !was_ready {
-                    self.emit(EventKind::ObjectReady {
-                        object: o.object,
-                        revision: o.revision,
-                        api_transition: o.api_transition,
-                    });
-                } else if !(o.ready && o.present) && (was_ready || !same_reason) && previous.is_some() {
-                    self.emit(EventKind::ObjectNotReady {
-                        object: o.object,
-                        reason: o.reason,
-                        message: o.message,
-                    });
-                }
-            }
-            Update::Pull { fact, node, at } => {
-                // The Events watch lists old events too; only pulls of this window count.
-                if at.is_some_and(|t| t < self.window_started_at - jiff::SignedDuration::from_secs(2)) {
-                    return;
-                }
-                let kind = match fact {
-                    PullFact::Pulling { image } => EventKind::ImagePulling { image, node },
-                    PullFact::Pulled {
-                        image,
-                        kubelet_ms,
-                        size_bytes,
-                    } => EventKind::ImagePulled {
-                        image,
-                        node,
-                        size_bytes,
-                        kubelet_ms,
-                    },
-                    PullFact::Failed { image, reason, message } => EventKind::ImagePullFailed {
-                        image: image.unwrap_or_else(|| "?".into()),
-                        node,
-                        reason,
-                        message,
-                    },
-                };
-                self.emit(kind);
-            }
-            Update::Live { object, value } => self.live_changed(&object, value.as_ref()),
-            Update::EngineEvent { object, message, .. } => self.engine_event(&object, &message),
-            Update::WatchError {
-                watch,
-                cause,
-                message,
-                at,
-            } => self
-                .watch_failures
-                .record(self.clock.ms_at(at), &watch, &cause, &message),
-        }
+        Ok(())
     }
 
     async fn remove_mirror(&mut self, cluster: &str) {
@@ -807,39 +459,5 @@ impl Run<'_> {
     }
 }
 
-/// `images: mirror`'s cache image and upstream, from the profile; an error naming the
-/// missing setting otherwise (before anything is created).
-pub fn mirror_settings(profile: &Profile) -> Result<(String, String)> {
-    let upstream = crate::cluster::mirror::upstream_for(profile.registry_mirror.as_deref()).context(
-        "`images: mirror` puts a pull-through cache in front of the profile's registry mirror, \
-         and this profile names none (DRILL_REGISTRY_MIRROR); `./hack/testbed up` writes one",
-    )?;
-    let image = profile
-        .mirror_image
-        .clone()
-        .unwrap_or_else(|| crate::cluster::mirror::DEFAULT_IMAGE.to_string());
-    Ok((image, upstream))
-}
-
-/// Refuses a cluster that would not fit in the free memory or disk: it would half-start
-/// and the run would time out as if the fleet were broken.
-async fn fits_on_this_machine(docker: Option<&Docker>, kind_nodes: &[String]) -> Result<()> {
-    // Docker not answering is reported a moment later; memory is still judged.
-    let root = match docker {
-        Some(docker) => docker.info().await.ok().and_then(|i| i.docker_root_dir),
-        None => None,
-    }
-    .map(std::path::PathBuf::from);
-    let needs = crate::resources::needs(kind_nodes);
-    let short = crate::resources::shortfalls(&needs, &crate::resources::Available::read(root.as_deref()));
-    if short.is_empty() {
-        return Ok(());
-    }
-    Err(anyhow!(
-        "the cluster does not fit on this machine: {}. Use a kind config with fewer nodes, free memory or disk, \
-         or pass --skip-resource-check",
-        short.join("; ")
-    ))
-}
-
 pub mod checks;
+pub use setup::mirror_settings;

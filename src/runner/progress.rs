@@ -77,6 +77,25 @@ impl Progress {
             }
             EventKind::Warning { message } => self.paint("33", &format!("  warning: {message}")),
             EventKind::Note { message } => message.clone(),
+            EventKind::DriftApplied { .. }
+            | EventKind::DriftDetected { .. }
+            | EventKind::DriftReverted { .. }
+            | EventKind::DriftKept { .. }
+            | EventKind::Committed { .. }
+            | EventKind::RevisionFetched { .. }
+            | EventKind::Degraded { .. }
+            | EventKind::DegradeTimedOut { .. }
+            | EventKind::Suspended { .. }
+            | EventKind::Action { .. } => self.change_text(&ev.kind),
+            EventKind::ObjectObserved { .. } | EventKind::ImagePulling { .. } | EventKind::RunFinished => return,
+        };
+        // Progress is best effort: a closed stderr must not end the run.
+        let _ = writeln!(self.out, "{t} {text}");
+    }
+
+    /// What the steps changed: hand edits and their fate, commits, pauses, actions.
+    fn change_text(&self, kind: &EventKind) -> String {
+        match kind {
             EventKind::DriftApplied { object, fields, .. } => format!(
                 "  hand edit {object}: {}",
                 fields
@@ -143,10 +162,8 @@ impl Progress {
                 );
                 if *ok { text } else { self.paint("31", &text) }
             }
-            EventKind::ObjectObserved { .. } | EventKind::ImagePulling { .. } | EventKind::RunFinished => return,
-        };
-        // Progress is best effort: a closed stderr must not end the run.
-        let _ = writeln!(self.out, "{t} {text}");
+            _ => String::new(),
+        }
     }
 }
 

@@ -94,6 +94,12 @@ fn judge(v: &Value, o: &mut Observation) {
     }
     .map(str::to_string);
 
+    links(v, kind, namespace, o);
+}
+
+/// What a Flux object waits for (its source, its dependsOn) and what it applied (its
+/// inventory).
+fn links(v: &Value, kind: &str, namespace: &str, o: &mut Observation) {
     let source_ref = match kind {
         "Kustomization" => v.pointer("/spec/sourceRef"),
         "HelmRelease" => v

@@ -1,0 +1,291 @@
+//! Getting a cluster to rehearse on: a kind cluster drill creates (serve the repo,
+//! create, install the engine, restore the secrets, bootstrap, watch) or an existing
+//! one let through the guard.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bollard::Docker;
+use kube::Client;
+use tokio::sync::mpsc::unbounded_channel;
+
+use super::{Run, cluster_name, signals};
+use crate::cluster::ClusterProvider;
+use crate::cluster::kind::provider::KindProvider;
+use crate::cluster::kind::{effective_config, kind_network_gateway};
+use crate::engine::{self, Engine};
+use crate::event::EventKind;
+use crate::gitserve::{self, GitServer, ServedRepo};
+use crate::observe::Observer;
+use crate::profile::Profile;
+use crate::scenario::{ExistingCluster, RepoSource};
+
+impl Run<'_> {
+    /// A kind cluster of drill's own: create it, serve the repo, install the engine,
+    /// restore the secrets, bootstrap the root sync, start watching.
+    pub(super) async fn create_and_bootstrap(
+        &mut self,
+        kind_spec: &crate::scenario::KindCluster,
+        docker: Result<Docker>,
+        run_id: &str,
+    ) -> Result<Docker> {
+        let plan = self.plan;
+        let kind_config = plan.kind_config.clone().context("no kind config")?;
+        if plan.scenario.images == crate::scenario::ImageMode::Mirror {
+            mirror_settings(&self.opts.profile)?;
+        }
+        if !self.opts.skip_resource_check {
+            fits_on_this_machine(docker.as_ref().ok(), &plan.kind_nodes).await?;
+        }
+        let docker = &docker?;
+        std::fs::create_dir_all(&self.work_dir)
+            .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
+
+        // The repo the cluster syncs from, pinned before anything else can change it.
+        let (served, commit) = self.pin_repo().await?;
+
+        let name = cluster_name(plan.scenario.name.as_str(), run_id);
+        let effective = self.work_dir.join("kind-config.json");
+        effective_config(
+            &kind_config,
+            kind_spec.node_image.as_deref(),
+            &self.opts.profile,
+            (run_id, &crate::cluster::owner::source_dir()?),
+            &effective,
+        )?;
+        let kubeconfig = self.work_dir.join("kubeconfig");
+        // Another run's cluster by the same name (the run suffix is short) must not
+        // become this run's to delete on an interrupt.
+        let taken = crate::cluster::kind::containers_of(docker, &name).await?;
+        if !taken.is_empty() {
+            bail!(
+                "a kind cluster named {name} already exists ({}): another run's; not touching it, run again for a new name",
+                taken.join(", ")
+            );
+        }
+        // Kept clusters stay after an interrupt or a panic too.
+        if !self.opts.keep_cluster {
+            signals::register_cluster(&name, &kubeconfig, &self.work_dir);
+        }
+        let cluster = self
+            .phase(
+                "cluster-create",
+                KindProvider::create(&name, &effective, &kubeconfig, run_id),
+            )
+            .await?;
+        let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
+        self.cluster = Some(cluster.clone());
+
+        if let Some(served) = served {
+            let gateway = kind_network_gateway(docker).await?;
+            let bind = std::net::SocketAddr::new(gateway, 0);
+            let server = GitServer::start(served, bind, self.repo_auth.clone()).await?;
+            self.note(&format!("  Git server {} on the kind network", server.url()));
+            self.server = Some(server);
+        }
+
+        let client = self.install_engine(cluster.as_ref()).await?;
+        self.start_observer(client).await?;
+        self.commit = commit;
+        Ok(docker.clone())
+    }
+
+    /// Pins the commit the cluster must reach: the local checkout prepared for serving,
+    /// or the remote's current commit of its ref.
+    async fn pin_repo(&mut self) -> Result<(Option<ServedRepo>, String)> {
+        let plan = self.plan;
+        Ok(match &plan.repo {
+            RepoSource::Local { dir, git_ref, .. } => {
+                let served = ServedRepo::prepare(dir, git_ref, &self.work_dir.join("git")).await?;
+                served.require_folder(&plan.entry_path().unwrap_or_default()).await?;
+                let commit = served.served_commit.clone();
+                self.note(&format!(
+                    "serving {} at {} (served as commit {})",
+                    dir.display(),
+                    &served.source_commit[..12],
+                    &commit[..12]
+                ));
+                (Some(served), commit)
+            }
+            RepoSource::Remote { url, git_ref, .. } => {
+                // Also the preflight of the credentials: a wrong token fails here, not
+                // ten minutes into a wait.
+                let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref())
+                    .await
+                    .context("repo.url")?;
+                self.note(&format!(
+                    "syncing from {url} branch {git_ref} at {}",
+                    &commit[..12.min(commit.len())]
+                ));
+                self.branch = git_ref.clone();
+                (None, commit)
+            }
+        })
+    }
+
+    /// An existing cluster, let through the blast-radius guard: nothing is created or
+    /// installed; its engine already syncs from its own source, at whatever revision.
+    pub(super) async fn attach(&mut self, existing: &ExistingCluster, docker: Result<Docker>) -> Result<Docker> {
+        let plan = self.plan;
+        let base = plan.file.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let kubeconfig = crate::cluster::existing::kubeconfig_path(existing.kubeconfig.as_deref(), &base)?;
+        crate::cluster::existing::check_consent(&existing.context, &self.opts.consent)?;
+        let docker = docker?;
+        let (cluster, place) =
+            crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker).await?;
+        self.note(&format!("existing cluster, context {}: {place}", existing.context));
+        // Say what will be destroyed before anything is touched.
+        for (i, d) in plan.scenario.disasters.iter().enumerate() {
+            let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&i).copied());
+            self.note(&format!("  step {} will: {what}", i + 1));
+        }
+        let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
+        self.cluster = Some(cluster.clone());
+        let client = cluster.client().await?;
+        self.start_observer(client).await?;
+        // No pinned commit: Ready at the revision the cluster's own source holds.
+        self.commit = String::new();
+        Ok(docker)
+    }
+
+    /// Installs the engine (timed), restores the secrets outside Git (timed when there
+    /// are any), and creates the root sync from the served repo.
+    pub(super) async fn install_engine(&mut self, cluster: &dyn ClusterProvider) -> Result<Client> {
+        let engine = self.engine.clone().context("no engine")?;
+        match self.plan.scenario.images {
+            crate::scenario::ImageMode::Cold => {}
+            crate::scenario::ImageMode::Preloaded => self.preload_images(cluster, engine.as_ref()).await?,
+            crate::scenario::ImageMode::Mirror => self.use_mirror(cluster, engine.as_ref()).await?,
+        }
+        let (url, served) = match (&self.server, &self.plan.repo) {
+            (Some(server), _) => (engine.repo_url(server.addr, &server.repo.name), Some(server.addr)),
+            (None, RepoSource::Remote { url, .. }) => (url.clone(), None),
+            (None, RepoSource::Local { .. }) => return Err(anyhow!("no Git server for the local checkout")),
+        };
+        let client = cluster.client().await?;
+        let (c, e) = (client.clone(), engine.clone());
+        self.phase("engine-install", async move { e.install(&c).await }).await?;
+        let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
+        let auth = self.repo_auth.clone();
+        if engine::has_secret_bootstrap(engine.as_ref(), &secrets, auth.as_ref()) {
+            let (c, e, u) = (client.clone(), engine.clone(), url.clone());
+            self.phase("secret-bootstrap", async move {
+                engine::secret_bootstrap(e.as_ref(), &c, &u, &secrets, auth.as_ref()).await
+            })
+            .await?;
+        }
+        engine.bootstrap(&client, &url, served, &self.branch).await?;
+        Ok(client)
+    }
+
+    /// `images: preloaded`: every image the rebuild needs, pulled into every node before
+    /// the engine starts (timed); one that cannot be pulled is a warning, and the
+    /// rebuild shows what it costs.
+    pub(super) async fn preload_images(&mut self, cluster: &dyn ClusterProvider, engine: &dyn Engine) -> Result<()> {
+        let RepoSource::Local { dir, .. } = &self.plan.repo else {
+            return Ok(());
+        };
+        let entry = self.plan.entry_path().unwrap_or_default();
+        let images: Vec<String> = crate::images::needed_images(engine.install_manifest(), dir, &entry)
+            .into_iter()
+            .map(|i| i.image)
+            .collect();
+        self.note(&format!("preloading {} image(s) into every node", images.len()));
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        let name = cluster.name().to_string();
+        let failures = self
+            .phase("image-preload", async move {
+                crate::cluster::preload::preload(&docker, &name, &images).await
+            })
+            .await?;
+        for f in failures {
+            self.emit(EventKind::Warning {
+                message: format!("could not preload {} into {}: {}", f.image, f.node, f.output),
+            });
+        }
+        Ok(())
+    }
+
+    /// `images: mirror`: starts the pull-through cache with the first cluster, and points
+    /// every node of this one at it (timed together as `image-mirror`). After a cluster
+    /// loss only the pointing is left: the cache, and what it holds, survived.
+    pub(super) async fn use_mirror(&mut self, cluster: &dyn ClusterProvider, engine: &dyn Engine) -> Result<()> {
+        let (image, upstream) = mirror_settings(&self.opts.profile)?;
+        let mut registries: BTreeSet<String> = BTreeSet::new();
+        if let RepoSource::Local { dir, .. } = &self.plan.repo {
+            let entry = self.plan.entry_path().unwrap_or_default();
+            registries.extend(
+                crate::images::needed_images(engine.install_manifest(), dir, &entry)
+                    .iter()
+                    .map(|i| crate::cluster::mirror::registry_of(&i.image)),
+            );
+        }
+        let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
+        let existing = self.mirror.clone();
+        let name = cluster.name().to_string();
+        if existing.is_none() {
+            signals::register_mirror(&name);
+        }
+        let cache = self
+            .phase("image-mirror", async move {
+                let cache = match existing {
+                    Some(cache) => cache,
+                    None => crate::cluster::mirror::start(&docker, &name, &image, &upstream).await?,
+                };
+                crate::cluster::mirror::point_nodes_at(&docker, &name, &cache, &registries).await?;
+                Ok(cache)
+            })
+            .await?;
+        if self.mirror.is_none() {
+            self.note(&format!(
+                "pulling through cache {} (in front of {}); it outlives the cluster",
+                cache.container, cache.upstream
+            ));
+        }
+        self.mirror = Some(cache);
+        Ok(())
+    }
+
+    pub(super) async fn start_observer(&mut self, client: Client) -> Result<()> {
+        let (tx, rx) = unbounded_channel();
+        let engine = self.engine.as_ref().context("no engine")?;
+        let observer = Observer::start(client, engine.rules(), tx).await?;
+        self.observer = Some((observer, rx));
+        Ok(())
+    }
+}
+
+/// `images: mirror`'s cache image and upstream, from the profile; an error naming the
+/// missing setting otherwise (before anything is created).
+pub fn mirror_settings(profile: &Profile) -> Result<(String, String)> {
+    let upstream = crate::cluster::mirror::upstream_for(profile.registry_mirror.as_deref()).context(
+        "`images: mirror` puts a pull-through cache in front of the profile's registry mirror, \
+         and this profile names none (DRILL_REGISTRY_MIRROR); `./hack/testbed up` writes one",
+    )?;
+    let image = profile
+        .mirror_image
+        .clone()
+        .unwrap_or_else(|| crate::cluster::mirror::DEFAULT_IMAGE.to_string());
+    Ok((image, upstream))
+}
+
+/// Refuses a cluster that would not fit in the free memory or disk: it would half-start
+/// and the run would time out as if the fleet were broken.
+async fn fits_on_this_machine(docker: Option<&Docker>, kind_nodes: &[String]) -> Result<()> {
+    // Docker not answering is reported a moment later; memory is still judged.
+    let root = match docker {
+        Some(docker) => docker.info().await.ok().and_then(|i| i.docker_root_dir),
+        None => None,
+    }
+    .map(std::path::PathBuf::from);
+    let needs = crate::resources::needs(kind_nodes);
+    let short = crate::resources::shortfalls(&needs, &crate::resources::Available::read(root.as_deref()));
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "the cluster does not fit on this machine: {}. Use a kind config with fewer nodes, free memory or disk, \
+         or pass --skip-resource-check",
+        short.join("; ")
+    ))
+}

@@ -1,0 +1,152 @@
+//! Following the cluster: applying watch updates to the state (and to the event
+//! stream), and waiting until everything Git declares is back.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Run;
+use crate::event::{EventKind, ObjectRef};
+use crate::observe::Update;
+use crate::observe::kubelet::PullFact;
+
+impl Run<'_> {
+    pub(super) fn state_deleted_in(&self, namespaces: &[String]) -> Vec<ObjectRef> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ObjectObserved { object, .. } if namespaces.contains(&object.namespace) => {
+                    Some(object.clone())
+                }
+                _ => None,
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Waits, driven by watch updates, until the cluster has recovered or `deadline`
+    /// passes. Returns whether it recovered and, if not, what it was still waiting for.
+    pub(super) async fn wait_recovered(&mut self, baseline: &BTreeSet<ObjectRef>, deadline: Instant) -> (bool, String) {
+        let Some(engine) = self.engine.clone() else {
+            return (false, "no engine".into());
+        };
+        let (root, source) = engine.roots();
+        loop {
+            // Judge only on everything the watchers have reported so far.
+            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                self.apply(u);
+            }
+            let commit = self.commit.clone();
+            let status = self.state.recovery(engine.rules(), &root, &source, &commit, baseline);
+            let unhealed = self.unhealed_drift();
+            if status.complete && unhealed.is_empty() {
+                return (true, String::new());
+            }
+            let waiting: Vec<String> = status
+                .waiting_for
+                .iter()
+                .map(|(o, why)| format!("{o} ({why})"))
+                .chain(
+                    unhealed
+                        .iter()
+                        .map(|o| format!("{o} (hand edit not overwritten by Git yet)")),
+                )
+                .collect();
+            if self.last_wait_note.elapsed() > Duration::from_secs(20) {
+                self.last_wait_note = Instant::now();
+                self.note(&format!(
+                    "  waiting for {} object(s): {}",
+                    waiting.len(),
+                    waiting.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                ));
+            }
+            let Some((_, rx)) = self.observer.as_mut() else {
+                return (false, "no observer".into());
+            };
+            let update = tokio::select! {
+                u = rx.recv() => u,
+                _ = tokio::time::sleep_until(deadline) => return (false, waiting.join("; ")),
+                // Re-print what is being waited for even when nothing changes.
+                _ = tokio::time::sleep(Duration::from_secs(21)) => continue,
+            };
+            match update {
+                Some(u) => self.apply(u),
+                None => return (false, "the watchers stopped".into()),
+            }
+        }
+    }
+
+    pub(super) fn apply(&mut self, update: Update) {
+        match update {
+            Update::Object(o) => {
+                let o = *o;
+                if self.engine.as_ref().is_some_and(|e| (e.rules().saw_drift)(&o)) {
+                    self.engine_event(&o.object, "");
+                }
+                let previous = self.state.apply(o.clone());
+                if previous.is_none() {
+                    self.emit(EventKind::ObjectObserved {
+                        object: o.object.clone(),
+                        depends_on: o.depends_on.clone(),
+                        wave: o.wave,
+                    });
+                }
+                let was_ready = previous.as_ref().is_some_and(|p| p.ready && p.present);
+                let same_reason = previous
+                    .as_ref()
+                    .is_some_and(|p| p.reason == o.reason && p.message == o.message && !p.ready);
+                if o.ready && o.present && !was_ready {
+                    self.emit(EventKind::ObjectReady {
+                        object: o.object,
+                        revision: o.revision,
+                        api_transition: o.api_transition,
+                    });
+                } else if !(o.ready && o.present) && (was_ready || !same_reason) && previous.is_some() {
+                    self.emit(EventKind::ObjectNotReady {
+                        object: o.object,
+                        reason: o.reason,
+                        message: o.message,
+                    });
+                }
+            }
+            Update::Pull { fact, node, at } => {
+                // The Events watch lists old events too; only pulls of this window count.
+                if at.is_some_and(|t| t < self.window_started_at - jiff::SignedDuration::from_secs(2)) {
+                    return;
+                }
+                let kind = match fact {
+                    PullFact::Pulling { image } => EventKind::ImagePulling { image, node },
+                    PullFact::Pulled {
+                        image,
+                        kubelet_ms,
+                        size_bytes,
+                    } => EventKind::ImagePulled {
+                        image,
+                        node,
+                        size_bytes,
+                        kubelet_ms,
+                    },
+                    PullFact::Failed { image, reason, message } => EventKind::ImagePullFailed {
+                        image: image.unwrap_or_else(|| "?".into()),
+                        node,
+                        reason,
+                        message,
+                    },
+                };
+                self.emit(kind);
+            }
+            Update::Live { object, value } => self.live_changed(&object, value.as_ref()),
+            Update::EngineEvent { object, message, .. } => self.engine_event(&object, &message),
+            Update::WatchError {
+                watch,
+                cause,
+                message,
+                at,
+            } => self
+                .watch_failures
+                .record(self.clock.ms_at(at), &watch, &cause, &message),
+        }
+    }
+}
