@@ -15,15 +15,38 @@ pub struct Check {
 }
 
 pub async fn run(profile: &Profile, plan: Option<&Plan>) -> Vec<Check> {
-    let mut out = Vec::new();
-    let mut add = |name: &str, ok: bool, detail: String| {
-        out.push(Check {
+    let mut checks = Checks(Vec::new());
+    let docker = Docker::connect_with_local_defaults().ok();
+    host(&mut checks, profile, docker.as_ref()).await;
+    let root = match &docker {
+        Some(d) => d.info().await.ok().and_then(|i| i.docker_root_dir).map(PathBuf::from),
+        None => None,
+    };
+    let available = Available::read(root.as_deref());
+    capacity(&mut checks, &available);
+    if let Some(plan) = plan {
+        for_plan(&mut checks, profile, plan, &available, docker.as_ref()).await;
+    }
+    installs(&mut checks, profile, docker.as_ref()).await;
+    checks.0
+}
+
+/// The checks collected so far.
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn add(&mut self, name: &str, ok: bool, detail: String) {
+        self.0.push(Check {
             name: name.into(),
             ok,
             detail,
-        })
-    };
+        });
+    }
+}
 
+/// The machine: the profile in use, Docker, kind, cgroups.
+async fn host(checks: &mut Checks, profile: &Profile, docker: Option<&Docker>) {
+    let mut add = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
     add(
         "mode",
         true,
@@ -37,8 +60,7 @@ pub async fn run(profile: &Profile, plan: Option<&Plan>) -> Vec<Check> {
                 .unwrap_or_default()
         ),
     );
-    let docker = Docker::connect_with_local_defaults().ok();
-    let version = match &docker {
+    let version = match docker {
         Some(d) => d.version().await.ok(),
         None => None,
     };
@@ -79,11 +101,11 @@ pub async fn run(profile: &Profile, plan: Option<&Plan>) -> Vec<Check> {
             }
         ),
     );
-    let root = match &docker {
-        Some(d) => d.info().await.ok().and_then(|i| i.docker_root_dir).map(PathBuf::from),
-        None => None,
-    };
-    let available = Available::read(root.as_deref());
+}
+
+/// Free disk and memory.
+fn capacity(checks: &mut Checks, available: &Available) {
+    let mut add = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
     match &available.disk {
         Some((b, root)) if *b < 10 << 30 => add(
             "disk",
@@ -101,42 +123,50 @@ pub async fn run(profile: &Profile, plan: Option<&Plan>) -> Vec<Check> {
         Some(m) => add("memory", true, format!("{} available", gib(m))),
         None => add("memory", false, "could not read /proc/meminfo".into()),
     }
-    if let Some(plan) = plan {
-        let needs = needs(&plan.kind_nodes);
-        let short = shortfalls(&needs, &available);
-        let detail = if short.is_empty() {
-            format!(
-                "{}: {} kind node(s) need about {} of memory and {} of disk",
-                plan.scenario.name,
-                needs.nodes,
-                gib(needs.memory),
-                gib(needs.disk)
-            )
-        } else {
-            format!("{}: {}", plan.scenario.name, short.join("; "))
-        };
-        add("fits", short.is_empty(), detail);
-        if plan.scenario.images == crate::scenario::ImageMode::Mirror {
-            match crate::runner::mirror_settings(profile) {
-                Ok((image, upstream)) => {
-                    // Offline, an image that is not here cannot be pulled either.
-                    let present = match &docker {
-                        Some(d) => d.inspect_image(&image).await.is_ok(),
-                        None => false,
-                    };
-                    let detail = if present {
-                        format!("cache image {image} present, in front of {upstream}")
-                    } else {
-                        format!("cache image {image} is not on this machine (Docker pulls it, if it can)")
-                    };
-                    add("mirror", present, detail);
-                }
-                Err(err) => add("mirror", false, format!("{err:#}")),
+}
+
+/// Whether the scenario's cluster fits, and its mirror image is here.
+async fn for_plan(checks: &mut Checks, profile: &Profile, plan: &Plan, available: &Available, docker: Option<&Docker>) {
+    let mut add = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
+    let needs = needs(&plan.kind_nodes);
+    let short = shortfalls(&needs, available);
+    let detail = if short.is_empty() {
+        format!(
+            "{}: {} kind node(s) need about {} of memory and {} of disk",
+            plan.scenario.name,
+            needs.nodes,
+            gib(needs.memory),
+            gib(needs.disk)
+        )
+    } else {
+        format!("{}: {}", plan.scenario.name, short.join("; "))
+    };
+    add("fits", short.is_empty(), detail);
+    if plan.scenario.images == crate::scenario::ImageMode::Mirror {
+        match crate::runner::mirror_settings(profile) {
+            Ok((image, upstream)) => {
+                // Offline, an image that is not here cannot be pulled either.
+                let present = match docker {
+                    Some(d) => d.inspect_image(&image).await.is_ok(),
+                    None => false,
+                };
+                let detail = if present {
+                    format!("cache image {image} present, in front of {upstream}")
+                } else {
+                    format!("cache image {image} is not on this machine (Docker pulls it, if it can)")
+                };
+                add("mirror", present, detail);
             }
+            Err(err) => add("mirror", false, format!("{err:#}")),
         }
     }
+}
+
+/// What the profile installs from: the node image and the engine manifests.
+async fn installs(checks: &mut Checks, profile: &Profile, docker: Option<&Docker>) {
+    let mut add = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
     if let Some(image) = &profile.node_image {
-        let present = match &docker {
+        let present = match docker {
             Some(d) => d.inspect_image(image).await.is_ok(),
             None => false,
         };
@@ -160,5 +190,4 @@ pub async fn run(profile: &Profile, plan: Option<&Plan>) -> Vec<Check> {
                 .into(),
         ),
     }
-    out
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use bech32::{Bech32, Hrp};
 use serde_json::{Value, json};
 
-use crate::scenario::{KeySource, Plan, RepoSource, SecretName};
+use crate::scenario::{KeySource, Plan, RepoSource, SealedSecretsKey, SecretName, SopsAge};
 
 pub mod repo;
 pub mod sealed;
@@ -42,85 +42,14 @@ pub fn preflight(plan: &Plan) -> Result<Preflight> {
     };
     let secrets = plan.scenario.secrets.clone().unwrap_or_default();
     let base = plan.file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut out = Vec::new();
+    let mut restored = Vec::new();
     let mut warnings = Vec::new();
     if let Some(sops) = &secrets.sops_age {
-        let (text, origin) = read_key(&sops.key, &base).context("secrets.sops-age")?;
-        let recipient = age_recipient(&text)
-            .with_context(|| format!("secrets.sops-age: {origin} holds no valid age identity (AGE-SECRET-KEY-1...)"))?;
-        if let RepoSource::Local { dir, .. } = &plan.repo {
-            for (file, recipients) in sops_files(dir)? {
-                if !recipients.contains(&recipient) {
-                    bail!(
-                        "secrets.sops-age: the key in {origin} (recipient {recipient}) cannot decrypt {}: it is encrypted for {}",
-                        file.strip_prefix(dir).unwrap_or(&file).display(),
-                        recipients.join(", ")
-                    );
-                }
-            }
-        }
-        out.push(Restored {
-            source: SecretName::SopsAge,
-            manifest: json!({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": sops.secret, "namespace": "flux-system"},
-                "type": "Opaque",
-                "stringData": {"age.agekey": text}
-            }),
-            description: format!("flux-system/{} (age recipient {recipient}, from {origin})", sops.secret),
-        });
+        restored.push(sops_key(sops, plan, &base)?);
     }
     match (&secrets.sealed_secrets, fleet) {
-        (Some(ss), _) => {
-            let (text, origin) = read_key(&ss.key, &base).context("secrets.sealed-secrets")?;
-            let backup = sealed::parse_backup(&text, &ss.namespace, &origin).context("secrets.sealed-secrets")?;
-            if let (Some(cert), Some(dir)) = (&ss.cert, fleet) {
-                let path = dir.join(cert);
-                let pem = std::fs::read_to_string(&path).with_context(|| {
-                    format!("secrets.sealed-secrets: cannot read the certificate {}", path.display())
-                })?;
-                let sealed_with = sealed::certificates_der(&pem);
-                if sealed_with.is_empty() {
-                    bail!("secrets.sealed-secrets: {} holds no PEM certificate", path.display());
-                }
-                if !sealed_with.iter().any(|c| backup.certificates.contains(c)) {
-                    bail!(
-                        "secrets.sealed-secrets: the key backup in {origin} does not hold the key of {cert}, the certificate \
-                         the fleet's SealedSecrets were sealed with: restored, it would unseal none of them"
-                    );
-                }
-            }
-            for manifest in backup.secrets {
-                let name = manifest
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let description = format!("{}/{name} (sealed-secrets key, from {origin})", ss.namespace);
-                out.push(Restored {
-                    source: SecretName::SealedSecrets,
-                    manifest,
-                    description,
-                });
-            }
-        }
-        (None, Some(dir)) => {
-            let entry = plan.entry_path().unwrap_or_default();
-            let reached: Vec<PathBuf> = crate::fleet::reachable_files(dir, &entry)
-                .into_iter()
-                .map(|(p, _)| p)
-                .collect();
-            let deployed = sealed::sealed_secret_files(dir)
-                .into_iter()
-                .filter(|f| reached.contains(f))
-                .collect::<Vec<_>>();
-            if let Some(first) = deployed.first() {
-                warnings.push(format!(
-                    "the fleet has SealedSecrets ({}) but the scenario restores no sealed-secrets key \
-                     (secrets.sealed-secrets): on a new cluster the controller makes a new key and cannot unseal them",
-                    first.strip_prefix(dir).unwrap_or(first).display()
-                ));
-            }
-        }
+        (Some(ss), _) => restored.extend(sealed_secrets_key(ss, fleet, &base)?),
+        (None, Some(dir)) => warnings.extend(sealed_secrets_without_key(plan, dir)),
         (None, None) => {}
     }
     let repo_auth = match plan.repo.credentials() {
@@ -128,9 +57,94 @@ pub fn preflight(plan: &Plan) -> Result<Preflight> {
         None => None,
     };
     Ok(Preflight {
-        restored: out,
+        restored,
         repo_auth,
         warnings,
+    })
+}
+
+/// The SOPS age key, checked against every SOPS file of a local fleet.
+fn sops_key(sops: &SopsAge, plan: &Plan, base: &Path) -> Result<Restored> {
+    let (text, origin) = read_key(&sops.key, base).context("secrets.sops-age")?;
+    let recipient = age_recipient(&text)
+        .with_context(|| format!("secrets.sops-age: {origin} holds no valid age identity (AGE-SECRET-KEY-1...)"))?;
+    if let RepoSource::Local { dir, .. } = &plan.repo {
+        for (file, recipients) in sops_files(dir)? {
+            if !recipients.contains(&recipient) {
+                bail!(
+                    "secrets.sops-age: the key in {origin} (recipient {recipient}) cannot decrypt {}: it is encrypted for {}",
+                    file.strip_prefix(dir).unwrap_or(&file).display(),
+                    recipients.join(", ")
+                );
+            }
+        }
+    }
+    Ok(Restored {
+        source: SecretName::SopsAge,
+        manifest: json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": sops.secret, "namespace": "flux-system"},
+            "type": "Opaque",
+            "stringData": {"age.agekey": text}
+        }),
+        description: format!("flux-system/{} (age recipient {recipient}, from {origin})", sops.secret),
+    })
+}
+
+/// The sealed-secrets key backup, checked against the certificate the fleet was sealed with.
+fn sealed_secrets_key(ss: &SealedSecretsKey, fleet: Option<&Path>, base: &Path) -> Result<Vec<Restored>> {
+    let (text, origin) = read_key(&ss.key, base).context("secrets.sealed-secrets")?;
+    let backup = sealed::parse_backup(&text, &ss.namespace, &origin).context("secrets.sealed-secrets")?;
+    if let (Some(cert), Some(dir)) = (&ss.cert, fleet) {
+        let path = dir.join(cert);
+        let pem = std::fs::read_to_string(&path)
+            .with_context(|| format!("secrets.sealed-secrets: cannot read the certificate {}", path.display()))?;
+        let sealed_with = sealed::certificates_der(&pem);
+        if sealed_with.is_empty() {
+            bail!("secrets.sealed-secrets: {} holds no PEM certificate", path.display());
+        }
+        if !sealed_with.iter().any(|c| backup.certificates.contains(c)) {
+            bail!(
+                "secrets.sealed-secrets: the key backup in {origin} does not hold the key of {cert}, the certificate \
+                 the fleet's SealedSecrets were sealed with: restored, it would unseal none of them"
+            );
+        }
+    }
+    Ok(backup
+        .secrets
+        .into_iter()
+        .map(|manifest| {
+            let name = manifest
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let description = format!("{}/{name} (sealed-secrets key, from {origin})", ss.namespace);
+            Restored {
+                source: SecretName::SealedSecrets,
+                manifest,
+                description,
+            }
+        })
+        .collect())
+}
+
+/// A warning when the deployed fleet has SealedSecrets but no key is restored.
+fn sealed_secrets_without_key(plan: &Plan, dir: &Path) -> Option<String> {
+    let entry = plan.entry_path().unwrap_or_default();
+    let reached: Vec<PathBuf> = crate::fleet::reachable_files(dir, &entry)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let deployed = sealed::sealed_secret_files(dir)
+        .into_iter()
+        .filter(|f| reached.contains(f))
+        .collect::<Vec<_>>();
+    deployed.first().map(|first| {
+        format!(
+            "the fleet has SealedSecrets ({}) but the scenario restores no sealed-secrets key \
+             (secrets.sealed-secrets): on a new cluster the controller makes a new key and cannot unseal them",
+            first.strip_prefix(dir).unwrap_or(first).display()
+        )
     })
 }
 
