@@ -14,6 +14,7 @@ pub mod engine;
 pub mod event;
 pub mod fleet;
 pub mod gitserve;
+pub mod human;
 pub mod images;
 pub mod observe;
 pub mod profile;

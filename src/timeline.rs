@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{DrillEvent, EventKind, FieldDrift, ObjectRef};
+use crate::human::{ms, short_commit};
 use crate::scenario::StepOutcome;
 
 /// HelmCharts are left out: helm-controller creates them late, as part of a HelmRelease.
@@ -117,10 +118,9 @@ pub struct StepTiming {
 impl StepTiming {
     /// The step's figures as one phrase, e.g. "fetched 4.1s · degraded 25.0s".
     pub fn figures(&self) -> String {
-        let ms = crate::assert::ms;
         let mut parts = Vec::new();
         if let Some(c) = &self.commit {
-            parts.push(format!("commit {}", short(c)));
+            parts.push(format!("commit {}", short_commit(c)));
         }
         let figures = [
             ("fetched", self.fetched_ms),
@@ -374,7 +374,7 @@ impl Fold {
                     overwritten = Some(format!(
                         "Git overwrote the hand edit of {object} ({}), live for {}",
                         field_list(&d.fields),
-                        crate::assert::ms(now.saturating_sub(d.applied_ms))
+                        ms(now.saturating_sub(d.applied_ms))
                     ));
                 }
                 if let Some(text) = overwritten {
@@ -405,8 +405,8 @@ impl Fold {
                 reverts,
             } => {
                 let text = match reverts {
-                    Some(r) => format!("revert of {} ({message:?})", short(r)),
-                    None => format!("commit {} {message:?}", short(commit)),
+                    Some(r) => format!("revert of {} ({message:?})", short_commit(r)),
+                    None => format!("commit {} {message:?}", short_commit(commit)),
                 };
                 self.changes.push(Change {
                     step: *step,
@@ -761,10 +761,6 @@ fn field_list(fields: &[FieldDrift]) -> String {
         .map(|f| format!("{} {} → {}", f.field, f.git, f.live))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }
 
 /// The chain that set the total of the last window: the phases drill drove in that window,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
-use crate::assert::ms;
+use crate::human::ms;
 
 /// Phases in the order they happen; repeated phases (a rebuild creates the cluster
 /// twice) are compared occurrence by occurrence.

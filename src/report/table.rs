@@ -4,7 +4,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::Report;
-use crate::assert::ms;
+use crate::human::ms;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
