@@ -52,7 +52,7 @@ fn rows(a: &Report, b: &Report) -> Vec<(String, Option<u64>, Option<u64>)> {
                 let n = seen.entry(p.name.as_str()).or_insert(0);
                 *n += 1;
                 let label = if *n == 1 {
-                    p.name.clone()
+                    p.name.to_string()
                 } else {
                     format!("{} #{n}", p.name)
                 };

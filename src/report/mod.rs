@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::assert::Assertion;
-use crate::timeline::{DriftRecord, StepTiming, Timeline};
+use crate::timeline::{DriftRecord, PhaseLabel, StepTiming, Timeline};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -45,7 +45,7 @@ impl Outcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
-    pub name: String,
+    pub name: PhaseLabel,
     pub start_ms: u64,
     pub duration_ms: Option<u64>,
     pub ok: bool,
