@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Duration, Expect, StepOutcome};
-use crate::timeline::Timeline;
+/// Re-exported for src/runner, which is being redesigned elsewhere; new code uses [`crate::human::ms`].
+pub use crate::human::ms;
+use crate::scenario::{Duration, Expect, PhaseName, StepOutcome};
+use crate::timeline::{ObjectTiming, Timeline, kinds_ending};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assertion {
@@ -63,7 +65,7 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
     out.extend(step_assertions(expect, timeline));
 
     for (phase, budget) in &expect.phases {
-        out.push(phase_budget(phase.as_str(), budget, timeline));
+        out.push(phase_budget(*phase, budget, timeline));
     }
 
     if expect.all_ready {
@@ -212,7 +214,7 @@ fn step_assertions(expect: &Expect, timeline: &Timeline) -> Vec<Assertion> {
     out
 }
 
-fn phase_budget(phase: &str, budget: &Duration, timeline: &Timeline) -> Assertion {
+fn phase_budget(phase: PhaseName, budget: &Duration, timeline: &Timeline) -> Assertion {
     let name = format!("phase {phase} within {budget}");
     let spans: Vec<_> = timeline.phases.iter().filter(|p| p.name == phase).collect();
     if spans.is_empty() {
@@ -246,22 +248,20 @@ fn phase_budget(phase: &str, budget: &Duration, timeline: &Timeline) -> Assertio
     }
 }
 
-fn describe_not_ready(o: &crate::timeline::ObjectTiming) -> String {
+fn describe_not_ready(o: &ObjectTiming) -> String {
     match &o.not_ready {
         Some(why) => format!("{} ({}: {})", o.object, why.reason, why.message),
         None => format!("{} (never became Ready)", o.object),
     }
 }
 
-/// Flux's source kinds: when one fails, everything built from it waits, so a failing
-/// source is the finding, not the apps behind it.
-const SOURCE_KINDS: [&str; 4] = ["GitRepository", "OCIRepository", "HelmRepository", "Bucket"];
-
-/// What is not Ready, failing sources first and named as such.
+/// What is not Ready, failing sources first and named as such: when a source fails,
+/// everything built from it waits, so the source is the finding, not the apps behind it.
 fn stuck_lines(timeline: &Timeline) -> Vec<String> {
+    let source_kinds = kinds_ending(PhaseName::SourceReady);
     let (sources, others): (Vec<_>, Vec<_>) = timeline
         .not_ready()
-        .partition(|o| SOURCE_KINDS.contains(&o.object.kind.as_str()));
+        .partition(|o| source_kinds.contains(&o.object.kind.as_str()));
     let mut lines: Vec<String> = sources
         .into_iter()
         .map(|o| format!("source failing: {}", describe_not_ready(o)))
@@ -279,25 +279,13 @@ fn not_ready_summary(timeline: &Timeline) -> String {
     }
 }
 
-/// Milliseconds as a short human duration: 950ms, 12.3s, 2m 05s.
-pub fn ms(millis: u64) -> String {
-    if millis < 1_000 {
-        format!("{millis}ms")
-    } else if millis < 60_000 {
-        format!("{:.1}s", millis as f64 / 1000.0)
-    } else {
-        format!("{}m {:02}s", millis / 60_000, (millis % 60_000) / 1000)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::event::ObjectRef;
-    use crate::scenario::PhaseName;
-    use crate::timeline::{NotReady, ObjectTiming, PhaseSpan, Recovery};
+    use crate::timeline::{NotReady, PhaseSpan, Recovery};
 
     fn expect(rto_secs: u64) -> Expect {
         Expect {
@@ -444,13 +432,6 @@ mod tests {
         };
         let a = evaluate(&expect(60), &timeline(Some(1_000), false), &[check]);
         assert_eq!(a.last().map(|a| a.passed), Some(false));
-    }
-
-    #[test]
-    fn durations_print_short() {
-        assert_eq!(ms(950), "950ms");
-        assert_eq!(ms(12_345), "12.3s");
-        assert_eq!(ms(125_000), "2m 05s");
     }
 
     #[test]

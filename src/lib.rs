@@ -15,6 +15,7 @@ pub mod event;
 pub mod exit;
 pub mod fleet;
 pub mod gitserve;
+pub mod human;
 pub mod images;
 pub mod observe;
 pub mod profile;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Report;
-use crate::assert::ms;
+use crate::human::ms;
 
 /// Phases in the order they happen; repeated phases (a rebuild creates the cluster
 /// twice) are compared occurrence by occurrence.
@@ -52,7 +52,7 @@ fn rows(a: &Report, b: &Report) -> Vec<(String, Option<u64>, Option<u64>)> {
                 let n = seen.entry(p.name.as_str()).or_insert(0);
                 *n += 1;
                 let label = if *n == 1 {
-                    p.name.clone()
+                    p.name.to_string()
                 } else {
                     format!("{} #{n}", p.name)
                 };

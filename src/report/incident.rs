@@ -6,8 +6,8 @@
 use std::fmt::Write;
 
 use super::{Outcome, Report};
-use crate::assert::ms;
 use crate::event::{DrillEvent, EventKind};
+use crate::human::{ms, short_commit};
 
 /// Whether a run has anything an incident record would add to the summary.
 pub fn applies(events: &[DrillEvent]) -> bool {
@@ -165,11 +165,11 @@ fn row(kind: &EventKind) -> Option<(String, String)> {
         } => r(
             "Git",
             match reverts {
-                Some(rv) => format!("revert of {} as {} {message:?}", short(rv), short(commit)),
-                None => format!("commit {} {message:?}", short(commit)),
+                Some(rv) => format!("revert of {} as {} {message:?}", short_commit(rv), short_commit(commit)),
+                None => format!("commit {} {message:?}", short_commit(commit)),
             },
         ),
-        EventKind::RevisionFetched { commit, .. } => r("engine", format!("fetched {}", short(commit))),
+        EventKind::RevisionFetched { commit, .. } => r("engine", format!("fetched {}", short_commit(commit))),
         EventKind::Suspended { object, suspended, .. } => r(
             "engine",
             format!("{object} {}", if *suspended { "paused" } else { "resumed" }),
@@ -196,10 +196,6 @@ fn row(kind: &EventKind) -> Option<(String, String)> {
         EventKind::RecoveryTimedOut { step } => r("drill", format!("step {} did not recover in time", step + 1)),
         _ => None,
     }
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }
 
 fn cell(text: &str) -> String {

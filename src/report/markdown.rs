@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::{Outcome, Report};
-use crate::assert::ms;
+use crate::human::ms;
 
 /// `previous` is the last recorded run of the same scenario, to show RTO regressions.
 pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {

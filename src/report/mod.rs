@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::assert::Assertion;
-use crate::timeline::{DriftRecord, StepTiming, Timeline};
+use crate::timeline::{DriftRecord, PhaseLabel, StepTiming, Timeline};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -45,7 +45,7 @@ impl Outcome {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
-    pub name: String,
+    pub name: PhaseLabel,
     pub start_ms: u64,
     pub duration_ms: Option<u64>,
     pub ok: bool,
@@ -105,7 +105,7 @@ impl Image {
     pub fn pull_text(&self) -> String {
         match (&self.failed, self.pull_ms) {
             (Some(why), _) => format!("failed: {why}"),
-            (None, Some(d)) => crate::assert::ms(d),
+            (None, Some(d)) => crate::human::ms(d),
             (None, None) => "unfinished".into(),
         }
     }
@@ -235,7 +235,7 @@ impl Report {
 
 /// A drift row for the table and the summary: object, fields, detected, overwritten, age.
 pub fn drift_row(d: &DriftRecord) -> [String; 5] {
-    use crate::assert::ms;
+    use crate::human::ms;
     let since = |t: Option<u64>| {
         t.map(|t| format!("{} after", ms(t.saturating_sub(d.applied_ms))))
             .unwrap_or_else(|| "—".into())

@@ -4,7 +4,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::Report;
-use crate::assert::ms;
+use crate::human::ms;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -21,7 +21,7 @@ pub fn render(report: &Report) -> String {
     phases.push_record(["phase", "start", "duration"]);
     for p in &report.phases {
         phases.push_record([
-            p.name.clone(),
+            p.name.to_string(),
             ms(p.start_ms),
             p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into()),
         ]);

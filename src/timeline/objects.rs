@@ -1,0 +1,197 @@
+//! Object readiness: when each watched object became Ready in the current window, what it
+//! waits for, and why it is not Ready when it is not.
+
+use std::collections::BTreeMap;
+
+use super::{NotReady, ObjectTiming, Window};
+use crate::event::{EventKind, ObjectRef};
+
+#[derive(Default)]
+pub(super) struct Objects {
+    by_ref: BTreeMap<ObjectRef, ObjectTiming>,
+}
+
+impl Objects {
+    pub(super) fn apply(&mut self, now: u64, kind: &EventKind, window: Window) {
+        match kind {
+            EventKind::ObjectObserved {
+                object,
+                depends_on,
+                wave,
+            } => {
+                let o = self.entry(object);
+                o.depends_on = depends_on.clone();
+                o.wave = *wave;
+            }
+            EventKind::ObjectReady {
+                object,
+                revision,
+                api_transition,
+            } => {
+                let o = self.entry(object);
+                if !o.ready {
+                    o.ready = true;
+                    o.ready_ms = Some(now.saturating_sub(window.start_ms));
+                    o.api_ready_ms = match (api_transition, window.run_started_at) {
+                        (Some(api), Some(start)) => {
+                            let since_start = api.duration_since(start).as_millis() as i64;
+                            Some(since_start - window.start_ms as i64)
+                        }
+                        _ => None,
+                    };
+                }
+                o.revision = revision.clone().or(o.revision.take());
+                o.not_ready = None;
+            }
+            EventKind::ObjectNotReady {
+                object,
+                reason,
+                message,
+            } => {
+                let o = self.entry(object);
+                o.ready = false;
+                o.ready_ms = None;
+                o.not_ready = Some(NotReady {
+                    reason: reason.clone(),
+                    message: message.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// A new window forgets when objects became Ready; whether they are Ready stays.
+    pub(super) fn open_window(&mut self) {
+        for o in self.by_ref.values_mut() {
+            o.ready_ms = None;
+            o.api_ready_ms = None;
+        }
+    }
+
+    /// When the last object of one of `kinds` became Ready, from the window's start.
+    pub(super) fn last_ready(&self, kinds: &[&str]) -> Option<u64> {
+        self.by_ref
+            .values()
+            .filter(|o| kinds.contains(&o.object.kind.as_str()))
+            .filter_map(|o| o.ready_ms)
+            .max()
+    }
+
+    /// Every object not Ready now, by name.
+    pub(super) fn not_ready_names(&self) -> Vec<String> {
+        self.by_ref
+            .values()
+            .filter(|o| !o.ready)
+            .map(|o| o.object.to_string())
+            .collect()
+    }
+
+    pub(super) fn by_ref(&self) -> &BTreeMap<ObjectRef, ObjectTiming> {
+        &self.by_ref
+    }
+
+    /// Ready ones first, in the order they became Ready; then the rest by name.
+    pub(super) fn finish(self) -> Vec<ObjectTiming> {
+        let mut objects: Vec<ObjectTiming> = self.by_ref.into_values().collect();
+        objects.sort_by(|a, b| {
+            (a.ready_ms.is_none(), a.ready_ms, &a.object).cmp(&(b.ready_ms.is_none(), b.ready_ms, &b.object))
+        });
+        objects
+    }
+
+    fn entry(&mut self, object: &ObjectRef) -> &mut ObjectTiming {
+        self.by_ref.entry(object.clone()).or_insert_with(|| ObjectTiming {
+            object: object.clone(),
+            ready: false,
+            ready_ms: None,
+            api_ready_ms: None,
+            revision: None,
+            not_ready: None,
+            depends_on: Vec::new(),
+            wave: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use crate::event::EventKind;
+    use crate::scenario::StepOutcome;
+    use crate::timeline::build;
+    use crate::timeline::testkit::{at, obj, ready, rebuild_events, run_started, started};
+
+    #[test]
+    fn object_ready_times_are_relative_to_the_last_window() {
+        let t = build(&rebuild_events());
+        let ready: Vec<(String, Option<u64>)> = t.objects.iter().map(|o| (o.object.to_string(), o.ready_ms)).collect();
+        assert_eq!(
+            ready,
+            vec![
+                ("GitRepository/flux-system/flux-system".into(), Some(35_000)),
+                ("Kustomization/flux-system/infrastructure".into(), Some(40_000)),
+                ("Kustomization/flux-system/apps".into(), Some(50_000)),
+                ("Deployment/users/users-api".into(), Some(55_000)),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_object_that_falls_back_to_not_ready_has_no_ready_time_and_keeps_the_reason() {
+        let apps = obj("Kustomization", "apps");
+        let t = build(&[
+            run_started(0),
+            ready(1_000, apps.clone()),
+            at(
+                2_000,
+                EventKind::ObjectNotReady {
+                    object: apps,
+                    reason: "HealthCheckFailed".into(),
+                    message: "users-api not ready".into(),
+                },
+            ),
+            at(9_000, EventKind::RecoveryTimedOut { step: 0 }),
+        ]);
+        let o = &t.objects[0];
+        assert_eq!(o.ready_ms, None);
+        assert_eq!(
+            o.not_ready.as_ref().map(|n| n.reason.as_str()),
+            Some("HealthCheckFailed")
+        );
+        assert_eq!(t.not_ready().count(), 1);
+    }
+
+    #[test]
+    fn objects_untouched_by_the_damage_stay_ready_without_a_new_ready_time() {
+        let src = obj("GitRepository", "flux-system");
+        let t = build(&[
+            run_started(0),
+            ready(1_000, src),
+            started(2_000, 0, "delete-namespace", StepOutcome::Recovered),
+            at(9_000, EventKind::Recovered { step: 0 }),
+        ]);
+        assert!(t.objects[0].ready);
+        assert_eq!(t.objects[0].ready_ms, None);
+        assert_eq!(t.not_ready().count(), 0);
+    }
+
+    #[test]
+    fn api_transition_times_are_reported_beside_drills_own() {
+        let k = obj("Kustomization", "apps");
+        let base = Timestamp::from_second(1_700_000_000).unwrap();
+        let t = build(&[
+            run_started(0),
+            at(
+                5_000,
+                EventKind::ObjectReady {
+                    object: k,
+                    revision: None,
+                    api_transition: Some(base + std::time::Duration::from_secs(4)),
+                },
+            ),
+        ]);
+        assert_eq!(t.objects[0].ready_ms, Some(5_000));
+        assert_eq!(t.objects[0].api_ready_ms, Some(4_000));
+    }
+}
