@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
-use crate::secrets::RepoAuth;
+use crate::repo_auth::RepoAuth;
 
 /// The branch the served repository exposes; GitRepository objects point at it.
 pub const BRANCH: &str = "main";

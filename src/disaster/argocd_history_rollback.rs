@@ -16,9 +16,8 @@ use super::validate::{ScenarioFacts, Sequence, check_app};
 use super::{Step, StepContext, StepView, action, short};
 use crate::engine::argocd;
 use crate::event::{EventKind, ObjectRef, StepOutcome};
-use crate::scenario::EngineKind;
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{Duration, RollbackExpect};
+use crate::model::ScenarioError;
+use crate::model::{Duration, EngineKind, RollbackExpect};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

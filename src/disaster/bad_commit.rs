@@ -11,8 +11,8 @@ use serde_saphyr::Spanned;
 use super::validate::Sequence;
 use super::{Step, StepContext};
 use crate::event::{EventKind, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{Duration, Edit, OperatorAction};
+use crate::model::ScenarioError;
+use crate::model::{Duration, Edit, OperatorAction};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

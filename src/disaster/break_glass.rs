@@ -18,8 +18,8 @@ use super::damage::live_edit::object_ref;
 use super::validate::{Sequence, check_app, check_patch, check_target};
 use super::{Step, StepContext, StepView, action, pause_note, paused_with};
 use crate::event::{EventKind, ObjectRef, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{DriftExpect, Duration, Edit, Target};
+use crate::model::ScenarioError;
+use crate::model::{DriftExpect, Duration, Edit, Target};
 
 /// How long other apps may take to finish a requested reconcile during break-glass.
 const OTHERS_RECONCILE_TIMEOUT: StdDuration = StdDuration::from_secs(180);

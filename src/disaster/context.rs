@@ -15,8 +15,8 @@ use super::damage::live_edit::ActiveDrift;
 use crate::cluster::ClusterProvider;
 use crate::engine::Engine;
 use crate::event::{EventKind, ObjectRef};
+use crate::model::{DriftExpect, Duration, Edit, SecretName, Target};
 use crate::observe::readiness::Observation;
-use crate::scenario::types::{DriftExpect, Duration, Edit, SecretName, Target};
 
 /// What a wait's condition may look at.
 pub trait StepView {

@@ -12,8 +12,8 @@ use serde_saphyr::Spanned;
 use super::validate::ScenarioFacts;
 use super::{Step, StepContext};
 use crate::event::{EventKind, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{OperatorAction, SecretName};
+use crate::model::ScenarioError;
+use crate::model::{OperatorAction, SecretName};
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -12,8 +12,8 @@ use serde_saphyr::Spanned;
 use super::validate::{PROTECTED_NAMESPACES, ScenarioFacts};
 use super::{Step, StepContext};
 use crate::event::{EventKind, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{Label, OperatorAction};
+use crate::model::ScenarioError;
+use crate::model::{Label, OperatorAction};
 
 /// How long a namespace may take to finish terminating.
 const TERMINATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);

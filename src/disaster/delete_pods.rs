@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use super::validate::{PROTECTED_NAMESPACES, ScenarioFacts};
 use super::{Step, StepContext, damage};
 use crate::event::{EventKind, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{Duration, OperatorAction};
+use crate::model::ScenarioError;
+use crate::model::{Duration, OperatorAction};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

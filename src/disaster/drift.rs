@@ -15,8 +15,8 @@ use super::damage::live_edit::leaf_pointers;
 use super::validate::{Sequence, check_patch, check_target};
 use super::{Step, StepContext};
 use crate::event::{EventKind, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{DriftExpect, Duration, OperatorAction, Target};
+use crate::model::ScenarioError;
+use crate::model::{DriftExpect, Duration, OperatorAction, Target};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use super::validate::ScenarioFacts;
 use super::{Step, StepContext, damage};
 use crate::event::{EventKind, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{Label, OperatorAction};
+use crate::model::ScenarioError;
+use crate::model::{Label, OperatorAction};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -92,7 +92,7 @@ impl Step for KillNode {
             cx.note(&if back {
                 format!(
                     "  the node's pods run again, {} after the kill",
-                    crate::assert::ms(u64::try_from(after).unwrap_or(0))
+                    crate::human::ms(u64::try_from(after).unwrap_or(0))
                 )
             } else {
                 "  not every pod of the node ran again within the budget: judging what is there".to_string()

@@ -43,8 +43,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::event::{EventKind, ObjectRef, StepOutcome};
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{Duration, Edit, OperatorAction};
+use crate::model::ScenarioError;
+use crate::model::{Duration, Edit, OperatorAction};
 use validate::{ScenarioFacts, Sequence};
 
 /// One kind of disaster step.

@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 use super::validate::{Sequence, check_app};
 use super::{Step, StepContext, paused_with};
 use crate::event::{EventKind, StepOutcome};
-use crate::scenario::error::ScenarioError;
+use crate::model::ScenarioError;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

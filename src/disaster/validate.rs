@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::Spanned;
 
 use super::Disaster;
-use crate::scenario::error::ScenarioError;
-use crate::scenario::types::{Edit, Label, SecretName, Target};
+use crate::model::ScenarioError;
+use crate::model::{Edit, Label, SecretName, Target};
 
 /// Namespaces drill refuses to delete: losing them is not a GitOps recovery, it is a
 /// broken control plane. The first three hold the control plane's own pods.

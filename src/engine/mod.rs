@@ -3,7 +3,8 @@
 //!
 //! Each engine lives in its own folder with the same file names (`mod.rs`: what it
 //! does to a cluster; `readiness.rs`: its kinds and rules). Adding an engine is its
-//! folder, one arm in [`for_plan`], and its `EngineKind` in the scenario.
+//! folder, its `EngineKind` in the scenario model, and one arm where the runner picks
+//! the plan's engine (`runner/setup.rs`).
 //!
 //! The async methods return boxed futures so the runner can hold a `dyn Engine`
 //! (native async trait methods are not object-safe; a boxed future per call is what
@@ -15,7 +16,6 @@ pub mod flux;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -24,11 +24,10 @@ use kube::Client;
 use serde_json::Value;
 
 use crate::event::ObjectRef;
+use crate::model::EngineKind;
 use crate::observe::readiness::Observation;
 use crate::observe::rules::EngineRules;
-use crate::profile::Profile;
-use crate::scenario::{EngineKind, Plan};
-use crate::secrets::RepoAuth;
+use crate::repo_auth::RepoAuth;
 
 /// A GitOps engine a run drives.
 pub trait Engine: Send + Sync + std::fmt::Debug {
@@ -90,15 +89,6 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
 
     /// Whether the app finished the reconcile `token` asked for.
     fn handled(&self, o: &Observation, token: &str) -> bool;
-}
-
-/// The plan's engine, with its install manifest from the profile.
-pub fn for_plan(plan: &Plan, profile: &Profile) -> Result<Arc<dyn Engine>> {
-    let existing = matches!(plan.scenario.cluster, crate::scenario::ClusterSpec::Existing(_));
-    match plan.engine {
-        EngineKind::Flux => Ok(Arc::new(flux::Flux::for_plan(plan, profile, existing)?)),
-        EngineKind::Argocd => Ok(Arc::new(argocd::ArgoCd::for_plan(plan, profile)?)),
-    }
 }
 
 /// Whether there are secrets outside Git to restore (the `secret-bootstrap` phase):

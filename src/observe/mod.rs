@@ -5,6 +5,7 @@
 //! this module only connects them to the API server.
 
 pub mod kubelet;
+pub mod observation;
 pub mod readiness;
 pub mod rules;
 pub mod state;

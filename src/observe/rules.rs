@@ -5,8 +5,18 @@
 
 use serde_json::Value;
 
-use super::readiness::Observation;
+use super::observation::Observation;
 use crate::event::ObjectRef;
+
+/// Workloads and add-on objects an engine applied, judged by engine-agnostic rules
+/// (they point at their manager, which is not a requirement of theirs).
+pub fn is_managed_leaf(kind: &str) -> bool {
+    WORKLOAD_KINDS.contains(&kind) || ADDON_KINDS.contains(&kind)
+}
+
+pub const WORKLOAD_KINDS: [&str; 3] = ["Deployment", "StatefulSet", "DaemonSet"];
+/// Objects of add-ons (not workloads) whose readiness says whether Git's state works.
+pub const ADDON_KINDS: [&str; 1] = ["SealedSecret"];
 
 /// One kind of the engine's, with its API group and its readiness rule.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +55,6 @@ impl EngineRules {
     /// Kinds whose readiness drill judges; other inventory entries (ConfigMaps, ...) are
     /// not waited on.
     pub fn is_tracked(&self, kind: &str) -> bool {
-        self.rule(kind).is_some() || super::readiness::is_managed_leaf(kind)
+        self.rule(kind).is_some() || is_managed_leaf(kind)
     }
 }

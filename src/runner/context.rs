@@ -18,8 +18,8 @@ use crate::disaster::damage::live_edit::{self, ActiveDrift};
 use crate::disaster::{StepContext, StepView};
 use crate::engine::Engine;
 use crate::event::{EventKind, ObjectRef};
+use crate::model::{Duration, Edit, SecretName};
 use crate::observe::readiness::Observation;
-use crate::scenario::types::{Duration, Edit, SecretName};
 
 impl StepView for Run<'_> {
     fn observation(&self, object: &ObjectRef) -> Option<&Observation> {

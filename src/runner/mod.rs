@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::assert::{self, Assertion, ObjectCheckOutcome};
 use crate::cluster::ClusterProvider;
-use crate::engine::{self, Engine};
+use crate::engine::Engine;
 use crate::event::{DrillEvent, EventClock, EventKind};
 use crate::gitserve::{self, GitServer};
 use crate::observe::state::ClusterState;
@@ -253,7 +253,7 @@ impl Run<'_> {
 
     async fn execute(&mut self, run_id: &str) -> Result<()> {
         let plan = self.plan;
-        let engine = engine::for_plan(plan, &self.opts.profile)?;
+        let engine = setup::engine_for(plan, &self.opts.profile)?;
         self.engine = Some(engine.clone());
         self.preflight()?;
         // Connected once the checks that need no Docker have passed: a refusal is the same

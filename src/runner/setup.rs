@@ -289,3 +289,42 @@ async fn fits_on_this_machine(docker: Option<&Docker>, kind_nodes: &[String]) ->
         short.join("; ")
     ))
 }
+
+/// The plan's engine, with its install manifest from the profile.
+pub(super) fn engine_for(plan: &crate::scenario::Plan, profile: &Profile) -> Result<std::sync::Arc<dyn Engine>> {
+    let existing = matches!(plan.scenario.cluster, crate::scenario::ClusterSpec::Existing(_));
+    match plan.engine {
+        crate::scenario::EngineKind::Flux => {
+            let spec = plan
+                .scenario
+                .engine
+                .flux
+                .as_ref()
+                .context("the scenario has no engine.flux")?;
+            // An existing cluster already runs its engine: nothing to install.
+            let install = match &profile.flux_install {
+                Some(p) => Some(p.clone()),
+                None if existing => None,
+                None => bail!(
+                    "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)"
+                ),
+            };
+            let credentials = plan.repo.credentials().is_some();
+            let flux = engine::flux::Flux::new(install, spec.path.as_str().to_string(), spec.interval.0, credentials);
+            Ok(std::sync::Arc::new(flux))
+        }
+        crate::scenario::EngineKind::Argocd => {
+            let spec = plan
+                .scenario
+                .engine
+                .argocd
+                .as_ref()
+                .context("the scenario has no engine.argocd")?;
+            let install = profile.argocd_install.clone().context(
+                "no Argo CD install manifest: set DRILL_ARGOCD_INSTALL (Argo CD's install.yaml) or use a profile (--profile / DRILL_PROFILE)",
+            )?;
+            let argocd = engine::argocd::ArgoCd::new(install, spec.path.as_str().to_string(), spec.sync_policy);
+            Ok(std::sync::Arc::new(argocd))
+        }
+    }
+}

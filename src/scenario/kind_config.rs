@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::error::ScenarioError;
+use crate::model::ScenarioError;
 
 const API_VERSION: &str = "kind.x-k8s.io/v1alpha4";
 

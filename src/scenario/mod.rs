@@ -4,14 +4,12 @@
 //! then checks what needs several fields or the file system (a kind config that
 //! exists, a kill-node target that the config defines), still pointing at a line.
 
-pub mod error;
 mod kind_config;
 mod plan;
 pub mod spec;
-mod steps;
-pub mod types;
+pub use crate::model::values as types;
 
-pub use error::ScenarioError;
+pub use crate::model::ScenarioError;
 pub use plan::{Plan, RepoSource};
 pub use spec::*;
 pub use types::{Duration, Label, RelPath};

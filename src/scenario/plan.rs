@@ -1,10 +1,12 @@
 //! Validation that needs several fields or other files, producing a [`Plan`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::error::ScenarioError;
 use super::spec::{ClusterSpec, Credentials, EngineKind, EngineSpec, Repo, Scenario, SecretName};
-use crate::disaster::validate::ScenarioFacts;
+use crate::disaster::Disaster;
+use crate::disaster::validate::{ScenarioFacts, Sequence};
+use crate::model::ScenarioError;
 
 /// A validated scenario with every path resolved against the scenario file's folder.
 #[derive(Debug, Clone)]
@@ -106,7 +108,7 @@ impl Plan {
             None => return Err(ScenarioError::in_file(file, "engine: no repo")),
         };
         let served = matches!(scenario.cluster, ClusterSpec::Kind(_));
-        let reverts = super::steps::check_steps(&scenario.disasters, &repo, served, file)?;
+        let reverts = check_steps(&scenario.disasters, &repo, served, file)?;
         let plan = Plan {
             scenario,
             file: file.to_path_buf(),
@@ -224,6 +226,28 @@ fn step_facts<'a>(scenario: &'a Scenario, kind_nodes: &'a [String], file: &'a Pa
         argocd: scenario.engine.argocd.is_some(),
         restored_secrets,
     }
+}
+
+/// Checks every step against the steps before it (the fleet's files as earlier commits
+/// left them, the commits a revert can name); returns, for each git-revert step, the
+/// commit step it reverts. `served`: drill serves the repo to the cluster it creates
+/// (commit steps need that).
+fn check_steps(
+    steps: &[Disaster],
+    repo: &RepoSource,
+    served: bool,
+    file: &Path,
+) -> Result<BTreeMap<usize, usize>, ScenarioError> {
+    let dir = match repo {
+        RepoSource::Local { dir, .. } if served => Some(dir.clone()),
+        _ => None,
+    };
+    let mut seq = Sequence::new(file, steps, dir);
+    for (i, step) in steps.iter().enumerate() {
+        seq.index = i;
+        step.as_step().check_in_sequence(&mut seq)?;
+    }
+    Ok(seq.reverts)
 }
 
 fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, ScenarioError> {

@@ -8,9 +8,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-pub use super::types::{DriftExpect, Edit, OperatorAction, RollbackExpect, SecretName, Target};
-use super::types::{Duration, Label, RelPath};
 pub use crate::event::StepOutcome;
+pub use crate::model::{
+    Credentials, DriftExpect, Edit, EngineKind, OperatorAction, RollbackExpect, SecretName, SyncPolicy, Target,
+};
+use crate::model::{Duration, Label, RelPath};
 
 /// A rehearsal: which cluster, which GitOps engine and repo, what damage, what must hold after.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -101,23 +103,6 @@ pub struct EngineSpec {
     pub argocd: Option<ArgoCdEngine>,
 }
 
-/// Which engine a run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum EngineKind {
-    Flux,
-    Argocd,
-}
-
-impl EngineKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineKind::Flux => "flux",
-            EngineKind::Argocd => "argocd",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ArgoCdEngine {
@@ -128,27 +113,6 @@ pub struct ArgoCdEngine {
     /// The sync policy of the root Application (children carry their own in Git).
     #[serde(default)]
     pub sync_policy: SyncPolicy,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SyncPolicy {
-    #[serde(default = "yes")]
-    pub automated: bool,
-    #[serde(default = "yes")]
-    pub self_heal: bool,
-    #[serde(default = "yes")]
-    pub prune: bool,
-}
-
-impl Default for SyncPolicy {
-    fn default() -> Self {
-        SyncPolicy {
-            automated: true,
-            self_heal: true,
-            prune: true,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -206,20 +170,6 @@ pub struct RawRepo {
     pub git_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
-}
-
-/// HTTP basic-auth repo credentials (a token as the password works for GitHub and
-/// GitLab), restored in `secret-bootstrap`: Flux's GitRepository `secretRef`, Argo CD's
-/// repository secret. They come from the environment, never from the scenario file.
-/// With `path:`, drill's own Git server demands them too, so the restore is rehearsed
-/// for real: a rebuild without them cannot fetch.
-#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Credentials {
-    /// The environment variable holding the username.
-    pub username_env: String,
-    /// The environment variable holding the password or token.
-    pub password_env: String,
 }
 
 impl TryFrom<RawRepo> for Repo {

@@ -11,10 +11,9 @@ use serde_json::{Value, json};
 
 use crate::scenario::{KeySource, Plan, RepoSource, SealedSecretsKey, SecretName, SopsAge};
 
-pub mod repo;
 pub mod sealed;
 
-pub use repo::RepoAuth;
+pub use crate::repo_auth::RepoAuth;
 
 /// One Secret drill restores, and the key's public half for the report.
 pub struct Restored {

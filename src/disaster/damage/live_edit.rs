@@ -10,7 +10,7 @@ use kube::discovery::{self, Scope};
 use serde_json::Value;
 
 use crate::event::{FieldDrift, ObjectRef};
-use crate::scenario::types::{DriftExpect, Target};
+use crate::model::{DriftExpect, Target};
 
 /// `kubectl edit` records its changes under this field manager.
 const FIELD_MANAGER: &str = "kubectl-edit";

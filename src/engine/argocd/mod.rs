@@ -23,11 +23,10 @@ use futures::future::BoxFuture;
 use super::Engine;
 use super::apply::{apply_all, default_namespace, parse_manifest};
 use crate::event::ObjectRef;
+use crate::model::{EngineKind, SyncPolicy};
 use crate::observe::readiness::{Observation, workload_ready};
 use crate::observe::rules::EngineRules;
-use crate::profile::Profile;
-use crate::scenario::{EngineKind, Plan, SyncPolicy};
-use crate::secrets::RepoAuth;
+use crate::repo_auth::RepoAuth;
 
 pub const NAMESPACE: &str = "argocd";
 pub const ROOT_NAME: &str = "root";
@@ -349,21 +348,8 @@ pub struct ArgoCd {
 }
 
 impl ArgoCd {
-    pub fn for_plan(plan: &Plan, profile: &Profile) -> Result<ArgoCd> {
-        let spec = plan
-            .scenario
-            .engine
-            .argocd
-            .as_ref()
-            .context("the scenario has no engine.argocd")?;
-        let install = profile.argocd_install.clone().context(
-            "no Argo CD install manifest: set DRILL_ARGOCD_INSTALL (Argo CD's install.yaml) or use a profile (--profile / DRILL_PROFILE)",
-        )?;
-        Ok(ArgoCd {
-            install,
-            path: spec.path.as_str().to_string(),
-            policy: spec.sync_policy,
-        })
+    pub fn new(install: PathBuf, path: String, policy: SyncPolicy) -> ArgoCd {
+        ArgoCd { install, path, policy }
     }
 }
 

@@ -22,11 +22,10 @@ use futures::future::BoxFuture;
 use super::Engine;
 use super::apply::{apply_all, parse_manifest};
 use crate::event::ObjectRef;
+use crate::model::EngineKind;
 use crate::observe::readiness::{Observation, workload_ready};
 use crate::observe::rules::EngineRules;
-use crate::profile::Profile;
-use crate::scenario::{EngineKind, Plan};
-use crate::secrets::RepoAuth;
+use crate::repo_auth::RepoAuth;
 
 pub const NAMESPACE: &str = "flux-system";
 pub const ROOT_NAME: &str = "flux-system";
@@ -203,27 +202,15 @@ pub struct Flux {
 }
 
 impl Flux {
-    pub fn for_plan(plan: &Plan, profile: &Profile, existing: bool) -> Result<Flux> {
-        let spec = plan
-            .scenario
-            .engine
-            .flux
-            .as_ref()
-            .context("the scenario has no engine.flux")?;
-        // An existing cluster already runs its engine: nothing to install.
-        let install = match &profile.flux_install {
-            Some(p) => Some(p.clone()),
-            None if existing => None,
-            None => anyhow::bail!(
-                "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)"
-            ),
-        };
-        Ok(Flux {
+    /// `install`: None for an existing cluster (its Flux is already there); `credentials`:
+    /// the repo needs them, so the root GitRepository names their Secret.
+    pub fn new(install: Option<PathBuf>, path: String, interval: Duration, credentials: bool) -> Flux {
+        Flux {
             install,
-            path: spec.path.as_str().to_string(),
-            interval: spec.interval.0,
-            credentials: plan.repo.credentials().is_some(),
-        })
+            path,
+            interval,
+            credentials,
+        }
     }
 }
 

@@ -246,6 +246,62 @@ pub enum OperatorAction {
     ReconcileNow,
 }
 
+/// Which engine a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    Flux,
+    Argocd,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Flux => "flux",
+            EngineKind::Argocd => "argocd",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SyncPolicy {
+    #[serde(default = "yes")]
+    pub automated: bool,
+    #[serde(default = "yes")]
+    pub self_heal: bool,
+    #[serde(default = "yes")]
+    pub prune: bool,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy {
+            automated: true,
+            self_heal: true,
+            prune: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// HTTP basic-auth repo credentials (a token as the password works for GitHub and
+/// GitLab), restored in `secret-bootstrap`: Flux's GitRepository `secretRef`, Argo CD's
+/// repository secret. They come from the environment, never from the scenario file.
+/// With `path:`, drill's own Git server demands them too, so the restore is rehearsed
+/// for real: a rebuild without them cannot fetch.
+#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Credentials {
+    /// The environment variable holding the username.
+    pub username_env: String,
+    /// The environment variable holding the password or token.
+    pub password_env: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

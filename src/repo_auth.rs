@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::scenario::Credentials;
+use crate::model::Credentials;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct RepoAuth {
