@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Re-exported for src/runner, which is being redesigned elsewhere; new code uses [`crate::human::ms`].
 pub use crate::human::ms;
 use crate::scenario::{Duration, Expect, PhaseName, StepOutcome};
-use crate::timeline::{ObjectTiming, Timeline, kinds_ending};
+use crate::timeline::{ObjectTiming, Recovery, StepTiming, Timeline, kinds_ending};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assertion {
@@ -24,44 +24,11 @@ pub struct ObjectCheckOutcome {
 }
 
 pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectCheckOutcome]) -> Vec<Assertion> {
-    let mut out = Vec::new();
-    for r in &timeline.recoveries {
-        let budget_ms = r.budget_ms.unwrap_or(expect.rto.as_millis());
-        let budget = r.budget_ms.map(ms).unwrap_or_else(|| expect.rto.to_string());
-        let what = match r.disaster.as_str() {
-            "git-revert" => "reverted to Healthy",
-            "drift" => "healed",
-            _ => "recovered",
-        };
-        let within = if r.budget_ms.is_some() {
-            format!("within {budget}")
-        } else {
-            format!("within RTO {}", expect.rto)
-        };
-        let name = format!("step {} {}: {what} {within}", r.step + 1, r.disaster);
-        let assertion = match r.rto_ms {
-            Some(rto) if rto <= budget_ms => Assertion {
-                name,
-                passed: true,
-                message: format!("{what} in {} (budget {budget})", ms(rto)),
-            },
-            Some(rto) => Assertion {
-                name,
-                passed: false,
-                message: format!(
-                    "{what} in {}, over the budget of {budget} by {}",
-                    ms(rto),
-                    ms(rto - budget_ms)
-                ),
-            },
-            None => Assertion {
-                name,
-                passed: false,
-                message: format!("not {what} within {budget}: {}", not_ready_summary(timeline)),
-            },
-        };
-        out.push(assertion);
-    }
+    let mut out: Vec<Assertion> = timeline
+        .recoveries
+        .iter()
+        .map(|r| recovery_within_budget(expect, timeline, r))
+        .collect();
     out.extend(step_assertions(expect, timeline));
 
     for (phase, budget) in &expect.phases {
@@ -69,44 +36,7 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
     }
 
     if expect.all_ready {
-        let stuck = stuck_lines(timeline);
-        let failed_pulls: Vec<String> = timeline
-            .images
-            .iter()
-            .filter_map(|p| {
-                p.failed
-                    .as_ref()
-                    .map(|why| format!("image {} on {}: {why}", p.image, p.node))
-            })
-            .collect();
-        let ready = timeline.objects.len() - stuck.len();
-        out.push(if timeline.objects.is_empty() {
-            // Nothing watched is nothing Ready: a run that never saw the fleet must not pass it.
-            Assertion {
-                name: "all objects Ready".into(),
-                passed: false,
-                message: "no object of the fleet was ever observed".into(),
-            }
-        } else if stuck.is_empty() {
-            Assertion {
-                name: "all objects Ready".into(),
-                passed: true,
-                message: format!("{ready} objects Ready"),
-            }
-        } else {
-            let mut lines = stuck;
-            lines.extend(failed_pulls);
-            Assertion {
-                name: "all objects Ready".into(),
-                passed: false,
-                message: format!(
-                    "{} of {} not Ready: {}",
-                    timeline.objects.len() - ready,
-                    timeline.objects.len(),
-                    lines.join("; ")
-                ),
-            }
-        });
+        out.push(all_ready(timeline));
     }
 
     out.extend(object_checks.iter().map(|c| Assertion {
@@ -117,63 +47,155 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
     out
 }
 
+/// A step's recovery (or heal, or revert) within its budget or the scenario's RTO.
+fn recovery_within_budget(expect: &Expect, timeline: &Timeline, r: &Recovery) -> Assertion {
+    let budget_ms = r.budget_ms.unwrap_or(expect.rto.as_millis());
+    let budget = r.budget_ms.map(ms).unwrap_or_else(|| expect.rto.to_string());
+    let what = match r.disaster.as_str() {
+        "git-revert" => "reverted to Healthy",
+        "drift" => "healed",
+        _ => "recovered",
+    };
+    let within = if r.budget_ms.is_some() {
+        format!("within {budget}")
+    } else {
+        format!("within RTO {}", expect.rto)
+    };
+    let name = format!("step {} {}: {what} {within}", r.step + 1, r.disaster);
+    match r.rto_ms {
+        Some(rto) if rto <= budget_ms => Assertion {
+            name,
+            passed: true,
+            message: format!("{what} in {} (budget {budget})", ms(rto)),
+        },
+        Some(rto) => Assertion {
+            name,
+            passed: false,
+            message: format!(
+                "{what} in {}, over the budget of {budget} by {}",
+                ms(rto),
+                ms(rto - budget_ms)
+            ),
+        },
+        None => Assertion {
+            name,
+            passed: false,
+            message: format!("not {what} within {budget}: {}", not_ready_summary(timeline)),
+        },
+    }
+}
+
+/// Every object Ready at the end, and every image pulled.
+fn all_ready(timeline: &Timeline) -> Assertion {
+    let stuck = stuck_lines(timeline);
+    let failed_pulls: Vec<String> = timeline
+        .images
+        .iter()
+        .filter_map(|p| {
+            p.failed
+                .as_ref()
+                .map(|why| format!("image {} on {}: {why}", p.image, p.node))
+        })
+        .collect();
+    let ready = timeline.objects.len() - stuck.len();
+    if timeline.objects.is_empty() {
+        // Nothing watched is nothing Ready: a run that never saw the fleet must not pass it.
+        Assertion {
+            name: "all objects Ready".into(),
+            passed: false,
+            message: "no object of the fleet was ever observed".into(),
+        }
+    } else if stuck.is_empty() {
+        Assertion {
+            name: "all objects Ready".into(),
+            passed: true,
+            message: format!("{ready} objects Ready"),
+        }
+    } else {
+        let mut lines = stuck;
+        lines.extend(failed_pulls);
+        Assertion {
+            name: "all objects Ready".into(),
+            passed: false,
+            message: format!(
+                "{} of {} not Ready: {}",
+                timeline.objects.len() - ready,
+                timeline.objects.len(),
+                lines.join("; ")
+            ),
+        }
+    }
+}
+
 /// Verdicts of the quieter steps: breakage that had to happen, drift that had to stay,
 /// break-glass actions, and drift that stayed too long or was never put right.
 fn step_assertions(expect: &Expect, timeline: &Timeline) -> Vec<Assertion> {
+    let mut out: Vec<Assertion> = timeline.steps.iter().flat_map(one_step).collect();
+    out.extend(drift_assertions(expect, timeline));
+    out
+}
+
+/// What one step must end in, beyond its recovery: a degradation, expected drift kept,
+/// its actions done.
+fn one_step(st: &StepTiming) -> Vec<Assertion> {
     let mut out = Vec::new();
-    for st in &timeline.steps {
-        let n = st.step + 1;
-        if st.expects == StepOutcome::Degraded {
-            let name = format!("step {n} {}: the app broke as expected", st.kind);
-            out.push(match st.degraded_ms {
-                Some(d) => Assertion {
-                    name,
-                    passed: true,
-                    message: format!("degraded {} after the step: {}", ms(d), st.degraded.join("; ")),
-                },
-                None => Assertion {
-                    name,
-                    passed: false,
-                    message: "nothing broke: every object stayed or became Ready".into(),
-                },
-            });
-        }
-        if st.kind == "drift" && st.expects == StepOutcome::Nothing {
-            let name = format!("step {n} drift: the engine left the expected drift alone");
-            out.push(if st.kept == Some(true) {
-                Assertion {
-                    name,
-                    passed: true,
-                    message: "the hand edit is still live after the engine's reconcile: no finding".into(),
-                }
-            } else {
-                Assertion {
-                    name,
-                    passed: false,
-                    message: "the engine overwrote it: this difference is noise the ignore rules should cover".into(),
-                }
-            });
-        }
-        for a in st.actions.iter().filter(|a| !a.ok) {
-            out.push(Assertion {
-                name: format!("step {n} {}: {}", st.kind, a.action),
-                passed: false,
-                message: a.message.clone(),
-            });
-        }
-        if st.kind == "break-glass" && !st.actions.is_empty() && st.actions.iter().all(|a| a.ok) {
-            out.push(Assertion {
-                name: format!("step {n} break-glass: every action done, before the deadline"),
+    let n = st.step + 1;
+    if st.expects == StepOutcome::Degraded {
+        let name = format!("step {n} {}: the app broke as expected", st.kind);
+        out.push(match st.degraded_ms {
+            Some(d) => Assertion {
+                name,
                 passed: true,
-                message: st
-                    .actions
-                    .iter()
-                    .map(|a| format!("{} at {}", a.action, ms(a.at_ms)))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            });
-        }
+                message: format!("degraded {} after the step: {}", ms(d), st.degraded.join("; ")),
+            },
+            None => Assertion {
+                name,
+                passed: false,
+                message: "nothing broke: every object stayed or became Ready".into(),
+            },
+        });
     }
+    if st.kind == "drift" && st.expects == StepOutcome::Nothing {
+        let name = format!("step {n} drift: the engine left the expected drift alone");
+        out.push(if st.kept == Some(true) {
+            Assertion {
+                name,
+                passed: true,
+                message: "the hand edit is still live after the engine's reconcile: no finding".into(),
+            }
+        } else {
+            Assertion {
+                name,
+                passed: false,
+                message: "the engine overwrote it: this difference is noise the ignore rules should cover".into(),
+            }
+        });
+    }
+    for a in st.actions.iter().filter(|a| !a.ok) {
+        out.push(Assertion {
+            name: format!("step {n} {}: {}", st.kind, a.action),
+            passed: false,
+            message: a.message.clone(),
+        });
+    }
+    if st.kind == "break-glass" && !st.actions.is_empty() && st.actions.iter().all(|a| a.ok) {
+        out.push(Assertion {
+            name: format!("step {n} break-glass: every action done, before the deadline"),
+            passed: true,
+            message: st
+                .actions
+                .iter()
+                .map(|a| format!("{} at {}", a.action, ms(a.at_ms)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    out
+}
+
+/// Nothing left drifted, and no drift older than `expect.max-drift-age`.
+fn drift_assertions(expect: &Expect, timeline: &Timeline) -> Vec<Assertion> {
+    let mut out = Vec::new();
     let open: Vec<String> = timeline
         .drift
         .iter()

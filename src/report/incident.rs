@@ -27,59 +27,8 @@ pub fn render(report: &Report, events: &[DrillEvent]) -> String {
         Outcome::Error => "aborted (error)",
     };
     let _ = writeln!(out, "# Incident record: {} — {verdict}\n", report.scenario);
-    let operators: Vec<&str> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Action { by, .. } if !by.is_empty() => Some(by.as_str()),
-            _ => None,
-        })
-        .fold(Vec::new(), |mut acc, by| {
-            if !acc.contains(&by) {
-                acc.push(by);
-            }
-            acc
-        });
-    let _ = writeln!(
-        out,
-        "Run `{}`{} · people: {}\n",
-        report.run_id,
-        report
-            .started_at
-            .map(|t| format!(" · started {}", t.strftime("%Y-%m-%d %H:%M:%S UTC")))
-            .unwrap_or_default(),
-        if operators.is_empty() {
-            "none recorded".to_string()
-        } else {
-            operators.join(", ")
-        }
-    );
-
-    if report.drift.is_empty() {
-        let _ = writeln!(out, "**Drift windows:** none\n");
-    } else {
-        let _ = writeln!(out, "**Drift windows:**\n");
-        for d in &report.drift {
-            let end = match (d.reverted_ms, d.kept) {
-                (Some(at), _) => format!("overwritten by Git at {}", ms(at)),
-                (None, true) => "kept (expected, or now in Git)".into(),
-                (None, false) => "still live at the end".into(),
-            };
-            let fields: Vec<String> = d
-                .fields
-                .iter()
-                .map(|f| format!("{} {} → {}", f.field, cell(&f.git), cell(&f.live)))
-                .collect();
-            let _ = writeln!(
-                out,
-                "- {} ({}): set at {}, {end}; lived {}",
-                d.object,
-                fields.join(", "),
-                ms(d.applied_ms),
-                ms(d.age_ms)
-            );
-        }
-        let _ = writeln!(out);
-    }
+    people(&mut out, report, events);
+    drift_windows(&mut out, report);
     match reconciliation_commit(events) {
         Some((commit, message)) => {
             let _ = writeln!(
@@ -110,6 +59,66 @@ pub fn render(report: &Report, events: &[DrillEvent]) -> String {
         }
     }
     out
+}
+
+/// The run and the people who acted in it.
+fn people(out: &mut String, report: &Report, events: &[DrillEvent]) {
+    let operators: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Action { by, .. } if !by.is_empty() => Some(by.as_str()),
+            _ => None,
+        })
+        .fold(Vec::new(), |mut acc, by| {
+            if !acc.contains(&by) {
+                acc.push(by);
+            }
+            acc
+        });
+    let _ = writeln!(
+        out,
+        "Run `{}`{} · people: {}\n",
+        report.run_id,
+        report
+            .started_at
+            .map(|t| format!(" · started {}", t.strftime("%Y-%m-%d %H:%M:%S UTC")))
+            .unwrap_or_default(),
+        if operators.is_empty() {
+            "none recorded".to_string()
+        } else {
+            operators.join(", ")
+        }
+    );
+}
+
+/// Each hand edit: what it changed, when, and how it ended.
+fn drift_windows(out: &mut String, report: &Report) {
+    if report.drift.is_empty() {
+        let _ = writeln!(out, "**Drift windows:** none\n");
+    } else {
+        let _ = writeln!(out, "**Drift windows:**\n");
+        for d in &report.drift {
+            let end = match (d.reverted_ms, d.kept) {
+                (Some(at), _) => format!("overwritten by Git at {}", ms(at)),
+                (None, true) => "kept (expected, or now in Git)".into(),
+                (None, false) => "still live at the end".into(),
+            };
+            let fields: Vec<String> = d
+                .fields
+                .iter()
+                .map(|f| format!("{} {} → {}", f.field, cell(&f.git), cell(&f.live)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "- {} ({}): set at {}, {end}; lived {}",
+                d.object,
+                fields.join(", "),
+                ms(d.applied_ms),
+                ms(d.age_ms)
+            );
+        }
+        let _ = writeln!(out);
+    }
 }
 
 /// The last commit before the final recovery: where Git, engine and cluster agreed.

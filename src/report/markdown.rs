@@ -26,6 +26,13 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
         let _ = writeln!(out, "> **Error:** {}\n", one_line(error));
     }
 
+    judged(&mut out, report);
+    phases_and_objects(&mut out, report);
+    out
+}
+
+/// Assertions, findings, steps and drift: what was judged.
+fn judged(out: &mut String, report: &Report) {
     let _ = writeln!(out, "## Assertions\n");
     for a in &report.assertions {
         let mark = if a.passed { "✅" } else { "❌" };
@@ -61,7 +68,10 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
     }
+}
 
+/// Phases, the critical path, objects and image pulls: where the time went.
+fn phases_and_objects(out: &mut String, report: &Report) {
     let _ = writeln!(out, "\n## Phases\n\n| phase | start | duration |\n|---|---:|---:|");
     for p in &report.phases {
         let d = p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into());
@@ -106,7 +116,6 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
             let _ = writeln!(out, "| `{}` | {} | {pull} | {size} |", i.image, i.node);
         }
     }
-    out
 }
 
 /// Table cells and list items must stay on one line; pipes would split a table cell,

@@ -17,64 +17,72 @@ pub fn render(report: &Report) -> String {
         report.run_id
     ));
 
-    let mut phases = Builder::default();
-    phases.push_record(["phase", "start", "duration"]);
-    for p in &report.phases {
-        phases.push_record([
-            p.name.to_string(),
-            ms(p.start_ms),
-            p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into()),
-        ]);
-    }
-    out.push_str(&phases.build().with(Style::sharp()).to_string());
-    out.push('\n');
-
+    out.push_str(&table(
+        ["phase", "start", "duration"],
+        report.phases.iter().map(|p| {
+            [
+                p.name.to_string(),
+                ms(p.start_ms),
+                p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into()),
+            ]
+        }),
+    ));
     if !report.apps.is_empty() {
-        let mut apps = Builder::default();
-        apps.push_record(["object", "ready after", "status"]);
-        for a in &report.apps {
-            apps.push_record([a.label(), a.ready_ms.map(ms).unwrap_or_else(|| "—".into()), a.status()]);
-        }
-        out.push_str(&apps.build().with(Style::sharp()).to_string());
-        out.push('\n');
+        out.push_str(&table(
+            ["object", "ready after", "status"],
+            report
+                .apps
+                .iter()
+                .map(|a| [a.label(), a.ready_ms.map(ms).unwrap_or_else(|| "—".into()), a.status()]),
+        ));
     }
-
     if !report.images.is_empty() {
-        let mut images = Builder::default();
-        images.push_record(["image", "node", "pull"]);
-        for i in &report.images {
-            images.push_record([i.image.clone(), i.node.clone(), i.pull_text()]);
-        }
-        out.push_str(&images.build().with(Style::sharp()).to_string());
-        out.push('\n');
+        out.push_str(&table(
+            ["image", "node", "pull"],
+            report
+                .images
+                .iter()
+                .map(|i| [i.image.clone(), i.node.clone(), i.pull_text()]),
+        ));
     }
-
     if report.steps.iter().any(|s| !s.figures().is_empty()) {
-        let mut steps = Builder::default();
-        steps.push_record(["step", "what", "figures"]);
-        for st in &report.steps {
-            steps.push_record([
-                format!("{} {}", st.step + 1, st.kind),
-                st.description.clone(),
-                st.figures(),
-            ]);
-        }
-        out.push_str(&steps.build().with(Style::sharp()).to_string());
-        out.push('\n');
+        out.push_str(&table(
+            ["step", "what", "figures"],
+            report.steps.iter().map(|st| {
+                [
+                    format!("{} {}", st.step + 1, st.kind),
+                    st.description.clone(),
+                    st.figures(),
+                ]
+            }),
+        ));
     }
     if !report.drift.is_empty() {
-        let mut drift = Builder::default();
-        drift.push_record(["hand edit", "fields (Git → live)", "detected", "overwritten", "age"]);
-        for d in &report.drift {
-            drift.push_record(super::drift_row(d));
-        }
-        out.push_str(&drift.build().with(Style::sharp()).to_string());
-        out.push('\n');
+        out.push_str(&table(
+            ["hand edit", "fields (Git → live)", "detected", "overwritten", "age"],
+            report.drift.iter().map(super::drift_row),
+        ));
     }
+    out.push_str(&verdict_lines(report));
+    out
+}
+
+/// One table in the terminal's style, ending in a newline.
+fn table<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) -> String {
+    let mut b = Builder::default();
+    b.push_record(header);
+    for row in rows {
+        b.push_record(row);
+    }
+    format!("{}\n", b.build().with(Style::sharp()))
+}
+
+/// Findings, the critical path, the assertions and the error, one per line.
+fn verdict_lines(report: &Report) -> String {
+    let mut out = String::new();
     for f in &report.findings {
         out.push_str(&format!("finding: {f}\n"));
     }
-
     if !report.critical_path.is_empty() {
         out.push_str(&format!("critical path: {}\n", report.critical_path.join(" → ")));
     }
