@@ -67,6 +67,10 @@ pub trait StepContext: StepView {
     /// gone, and the engine objects that applied into them must reconcile again.
     fn namespaces_deleted(&mut self, namespaces: &[String], requested: jiff::Timestamp);
 
+    /// Objects were deleted (confirmed gone) after `requested`: the engine objects that
+    /// applied them must reconcile again.
+    fn objects_deleted(&mut self, objects: &[ObjectRef], requested: jiff::Timestamp);
+
     /// The cluster is gone: stop watching it, and every Ready object is lost.
     fn cluster_lost(&mut self);
 

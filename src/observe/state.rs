@@ -83,6 +83,21 @@ impl ClusterState {
         touched
     }
 
+    /// After objects were deleted (confirmed gone) at `at`: every engine object that had
+    /// applied one of them must reconcile again. Returns the reconcilers now awaited.
+    pub fn objects_deleted(&mut self, deleted: &[ObjectRef], at: jiff::Timestamp) -> Vec<ObjectRef> {
+        let touched: Vec<ObjectRef> = self
+            .objects
+            .values()
+            .filter(|o| o.present && o.inventory.iter().any(|i| deleted.contains(i)))
+            .map(|o| o.object.clone())
+            .collect();
+        for r in &touched {
+            self.awaiting_reconcile.insert(r.clone(), at);
+        }
+        touched
+    }
+
     /// Present and Ready objects: the baseline a later recovery must restore.
     pub fn ready_set(&self) -> BTreeSet<ObjectRef> {
         self.objects
@@ -386,5 +401,23 @@ mod tests {
                 "Progressing: msg".into()
             )]
         );
+    }
+
+    #[test]
+    fn deleted_objects_make_their_managers_reconcile_again() {
+        let (mut state, root, src) = fleet();
+        let crd = ObjectRef::new("CustomResourceDefinition", "", "backups.demo.gitops-drill.io");
+        let mut infra = obs("Kustomization", "flux-system", "infrastructure", true);
+        infra.inventory = vec![crd.clone()];
+        infra.api_transition = Some("2026-12-04T08:00:00Z".parse().unwrap());
+        state.apply(infra.clone());
+        let at: jiff::Timestamp = "2026-12-04T08:00:10Z".parse().unwrap();
+        assert_eq!(state.objects_deleted(&[crd], at), [infra.object.clone()]);
+        let baseline: BTreeSet<ObjectRef> = [infra.object.clone()].into();
+        let r = state.recovery(&FLUX, &root, &src, "c0ffee", &baseline);
+        assert!(!r.complete, "its Ready is from before the delete: {r:?}");
+        infra.api_transition = Some("2026-12-04T08:00:20Z".parse().unwrap());
+        state.apply(infra);
+        assert!(state.recovery(&FLUX, &root, &src, "c0ffee", &baseline).complete);
     }
 }

@@ -102,6 +102,16 @@ impl StepContext for Run<'_> {
         }
     }
 
+    fn objects_deleted(&mut self, objects: &[ObjectRef], requested: jiff::Timestamp) {
+        for object in self.state.objects_deleted(objects, requested) {
+            self.emit(EventKind::ObjectNotReady {
+                object,
+                reason: "AwaitingReconcile".into(),
+                message: "an object it applied was deleted".into(),
+            });
+        }
+    }
+
     fn cluster_lost(&mut self) {
         self.observer = None;
         for object in self.state.ready_set() {
