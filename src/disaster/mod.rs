@@ -14,6 +14,7 @@ mod bad_commit;
 mod break_glass;
 mod commit;
 mod delete_cluster;
+mod delete_crds;
 mod delete_namespace;
 mod delete_pods;
 mod drift;
@@ -154,6 +155,9 @@ register_steps! {
     /// Argo CD only: roll one Application back to an earlier entry of its sync history,
     /// as the UI's "History and rollback" does, and watch what auto-sync does next.
     ArgocdHistoryRollback(HistoryRollback),
+    /// Delete CRDs (an operator uninstalled) and with them every custom resource; recovered
+    /// once the engine has put back the CRDs and every custom resource.
+    DeleteCrds(delete_crds::DeleteCrds),
 }
 
 impl Disaster {

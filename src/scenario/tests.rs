@@ -158,6 +158,34 @@ fn delete_pods_needs_a_selector_and_spares_the_control_plane() {
 }
 
 #[test]
+fn delete_crds_names_crds_and_spares_the_engines_own() {
+    let with = |crds: &str| {
+        VALID.replace(
+            "  - kill-node:\n",
+            &format!("  - delete-crds:\n      crds: {crds}\n  - kill-node:\n"),
+        )
+    };
+    let err = error_of(&with("[kustomizations.kustomize.toolkit.fluxcd.io]"));
+    assert!(err.starts_with("scenario.yaml:17:"), "{err}");
+    assert!(
+        err.contains("refusing to delete kustomizations.kustomize.toolkit.fluxcd.io"),
+        "{err}"
+    );
+    let err = error_of(&with("[Backups]"));
+    assert!(err.contains("\"Backups\" is not a CRD name"), "{err}");
+    let err = error_of(&with("[]"));
+    assert!(err.contains("delete-crds: list at least one CRD"), "{err}");
+    let (_dir, file) = fixture(&with("[backups.demo.gitops-drill.io]"));
+    let plan = load(&file).unwrap();
+    let step = &plan.scenario.disasters[1];
+    assert_eq!((step.kind(), step.outcome()), ("delete-crds", StepOutcome::Recovered));
+    assert_eq!(
+        step.describe(&plan.scenario.disasters, None),
+        "delete CRD(s) backups.demo.gitops-drill.io and every custom resource of them"
+    );
+}
+
+#[test]
 fn a_missing_kind_config_points_at_the_config_field() {
     let err = error_of(&VALID.replace("config: kind.yaml", "config: nope.yaml"));
     assert!(err.starts_with("scenario.yaml:5:13: "), "{err}");

@@ -422,3 +422,58 @@ fn a_pull_through_cache_outlives_the_cluster_and_the_rebuild_pulls_through_it() 
         "cache {cache} left behind"
     );
 }
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-crd-loss.yaml", &["--keep-cluster"], reports.path());
+    let (name, kubeconfig) = kept_cluster(&run);
+    let cleanup = KindClusterGuard(name.clone());
+    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    let actions = step(&run.report, 0)["actions"].as_array().unwrap();
+    let back = actions
+        .iter()
+        .find(|a| a["action"] == "the CRDs and their custom resources are back")
+        .unwrap_or_else(|| panic!("no restore action: {actions:?}"));
+    assert_eq!(back["ok"], true, "{back}");
+    assert!(
+        back["message"].as_str().unwrap().contains("1 CRD(s) and 1 custom resource(s) back"),
+        "the fleet's one Backup was counted: {back}"
+    );
+    // The API server, not drill, says when the CRD and the Backup were made again: after
+    // the delete, and no later than drill said recovered (whole seconds).
+    let injected = event_at(&run.dir, "disaster-injected");
+    let recovered = event_at(&run.dir, "recovered");
+    let created = |args: &[&str]| -> jiff::Timestamp {
+        let out = Command::new("kubectl")
+            .args(["--kubeconfig", &kubeconfig, "get"])
+            .args(args)
+            .args(["-o", "jsonpath={.metadata.creationTimestamp}"])
+            .env("PATH", kind_bin_path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let crd = created(&["crd", "backups.demo.gitops-drill.io"]);
+    let backup = created(&["-n", "users", "backup", "users-nightly"]);
+    for (what, at) in [("CRD", crd), ("Backup", backup)] {
+        assert!(
+            at.as_second() >= injected.as_second() - 1,
+            "{what} made {at}, before the delete finished at {injected}"
+        );
+        assert!(
+            at.as_second() <= recovered.as_second(),
+            "{what} made {at}, after drill said recovered at {recovered}"
+        );
+    }
+    assert_eq!(
+        assertion(&run.report, "Backup users/users-nightly")["passed"],
+        true,
+        "the object check read it from the live cluster"
+    );
+    drop(cleanup);
+    assert_run_left_nothing(&run);
+}
+
