@@ -243,6 +243,18 @@ impl EventClock {
         }
     }
 
+    /// Stamps an event with `at`, an instant taken earlier (when a watcher received the
+    /// update the event comes from); the wall time is moved back by as much.
+    pub fn stamp_at(&self, kind: EventKind, at: Instant) -> DrillEvent {
+        let now = Instant::now();
+        let ago = jiff::SignedDuration::try_from(now.saturating_duration_since(at)).unwrap_or_default();
+        DrillEvent {
+            at: Timestamp::now().checked_sub(ago).unwrap_or_else(|_| Timestamp::now()),
+            elapsed_ms: self.ms_at(at),
+            kind,
+        }
+    }
+
     /// Milliseconds since the run started.
     pub fn elapsed_ms(&self) -> u64 {
         self.ms_at(Instant::now())
@@ -265,6 +277,21 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<DrillEvent>, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_stamped_at_an_earlier_instant_carries_that_instant() {
+        let clock = EventClock::start();
+        let received = Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let late = clock.stamp_at(EventKind::RunFinished, received);
+        let now = clock.stamp(EventKind::RunFinished);
+        assert!(now.elapsed_ms >= late.elapsed_ms + 30, "{late:?} {now:?}");
+        let wall_gap = now.at.duration_since(late.at).as_millis();
+        assert!(
+            (29..200).contains(&wall_gap),
+            "wall time moved back as much: {wall_gap} ms"
+        );
+    }
 
     #[test]
     fn events_round_trip_through_json_lines() {

@@ -21,7 +21,7 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, discovery};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use crate::event::ObjectRef;
@@ -59,10 +59,39 @@ pub enum Update {
     },
 }
 
+/// An update with the instant its watcher received it: the time drill reports for it,
+/// however long the runner takes to read it (a step may be busy for a minute).
+#[derive(Debug)]
+pub struct Received {
+    pub at: std::time::Instant,
+    pub update: Update,
+}
+
+/// The watchers' side of the update channel: stamps each update as it is sent, in the
+/// watcher's own task.
+#[derive(Debug, Clone)]
+pub struct Updates(UnboundedSender<Received>);
+
+impl Updates {
+    /// A channel for one [`Observer`]: the sender its watchers share, and the receiver.
+    pub fn channel() -> (Updates, UnboundedReceiver<Received>) {
+        let (tx, rx) = unbounded_channel();
+        (Updates(tx), rx)
+    }
+
+    /// Sends an update stamped now; a closed channel (the run ended) drops it.
+    pub fn send(&self, update: Update) {
+        let _ = self.0.send(Received {
+            at: std::time::Instant::now(),
+            update,
+        });
+    }
+}
+
 /// Running watchers; dropping it stops them.
 pub struct Observer {
     tasks: Vec<JoinHandle<()>>,
-    tx: UnboundedSender<Update>,
+    tx: Updates,
 }
 
 impl Drop for Observer {
@@ -77,7 +106,7 @@ impl Observer {
     /// Starts one watcher per kind the engine names, plus workloads, add-on objects,
     /// kubelet Events for image pulls and, where the engine records them, the engine's
     /// Events. Kinds whose CRDs are not installed are skipped.
-    pub async fn start(client: Client, rules: &'static EngineRules, tx: UnboundedSender<Update>) -> Result<Observer> {
+    pub async fn start(client: Client, rules: &'static EngineRules, tx: Updates) -> Result<Observer> {
         let mut tasks = Vec::new();
         let mut groups = std::collections::BTreeMap::new();
         for rule in rules.kinds {
@@ -134,7 +163,7 @@ impl Observer {
                         continue;
                     }
                 };
-                let _ = tx.send(Update::Live {
+                tx.send(Update::Live {
                     object: object.clone(),
                     value,
                 });
@@ -191,7 +220,7 @@ fn watch_events(
     client: Client,
     involved_kind: &'static str,
     parse: fn(&KubeEvent) -> Option<Update>,
-    tx: UnboundedSender<Update>,
+    tx: Updates,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let api: Api<KubeEvent> = Api::all(client);
@@ -205,7 +234,7 @@ fn watch_events(
                     if seen.insert(key)
                         && let Some(update) = parse(&ev)
                     {
-                        let _ = tx.send(update);
+                        tx.send(update);
                     }
                 }
                 Ok(_) => {}
@@ -217,7 +246,7 @@ fn watch_events(
 
 /// Sends a watch failure as a warning, except a 410 Gone ("too old resource version"):
 /// that one is routine on long watches and the watcher recovers by listing again.
-fn report_watch_error(tx: &UnboundedSender<Update>, what: &str, err: &watcher::Error) {
+fn report_watch_error(tx: &Updates, what: &str, err: &watcher::Error) {
     if let watcher::Error::WatchError(status) = err
         && status.code == 410
     {
@@ -234,7 +263,7 @@ fn report_watch_error(tx: &UnboundedSender<Update>, what: &str, err: &watcher::E
         watcher::Error::WatchError(status) => format!("{} {}", status.code, status.reason),
         watcher::Error::NoResourceVersion => err.to_string(),
     };
-    let _ = tx.send(Update::WatchError {
+    tx.send(Update::WatchError {
         watch: what.to_string(),
         cause,
         message: err.to_string(),
@@ -249,7 +278,7 @@ fn watch_kind(
     ar: ApiResource,
     kind: &'static str,
     rules: &'static EngineRules,
-    tx: UnboundedSender<Update>,
+    tx: Updates,
     managed_only: bool,
 ) -> JoinHandle<()> {
     tokio::spawn(follow_kind(client, ar, kind, rules, tx, managed_only))
@@ -271,7 +300,7 @@ fn watch_addon_kind(
     client: Client,
     addon: (&'static str, &'static str, &'static str, &'static str, &'static str),
     rules: &'static EngineRules,
-    tx: UnboundedSender<Update>,
+    tx: Updates,
 ) -> JoinHandle<()> {
     let (crd, group, version, kind, plural) = addon;
     tokio::spawn(async move {
@@ -298,7 +327,7 @@ async fn follow_kind(
     ar: ApiResource,
     kind: &'static str,
     rules: &'static EngineRules,
-    tx: UnboundedSender<Update>,
+    tx: Updates,
     managed_only: bool,
 ) {
     let api: Api<DynamicObject> = Api::all_with(client, &ar);
@@ -310,7 +339,7 @@ async fn follow_kind(
     let mut relist: BTreeSet<ObjectRef> = BTreeSet::new();
     while let Some(item) = stream.next().await {
         let send = |o: Observation| {
-            let _ = tx.send(Update::Object(Box::new(o)));
+            tx.send(Update::Object(Box::new(o)));
         };
         match item {
             Ok(Event::Apply(obj) | Event::InitApply(obj)) => {

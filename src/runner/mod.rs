@@ -26,7 +26,7 @@ use crate::engine::Engine;
 use crate::event::{DrillEvent, EventClock, EventKind};
 use crate::gitserve::{self, GitServer};
 use crate::observe::state::ClusterState;
-use crate::observe::{Observer, Update};
+use crate::observe::{Observer, Received};
 use crate::profile::Profile;
 use crate::report::Report;
 use crate::scenario::Disaster;
@@ -75,7 +75,10 @@ struct Run<'a> {
     work_dir: PathBuf,
     cluster: Option<std::sync::Arc<dyn ClusterProvider>>,
     server: Option<GitServer>,
-    observer: Option<(Observer, UnboundedReceiver<Update>)>,
+    observer: Option<(Observer, UnboundedReceiver<Received>)>,
+    /// While an update is applied: the instant its watcher received it, which the events
+    /// it causes carry (not the later moment the runner got round to it).
+    observed_at: Option<std::time::Instant>,
     /// Wall time of the current window's start, to ignore older kubelet events.
     window_started_at: jiff::Timestamp,
     last_wait_note: Instant,
@@ -143,6 +146,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         commits_by_step: Default::default(),
         drifts: Vec::new(),
         docker: None,
+        observed_at: None,
         current_step: 0,
         engine: None,
         secrets: Vec::new(),
@@ -228,7 +232,10 @@ impl Run<'_> {
 
     /// Stamps an event (the one place time is taken), shows it, keeps it.
     fn record(&mut self, kind: EventKind) {
-        let ev = self.clock.stamp(kind);
+        let ev = match self.observed_at {
+            Some(at) => self.clock.stamp_at(kind, at),
+            None => self.clock.stamp(kind),
+        };
         self.progress.event(&ev);
         self.events.push(ev);
     }

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 use kube::Client;
-use tokio::sync::mpsc::unbounded_channel;
 
 use super::{Run, cluster_name, signals};
 use crate::cluster::ClusterProvider;
@@ -16,7 +15,7 @@ use crate::cluster::kind::{effective_config, kind_network_gateway};
 use crate::engine::{self, Engine};
 use crate::event::EventKind;
 use crate::gitserve::{self, GitServer, ServedRepo};
-use crate::observe::Observer;
+use crate::observe::{Observer, Updates};
 use crate::profile::Profile;
 use crate::scenario::{ExistingCluster, RepoSource};
 
@@ -247,7 +246,7 @@ impl Run<'_> {
     }
 
     pub(super) async fn start_observer(&mut self, client: Client) -> Result<()> {
-        let (tx, rx) = unbounded_channel();
+        let (tx, rx) = Updates::channel();
         let engine = self.engine.as_ref().context("no engine")?;
         let observer = Observer::start(client, engine.rules(), tx).await?;
         self.observer = Some((observer, rx));

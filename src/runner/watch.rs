@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::Run;
 use crate::event::{EventKind, ObjectRef};
-use crate::observe::Update;
 use crate::observe::kubelet::PullFact;
+use crate::observe::{Received, Update};
 
 impl Run<'_> {
     pub(super) fn state_deleted_in(&self, namespaces: &[String]) -> Vec<ObjectRef> {
@@ -78,7 +78,14 @@ impl Run<'_> {
         }
     }
 
-    pub(super) fn apply(&mut self, update: Update) {
+    /// Applies one update; the events it causes are stamped with when it was received.
+    pub(super) fn apply(&mut self, received: Received) {
+        self.observed_at = Some(received.at);
+        self.apply_update(received.update);
+        self.observed_at = None;
+    }
+
+    fn apply_update(&mut self, update: Update) {
         match update {
             Update::Object(o) => {
                 let o = *o;

@@ -163,6 +163,33 @@ mod tests {
     }
 
     #[test]
+    fn an_update_read_late_keeps_the_time_its_watcher_received_it() {
+        // delete-namespace waits 43 s for the namespace to go; the engine had the app
+        // Ready again 22 s into the step. The runner reads that update after the step
+        // (appended after the step's own events) but stamped when it was received.
+        let api = obj("Deployment", "users-api");
+        let t = build(&[
+            run_started(0),
+            ready(1_000, api.clone()),
+            started(10_000, 0, "delete-namespace", StepOutcome::Recovered),
+            at(
+                53_000,
+                EventKind::ObjectNotReady {
+                    object: api.clone(),
+                    reason: "Deleted".into(),
+                    message: "its namespace was deleted".into(),
+                },
+            ),
+            at(53_000, EventKind::DisasterInjected { step: 0 }),
+            ready(32_000, api),
+            at(54_000, EventKind::Recovered { step: 0 }),
+        ]);
+        let o = &t.objects[0];
+        assert!(o.ready, "the later-read Ready is the object's state");
+        assert_eq!(o.ready_ms, Some(22_000), "Ready 22 s into the step, not when read");
+    }
+
+    #[test]
     fn objects_untouched_by_the_damage_stay_ready_without_a_new_ready_time() {
         let src = obj("GitRepository", "flux-system");
         let t = build(&[

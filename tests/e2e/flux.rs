@@ -438,7 +438,10 @@ fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back() {
         .unwrap_or_else(|| panic!("no restore action: {actions:?}"));
     assert_eq!(back["ok"], true, "{back}");
     assert!(
-        back["message"].as_str().unwrap().contains("1 CRD(s) and 1 custom resource(s) back"),
+        back["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 CRD(s) and 1 custom resource(s) back"),
         "the fleet's one Backup was counted: {back}"
     );
     // The API server, not drill, says when the CRD and the Backup were made again: after
@@ -476,4 +479,3 @@ fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back() {
     drop(cleanup);
     assert_run_left_nothing(&run);
 }
-
