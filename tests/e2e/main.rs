@@ -16,3 +16,4 @@ mod drift;
 mod flux;
 mod safety;
 mod secrets;
+mod timing;
