@@ -4,14 +4,13 @@
 //! happened (checked against the API server's transition times), not when the slow
 //! step let the runner read them.
 
-use std::io::{BufRead as _, Write as _};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{KindClusterGuard, assert_run_left_nothing, kind_bin_path, profile};
+use crate::harness::{KindClusterGuard, assert_run_left_nothing, kind_bin_path, spawn_run};
 
 /// How far drill's time may lie after the API server's: its transition times have whole
 /// seconds (up to 1 s early), and a watch event reaches drill a moment after the write
@@ -62,35 +61,15 @@ fn elapsed_of(events: &[Value], event: &str) -> u64 {
 }
 
 fn held_namespace_times_each_object_when_it_happened(case: Case) {
-    let reports = tempfile::tempdir().unwrap();
-    // Game-day mode: drill waits for Enter before the step, so the test can put the
-    // finalizer in place first.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_drill"))
-        .args(["gameday", case.scenario, "--operator", "tester", "--report-dir"])
-        .arg(reports.path())
-        .env("DRILL_PROFILE", profile())
-        .env("PATH", kind_bin_path())
-        .env("NO_COLOR", "1")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let mut run_id = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if let Some((_, rest)) = line.split_once(" (run ") {
-            run_id = run_id.or_else(|| rest.strip_suffix(')').map(str::to_string));
-        }
-        if line.contains("press Enter to go ahead") {
-            break;
-        }
-    }
-    let run_id = run_id.unwrap_or_else(|| panic!("no run id printed: {seen:?}"));
+    let (mut child, mut lines, _reports) = spawn_run(case.scenario);
+    let first = lines.next().expect("drill printed nothing").unwrap();
+    let run_id = first
+        .split_once(" (run ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no run id in {first:?}"))
+        .to_string();
+    // Keep reading drill's progress so it never blocks on a full pipe.
+    let reader = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     let scenario = case.scenario.trim_start_matches("scenarios/").trim_end_matches(".yaml");
     let cluster = gitops_drill::runner::cluster_name(scenario, &run_id);
     let cleanup = KindClusterGuard(cluster.clone());
@@ -100,7 +79,29 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
         .display()
         .to_string();
 
-    // Hold reports in Terminating; remember which users-api Deployment is the old one.
+    // During the initial sync: once the engine made reports and users-api runs, hold
+    // reports with a finalizer and remember which users-api Deployment is the old one.
+    // (The step cannot start before users-api is Ready; the check below proves the hold
+    // was in place before it did.)
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let old_uid = loop {
+        let reports_exists = Command::new("kubectl")
+            .args(["--kubeconfig", &kubeconfig, "get", "ns", "reports"])
+            .env("PATH", kind_bin_path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if reports_exists
+            && let Some((uid, available)) = users_api(&kubeconfig)
+            && available.parse::<u32>().unwrap_or(0) >= 1
+        {
+            break uid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the initial sync never brought reports and users-api"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
     kubectl(&kubeconfig, &["create", "configmap", "hold", "-n", "reports"]);
     kubectl(
         &kubeconfig,
@@ -115,16 +116,23 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
             r#"{"metadata":{"finalizers":["gitops-drill.test/hold"]}}"#,
         ],
     );
-    let (old_uid, _) = users_api(&kubeconfig).expect("users-api runs before the step");
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin).unwrap();
-
-    // Keep reading drill's progress so it never blocks on a full pipe.
-    let reader = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let held_at: jiff::Timestamp = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "configmap",
+            "hold",
+            "-n",
+            "reports",
+            "-o",
+            "jsonpath={.metadata.creationTimestamp}",
+        ],
+    )
+    .parse()
+    .unwrap();
 
     // Release the finalizer only once the engine has users-api back (a new Deployment,
     // available): drill's step is still waiting for reports to go.
-    let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         if let Some((uid, available)) = users_api(&kubeconfig)
             && uid != old_uid
@@ -167,6 +175,17 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
         .map(|e| serde_json::to_value(e).unwrap())
         .collect::<Vec<_>>();
     let started = elapsed_of(&events, "disaster-started");
+    let step_began: jiff::Timestamp = events
+        .iter()
+        .find(|e| e["event"] == "disaster-started")
+        .and_then(|e| e["at"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        held_at.as_second() < step_began.as_second(),
+        "the hold ({held_at}) was in place before the step began ({step_began})"
+    );
     let injected = elapsed_of(&events, "disaster-injected");
 
     let apps = report["apps"].as_array().unwrap();
