@@ -399,7 +399,10 @@ fn a_pull_through_cache_outlives_the_cluster_and_the_rebuild_pulls_through_it() 
     let held = run
         .stderr
         .lines()
-        .find_map(|l| l.strip_prefix(&format!("pull-through cache {cache} held ")))
+        .find_map(|l| {
+            l.split_once(&format!("pull-through cache {cache} held "))
+                .map(|(_, held)| held)
+        })
         .unwrap_or_else(|| panic!("the cache's content is reported: {}", run.stderr));
     for repo in ["ghcr.io/fluxcd/source-controller", "docker.io/gitops-drill/demo-large"] {
         assert!(held.contains(repo), "{repo} went through the cache: {held}");
