@@ -1,6 +1,6 @@
-//! True times while a step is still running: one deleted namespace is held in
-//! Terminating by a finalizer the test removes only after the engine has brought the
-//! other deleted namespace's app back. drill's per-object times must be when things
+//! True times while a step is still running: one deleted namespace (`held`, made by the
+//! test, not in Git) stays in Terminating because of a finalizer the test removes only
+//! after the engine has brought the other deleted namespace's app back. drill's per-object times must be when things
 //! happened (checked against the API server's transition times), not when the slow
 //! step let the runner read them.
 
@@ -79,30 +79,23 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
         .display()
         .to_string();
 
-    // During the initial sync: once the engine made reports and users-api runs, hold
-    // reports with a finalizer and remember which users-api Deployment is the old one.
-    // (The step cannot start before users-api is Ready; the check below proves the hold
-    // was in place before it did.)
+    // During the initial sync: once users-api runs, make the held namespace with an
+    // object that has a finalizer, and remember which users-api Deployment is the old
+    // one. (The step cannot start before users-api is Ready; the check below proves the
+    // hold was in place before it did.)
     let deadline = Instant::now() + Duration::from_secs(600);
     let old_uid = loop {
-        let reports_exists = Command::new("kubectl")
-            .args(["--kubeconfig", &kubeconfig, "get", "ns", "reports"])
-            .env("PATH", kind_bin_path())
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if reports_exists
-            && let Some((uid, available)) = users_api(&kubeconfig)
+        if let Some((uid, available)) = users_api(&kubeconfig)
             && available.parse::<u32>().unwrap_or(0) >= 1
         {
             break uid;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the initial sync never brought reports and users-api"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "drill ended before the step");
+        assert!(Instant::now() < deadline, "the initial sync never brought users-api");
         std::thread::sleep(Duration::from_millis(500));
     };
-    kubectl(&kubeconfig, &["create", "configmap", "hold", "-n", "reports"]);
+    kubectl(&kubeconfig, &["create", "namespace", "held"]);
+    kubectl(&kubeconfig, &["create", "configmap", "hold", "-n", "held"]);
     kubectl(
         &kubeconfig,
         &[
@@ -110,7 +103,7 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
             "configmap",
             "hold",
             "-n",
-            "reports",
+            "held",
             "--type=merge",
             "-p",
             r#"{"metadata":{"finalizers":["gitops-drill.test/hold"]}}"#,
@@ -123,7 +116,7 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
             "configmap",
             "hold",
             "-n",
-            "reports",
+            "held",
             "-o",
             "jsonpath={.metadata.creationTimestamp}",
         ],
@@ -132,7 +125,7 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
     .unwrap();
 
     // Release the finalizer only once the engine has users-api back (a new Deployment,
-    // available): drill's step is still waiting for reports to go.
+    // available): drill's step is still waiting for held to go.
     loop {
         if let Some((uid, available)) = users_api(&kubeconfig)
             && uid != old_uid
@@ -140,11 +133,15 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
         {
             break;
         }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "drill ended before users-api was back"
+        );
         assert!(Instant::now() < deadline, "the engine never brought users-api back");
         std::thread::sleep(Duration::from_secs(1));
     }
-    let phase = kubectl(&kubeconfig, &["get", "ns", "reports", "-o", "jsonpath={.status.phase}"]);
-    assert_eq!(phase, "Terminating", "reports is still held when users-api is back");
+    let phase = kubectl(&kubeconfig, &["get", "ns", "held", "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Terminating", "held is still held when users-api is back");
     kubectl(
         &kubeconfig,
         &[
@@ -152,7 +149,7 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
             "configmap",
             "hold",
             "-n",
-            "reports",
+            "held",
             "--type=merge",
             "-p",
             r#"{"metadata":{"finalizers":null}}"#,
