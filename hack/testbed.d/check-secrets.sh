@@ -245,8 +245,14 @@ check_sealed_secrets() {
   sealed_install
   local keycount; keycount=$(kubectl -n "$SEALED_NS" get secret -l "$SEALED_KEY_LABEL=active" -o name | wc -l)
   [ "$keycount" = 1 ] || check_fail "the controller generated a key although one was restored ($keycount active keys)"
-  kubectl -n "$SEALED_NS" logs deploy/sealed-secrets-controller | grep -q "registered private key.*secretname=$SEALED_KEY_NAME" \
-    || check_fail "the controller log shows no 'registered private key' for $SEALED_KEY_NAME"
+  # The rollout is done when the pod is Ready; under load its first log lines can come a
+  # moment later, so the log is read again for up to 30 s.
+  for i in $(seq 30); do
+    kubectl -n "$SEALED_NS" logs deploy/sealed-secrets-controller 2>/dev/null \
+      | grep -q "registered private key.*secretname=$SEALED_KEY_NAME" && break
+    [ "$i" = 30 ] && check_fail "the controller log shows no 'registered private key' for $SEALED_KEY_NAME (read for 30 s)"
+    sleep 1
+  done
   ok "controller started with the restored key $SEALED_NS/$SEALED_KEY_NAME and generated none ($(secs_since "$t0") s to rollout)"
   kubectl apply -f "$keys/sealed.yaml" >/dev/null
   wait_secret_value "$SECRETS_CHECK_NS" sealed-secret password "$value" 60 \

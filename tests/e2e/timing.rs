@@ -79,22 +79,26 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
         .display()
         .to_string();
 
-    // During the initial sync: once users-api runs, make the held namespace with an
-    // object that has a finalizer, and remember which users-api Deployment is the old
-    // one. (The step cannot start before users-api is Ready; the check below proves the
-    // hold was in place before it did.)
+    // As soon as the cluster answers (long before the initial sync ends and the step
+    // begins), make the held namespace with an object that has a finalizer. Then note
+    // the first users-api Deployment the engine makes: the old one.
     let deadline = Instant::now() + Duration::from_secs(600);
-    let old_uid = loop {
-        if let Some((uid, available)) = users_api(&kubeconfig)
-            && available.parse::<u32>().unwrap_or(0) >= 1
-        {
-            break uid;
+    loop {
+        let made = Command::new("kubectl")
+            .args(["--kubeconfig", &kubeconfig, "create", "namespace", "held"])
+            .env("PATH", kind_bin_path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if made {
+            break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "drill ended before the step");
-        assert!(Instant::now() < deadline, "the initial sync never brought users-api");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "drill ended before the cluster answered"
+        );
+        assert!(Instant::now() < deadline, "the cluster never answered");
         std::thread::sleep(Duration::from_millis(500));
-    };
-    kubectl(&kubeconfig, &["create", "namespace", "held"]);
+    }
     kubectl(&kubeconfig, &["create", "configmap", "hold", "-n", "held"]);
     kubectl(
         &kubeconfig,
@@ -123,6 +127,15 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
     )
     .parse()
     .unwrap();
+
+    let old_uid = loop {
+        if let Some((uid, _)) = users_api(&kubeconfig) {
+            break uid;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "drill ended before the step");
+        assert!(Instant::now() < deadline, "the initial sync never made users-api");
+        std::thread::sleep(Duration::from_millis(250));
+    };
 
     // Release the finalizer only once the engine has users-api back (a new Deployment,
     // available): drill's step is still waiting for held to go.
@@ -180,7 +193,7 @@ fn held_namespace_times_each_object_when_it_happened(case: Case) {
         .parse()
         .unwrap();
     assert!(
-        held_at.as_second() < step_began.as_second(),
+        held_at.as_second() <= step_began.as_second(),
         "the hold ({held_at}) was in place before the step began ({step_began})"
     );
     let injected = elapsed_of(&events, "disaster-injected");
