@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::validate::Sequence;
-use super::{Step, StepContext};
-use crate::event::{EventKind, StepOutcome};
+use super::{Step, StepContext, check_commit, inject_commit};
+use crate::event::StepOutcome;
 use crate::model::ScenarioError;
 use crate::model::{Duration, Edit, OperatorAction};
 
@@ -53,18 +53,10 @@ impl Step for BadCommit {
     }
 
     fn check_in_sequence(&self, seq: &mut Sequence) -> Result<(), ScenarioError> {
-        seq.files.apply(&self.edits, self.kind(), seq.file)?;
-        seq.commits.push(seq.index);
-        Ok(())
+        check_commit(&self.edits, self.kind(), seq)
     }
 
     fn inject<'a>(&'a self, cx: &'a mut dyn StepContext, step: usize) -> LocalBoxFuture<'a, Result<Client>> {
-        async move {
-            let client = cx.cluster()?.client().await?;
-            cx.commit_edits(step, &self.edits.value, &self.message).await?;
-            cx.emit(EventKind::DisasterInjected { step });
-            Ok(client)
-        }
-        .boxed_local()
+        inject_commit(cx, step, &self.edits.value, &self.message).boxed_local()
     }
 }

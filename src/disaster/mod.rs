@@ -211,6 +211,33 @@ fn action(
     });
 }
 
+/// A commit step's check: its edits apply to the fleet's files as earlier commits left
+/// them, and a later git-revert may name it.
+fn check_commit(edits: &serde_saphyr::Spanned<Vec<Edit>>, kind: &str, seq: &mut Sequence) -> Result<(), ScenarioError> {
+    seq.files.apply(edits, kind, seq.file)?;
+    seq.commits.push(seq.index);
+    Ok(())
+}
+
+/// A commit step's damage: the edits committed to the served repo.
+async fn inject_commit(cx: &mut dyn StepContext, step: usize, edits: &[Edit], message: &str) -> Result<Client> {
+    let client = cx.cluster()?.client().await?;
+    cx.commit_edits(step, edits, message).await?;
+    cx.emit(EventKind::DisasterInjected { step });
+    Ok(client)
+}
+
+/// Pauses (`paused`) or resumes one app, as suspend and resume steps do.
+async fn pause_app(cx: &mut dyn StepContext, step: usize, app: &str, paused: bool) -> Result<Client> {
+    let client = cx.cluster()?.client().await?;
+    let engine = cx.engine()?;
+    let app = engine.app_ref(app);
+    let with = engine.set_paused(&client, &app, paused).await?;
+    paused_with(cx, step, &app, with, paused);
+    cx.emit(EventKind::DisasterInjected { step });
+    Ok(client)
+}
+
 /// Records a pause or resume of `app` and of the apps that went with it.
 fn paused_with(cx: &mut dyn StepContext, step: usize, app: &ObjectRef, with: Vec<ObjectRef>, suspended: bool) {
     for object in std::iter::once(app.clone()).chain(with) {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::validate::{Sequence, check_app};
-use super::{Step, StepContext, paused_with};
-use crate::event::{EventKind, StepOutcome};
+use super::{Step, StepContext, pause_app};
+use crate::event::StepOutcome;
 use crate::model::ScenarioError;
 use crate::model::{Duration, OperatorAction};
 
@@ -58,15 +58,6 @@ impl Step for Resume {
     }
 
     fn inject<'a>(&'a self, cx: &'a mut dyn StepContext, step: usize) -> LocalBoxFuture<'a, Result<Client>> {
-        async move {
-            let client = cx.cluster()?.client().await?;
-            let engine = cx.engine()?;
-            let app = engine.app_ref(&self.app.value);
-            let with = engine.set_paused(&client, &app, false).await?;
-            paused_with(cx, step, &app, with, false);
-            cx.emit(EventKind::DisasterInjected { step });
-            Ok(client)
-        }
-        .boxed_local()
+        pause_app(cx, step, &self.app.value, false).boxed_local()
     }
 }

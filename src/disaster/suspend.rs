@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::validate::{Sequence, check_app};
-use super::{Step, StepContext, paused_with};
-use crate::event::{EventKind, StepOutcome};
+use super::{Step, StepContext, pause_app};
+use crate::event::StepOutcome;
 use crate::model::ScenarioError;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -40,15 +40,6 @@ impl Step for Suspend {
     }
 
     fn inject<'a>(&'a self, cx: &'a mut dyn StepContext, step: usize) -> LocalBoxFuture<'a, Result<Client>> {
-        async move {
-            let client = cx.cluster()?.client().await?;
-            let engine = cx.engine()?;
-            let app = engine.app_ref(&self.app.value);
-            let with = engine.set_paused(&client, &app, true).await?;
-            paused_with(cx, step, &app, with, true);
-            cx.emit(EventKind::DisasterInjected { step });
-            Ok(client)
-        }
-        .boxed_local()
+        pause_app(cx, step, &self.app.value, true).boxed_local()
     }
 }

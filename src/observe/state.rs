@@ -66,30 +66,24 @@ impl ClusterState {
         for r in gone {
             self.objects.insert(r.clone(), Observation::deleted(r));
         }
-        let touched: Vec<ObjectRef> = self
-            .objects
-            .values()
-            .filter(|o| {
-                o.present
-                    && o.inventory.iter().any(|i| {
-                        namespaces.contains(&i.namespace) || (i.kind == "Namespace" && namespaces.contains(&i.name))
-                    })
-            })
-            .map(|o| o.object.clone())
-            .collect();
-        for r in &touched {
-            self.awaiting_reconcile.insert(r.clone(), at);
-        }
-        touched
+        self.await_reconcile_of(at, |i| {
+            namespaces.contains(&i.namespace) || (i.kind == "Namespace" && namespaces.contains(&i.name))
+        })
     }
 
     /// After objects were deleted (confirmed gone) at `at`: every engine object that had
     /// applied one of them must reconcile again. Returns the reconcilers now awaited.
     pub fn objects_deleted(&mut self, deleted: &[ObjectRef], at: jiff::Timestamp) -> Vec<ObjectRef> {
+        self.await_reconcile_of(at, |i| deleted.contains(i))
+    }
+
+    /// Every present engine object that applied something `gone` matches must reconcile
+    /// after `at`; returns them.
+    fn await_reconcile_of(&mut self, at: jiff::Timestamp, gone: impl Fn(&ObjectRef) -> bool) -> Vec<ObjectRef> {
         let touched: Vec<ObjectRef> = self
             .objects
             .values()
-            .filter(|o| o.present && o.inventory.iter().any(|i| deleted.contains(i)))
+            .filter(|o| o.present && o.inventory.iter().any(&gone))
             .map(|o| o.object.clone())
             .collect();
         for r in &touched {
