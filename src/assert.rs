@@ -85,6 +85,32 @@ fn recovery_within_budget(expect: &Expect, timeline: &Timeline, r: &Recovery) ->
     }
 }
 
+/// A run without damage steps: the rebuild from Git is the result, held against the RTO.
+pub fn rebuild_within_budget(expect: &Expect, timeline: &Timeline) -> Assertion {
+    let name = format!("rebuilt from Git within RTO {}", expect.rto);
+    match timeline.rebuild_ms {
+        Some(took) if took <= expect.rto.as_millis() => Assertion {
+            name,
+            passed: true,
+            message: format!("every object Ready {} after the run started", ms(took)),
+        },
+        Some(took) => Assertion {
+            name,
+            passed: false,
+            message: format!(
+                "every object Ready {} after the run started, over the budget by {}",
+                ms(took),
+                ms(took - expect.rto.as_millis())
+            ),
+        },
+        None => Assertion {
+            name,
+            passed: false,
+            message: format!("the initial sync did not finish: {}", not_ready_summary(timeline)),
+        },
+    }
+}
+
 /// Every object Ready at the end, and every image pulled.
 fn all_ready(timeline: &Timeline) -> Assertion {
     let stuck = stuck_lines(timeline);
@@ -332,6 +358,8 @@ mod tests {
             }],
             objects: vec![ObjectTiming {
                 object: ObjectRef::new("Kustomization", "flux-system", "apps"),
+                first_ready_ms: None,
+                flapped: None,
                 ready: !stuck,
                 ready_ms: if stuck { None } else { Some(5_000) },
                 api_ready_ms: None,
@@ -355,6 +383,24 @@ mod tests {
     }
 
     #[test]
+    fn a_rebuild_without_damage_is_held_against_the_rto() {
+        let mut t = timeline(None, false);
+        t.rebuild_ms = Some(95_000);
+        let a = rebuild_within_budget(&expect(120), &t);
+        assert!(a.passed, "{a:?}");
+        assert_eq!(a.name, "rebuilt from Git within RTO 2m");
+        let a = rebuild_within_budget(&expect(60), &t);
+        assert!(!a.passed);
+        assert!(
+            a.message
+                .contains("1m 35s after the run started, over the budget by 35.0s"),
+            "{a:?}"
+        );
+        t.rebuild_ms = None;
+        assert!(!rebuild_within_budget(&expect(60), &t).passed);
+    }
+
+    #[test]
     fn recovery_inside_the_budget_passes() {
         let a = evaluate(&expect(60), &timeline(Some(42_000), false), &[]);
         assert!(a.iter().all(|a| a.passed), "{a:?}");
@@ -373,6 +419,8 @@ mod tests {
         let mut t = timeline(None, true);
         t.objects.push(ObjectTiming {
             object: ObjectRef::new("GitRepository", "flux-system", "flux-system"),
+            first_ready_ms: None,
+            flapped: None,
             ready: false,
             ready_ms: None,
             api_ready_ms: None,

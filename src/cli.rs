@@ -43,6 +43,11 @@ pub enum Command {
         /// How long the first sync from Git may take.
         #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
         bootstrap_timeout: std::time::Duration,
+        /// Wait out every timeout even when the outcome is already certain (by default a
+        /// wait stops once the registry has refused an image as missing on every
+        /// attempt for a minute, and the report says it stopped early).
+        #[arg(long)]
+        no_fail_fast: bool,
         /// No progress lines on stderr.
         #[arg(long, short)]
         quiet: bool,
@@ -80,6 +85,8 @@ pub enum Command {
         profile: Option<PathBuf>,
         #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
         bootstrap_timeout: std::time::Duration,
+        #[arg(long)]
+        no_fail_fast: bool,
         #[arg(long)]
         skip_resource_check: bool,
         #[command(flatten)]

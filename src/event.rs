@@ -117,6 +117,9 @@ pub enum EventKind {
         node: String,
         reason: String,
         message: String,
+        /// The pod whose pull failed, to name the workload that waits on the image.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pod: Option<ObjectRef>,
     },
     /// Everything the scenario expects was Ready after damage step `step`.
     Recovered {
@@ -125,6 +128,10 @@ pub enum EventKind {
     /// Recovery of step `step` was abandoned at the RTO budget (plus grace).
     RecoveryTimedOut {
         step: usize,
+    },
+    /// A wait ended before its deadline because its failure was already certain.
+    StoppedEarly {
+        reason: String,
     },
     Warning {
         message: String,

@@ -8,6 +8,7 @@ pub mod kubelet;
 pub mod observation;
 pub mod readiness;
 pub mod rules;
+pub mod settled;
 pub mod state;
 
 use std::collections::BTreeSet;
@@ -35,6 +36,8 @@ pub enum Update {
     Pull {
         fact: kubelet::PullFact,
         node: String,
+        /// The pod the kubelet pulled for.
+        pod: Option<ObjectRef>,
         at: Option<Timestamp>,
     },
     /// Watch `watch` failed at `at` with `cause` (a status code and reason, or the
@@ -197,9 +200,15 @@ fn pull_event(ev: &KubeEvent) -> Option<Update> {
         .and_then(|s| s.host.clone())
         .or_else(|| ev.reporting_instance.clone())
         .unwrap_or_default();
+    let involved = &ev.involved_object;
+    let pod = involved
+        .name
+        .as_ref()
+        .map(|name| ObjectRef::new("Pod", involved.namespace.as_deref().unwrap_or_default(), name));
     Some(Update::Pull {
         fact,
         node,
+        pod,
         at: event_time(ev),
     })
 }

@@ -24,13 +24,12 @@ pub fn render(a: &Report, b: &Report) -> String {
         };
         let _ = writeln!(out, "| {name} | {} | {} | {delta} |", cell(da), cell(db));
     }
-    let rto = |r: &Report| r.rto_ms.map(ms).unwrap_or_else(|| "not recovered".into());
     let _ = writeln!(
         out,
-        "\n**RTO:** A {} ({}), B {} ({})",
-        rto(a),
+        "\n**A:** {} ({})\n**B:** {} ({})",
+        a.headline(),
         a.result.as_str(),
-        rto(b),
+        b.headline(),
         b.result.as_str()
     );
     let _ = writeln!(

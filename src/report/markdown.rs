@@ -14,9 +14,14 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
         Outcome::Error => "⚠️ ERROR",
     };
     let _ = writeln!(out, "# drill: {} — {verdict}\n", report.scenario);
-    let rto = report.rto_ms.map(ms).unwrap_or_else(|| "not recovered".into());
-    let _ = write!(out, "**RTO {rto}** (budget {})", ms(report.rto_budget_ms));
-    if let (Some(now), Some(prev)) = (report.rto_ms, previous.and_then(|p| p.rto_ms)) {
+    let _ = write!(out, "**{}**", report.headline());
+    // Like with like: an RTO against the previous RTO, a rebuild against the previous rebuild.
+    let figures = match (report.rto_ms, previous) {
+        (Some(now), Some(p)) => p.rto_ms.map(|prev| (now, prev)),
+        (None, Some(p)) if report.recoveries.is_empty() => report.rebuild_ms.zip(p.rebuild_ms),
+        _ => None,
+    };
+    if let Some((now, prev)) = figures {
         let delta = now as i64 - prev as i64;
         let sign = if delta >= 0 { "+" } else { "-" };
         let _ = write!(out, ", previous run {} ({sign}{})", ms(prev), ms(delta.unsigned_abs()));
@@ -24,6 +29,13 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
     let _ = writeln!(out, " · run `{}`\n", report.run_id);
     if let Some(error) = &report.error {
         let _ = writeln!(out, "> **Error:** {}\n", one_line(error));
+    }
+    if let Some(why) = &report.stopped_early {
+        let _ = writeln!(
+            out,
+            "> **Stopped early** (the outcome was certain): {}\n",
+            one_line(why)
+        );
     }
 
     judged(&mut out, report);
@@ -84,10 +96,10 @@ fn phases_and_objects(out: &mut String, report: &Report) {
     if !report.apps.is_empty() {
         let _ = writeln!(
             out,
-            "\n## Objects\n\n| object | ready after | API server says | status |\n|---|---:|---:|---|"
+            "\n## Objects\n\n| object | ready after (last) | API server says | status |\n|---|---:|---:|---|"
         );
         for a in &report.apps {
-            let ready = a.ready_ms.map(ms).unwrap_or_else(|| "—".into());
+            let ready = a.ready_text();
             let api = a
                 .api_ready_ms
                 .map(|v| {
@@ -134,6 +146,8 @@ pub struct HistoryEntry {
     pub started_at: Option<jiff::Timestamp>,
     pub result: Outcome,
     pub rto_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuild_ms: Option<u64>,
 }
 
 impl HistoryEntry {
@@ -143,6 +157,7 @@ impl HistoryEntry {
             started_at: report.started_at,
             result: report.result,
             rto_ms: report.rto_ms,
+            rebuild_ms: report.rebuild_ms,
         }
     }
 }
@@ -166,11 +181,39 @@ mod tests {
             started_at: None,
             result: Outcome::Pass,
             rto_ms: Some(42_000),
+            rebuild_ms: None,
         };
         let md = render(&r, Some(&prev));
         assert!(
-            md.contains("**RTO 50.0s** (budget 1m 00s), previous run 42.0s (+8.0s)"),
+            md.contains("**RTO 50.0s (budget 1m 00s)**, previous run 42.0s (+8.0s)"),
             "{md}"
+        );
+    }
+
+    #[test]
+    fn a_run_without_damage_is_headed_by_its_rebuild_time_and_compared_with_the_last() {
+        let mut r = failed_report();
+        r.recoveries.clear();
+        r.steps.clear();
+        r.rto_ms = None;
+        r.rebuild_ms = Some(95_000);
+        let prev = HistoryEntry {
+            run_id: "old".into(),
+            started_at: None,
+            result: Outcome::Pass,
+            rto_ms: None,
+            rebuild_ms: Some(100_000),
+        };
+        let md = render(&r, Some(&prev));
+        assert!(
+            md.contains("**rebuilt from Git in 1m 35s (budget 1m 00s)**, previous run 1m 40s (-5.0s)"),
+            "{md}"
+        );
+        assert!(!md.contains("not recovered"), "{md}");
+        let table = crate::report::table::render(&r);
+        assert!(
+            table.contains("— rebuilt from Git in 1m 35s (budget 1m 00s), run"),
+            "{table}"
         );
     }
 }

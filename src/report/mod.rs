@@ -12,7 +12,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::assert::Assertion;
-use crate::timeline::{DriftRecord, PhaseLabel, StepTiming, Timeline};
+use crate::human::ms;
+use crate::timeline::{DriftRecord, Flap, PhaseLabel, StepTiming, Timeline};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -63,6 +64,13 @@ pub struct App {
     /// From the start of the last disaster (or the run) to Ready; null if it did not
     /// change in that window (unaffected by the damage) or never became Ready.
     pub ready_ms: Option<u64>,
+    /// Its first Ready in that window; earlier than `ready_ms` (its last) when it fell
+    /// back to not Ready in between.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub first_ready_ms: Option<u64>,
+    /// It fell back to not Ready while objects that depend on it were Ready.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flapped: Option<Flap>,
     /// The same from the API server's lastTransitionTime, to cross-check drill's clock.
     pub api_ready_ms: Option<i64>,
     pub revision: Option<String>,
@@ -80,10 +88,24 @@ impl App {
         }
     }
 
+    /// The ready-time cell: its last Ready, and its first when that was earlier.
+    pub fn ready_text(&self) -> String {
+        match (self.first_ready_ms, self.ready_ms) {
+            (Some(first), Some(last)) if first < last => format!("{} (first {})", ms(last), ms(first)),
+            (_, Some(last)) => ms(last),
+            _ => "—".into(),
+        }
+    }
+
     /// One phrase for the object's state at the end of the run.
     pub fn status(&self) -> String {
         match (&self.not_ready_reason, &self.not_ready_message) {
             (Some(reason), Some(message)) => format!("{reason}: {message}"),
+            _ if self.ready && self.flapped.is_some() => {
+                let flap = self.flapped.as_ref().map(|f| (ms(f.at_ms), f.reason.as_str()));
+                let (at, why) = flap.unwrap_or_default();
+                format!("Ready (fell back at {at}: {why}, after its dependents were Ready)")
+            }
             _ if self.ready && self.ready_ms.is_some() => "Ready".into(),
             _ if self.ready => "Ready (unaffected)".into(),
             _ => "never Ready".into(),
@@ -129,6 +151,12 @@ pub struct Report {
     pub duration_ms: u64,
     /// The longest recovery of the run (disaster start to everything Ready).
     pub rto_ms: Option<u64>,
+    /// Run start to every object Ready for the first time: the rebuild from Git.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rebuild_ms: Option<u64>,
+    /// Why the run stopped waiting before its deadline (its failure being certain).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped_early: Option<String>,
     pub rto_budget_ms: u64,
     pub recoveries: Vec<RecoveryReport>,
     pub phases: Vec<Phase>,
@@ -169,6 +197,8 @@ impl Report {
             started_at: timeline.started_at,
             duration_ms: timeline.finished_ms,
             rto_ms: timeline.rto_ms(),
+            rebuild_ms: timeline.rebuild_ms,
+            stopped_early: timeline.stopped_early.clone(),
             rto_budget_ms,
             recoveries: timeline
                 .recoveries
@@ -200,6 +230,8 @@ impl Report {
                     name: o.object.name.clone(),
                     ready: o.ready,
                     ready_ms: o.ready_ms,
+                    first_ready_ms: o.first_ready_ms,
+                    flapped: o.flapped.clone(),
                     api_ready_ms: o.api_ready_ms,
                     revision: o.revision.clone(),
                     not_ready_reason: o.not_ready.as_ref().map(|n| n.reason.clone()),
@@ -227,6 +259,21 @@ impl Report {
         }
     }
 
+    /// The run's figure for a header: the RTO when a step had to recover, else the
+    /// rebuild from Git (held against the budget when the run had no step at all).
+    pub fn headline(&self) -> String {
+        let budget = ms(self.rto_budget_ms);
+        match (self.recoveries.is_empty(), self.rto_ms, self.rebuild_ms) {
+            (false, Some(rto), _) => format!("RTO {} (budget {budget})", ms(rto)),
+            (false, None, _) => format!("RTO not recovered (budget {budget})"),
+            (true, _, Some(rebuild)) if self.steps.is_empty() => {
+                format!("rebuilt from Git in {} (budget {budget})", ms(rebuild))
+            }
+            (true, _, Some(rebuild)) => format!("rebuilt from Git in {}", ms(rebuild)),
+            (true, _, None) => "not rebuilt from Git: the initial sync did not finish".into(),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         // A Report holds only strings, numbers and options: serializing cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}")) + "\n"
@@ -235,7 +282,6 @@ impl Report {
 
 /// A drift row for the table and the summary: object, fields, detected, overwritten, age.
 pub fn drift_row(d: &DriftRecord) -> [String; 5] {
-    use crate::human::ms;
     let since = |t: Option<u64>| {
         t.map(|t| format!("{} after", ms(t.saturating_sub(d.applied_ms))))
             .unwrap_or_else(|| "—".into())
@@ -276,6 +322,8 @@ pub(crate) mod fixtures {
             run_id: "20261123T100000Z-ab12".into(),
             started_at: Some("2026-11-23T10:00:00Z".parse().unwrap()),
             finished_ms: 95_000,
+            rebuild_ms: Some(30_000),
+            stopped_early: None,
             phases: vec![
                 PhaseSpan {
                     name: "cluster-create".into(),
@@ -311,6 +359,12 @@ pub(crate) mod fixtures {
             objects: vec![
                 ObjectTiming {
                     object: ObjectRef::new("Kustomization", "flux-system", "infrastructure"),
+                    first_ready_ms: Some(1_900),
+                    flapped: Some(crate::timeline::Flap {
+                        at_ms: 2_400,
+                        reason: "ReconciliationFailed".into(),
+                        dependents: vec!["Kustomization/flux-system/apps".into()],
+                    }),
                     ready: true,
                     ready_ms: Some(3_100),
                     api_ready_ms: Some(2_000),
@@ -321,6 +375,8 @@ pub(crate) mod fixtures {
                 },
                 ObjectTiming {
                     object: ObjectRef::new("Kustomization", "flux-system", "apps"),
+                    first_ready_ms: None,
+                    flapped: None,
                     ready: false,
                     ready_ms: None,
                     api_ready_ms: None,

@@ -8,12 +8,11 @@ use crate::human::ms;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let rto = report.rto_ms.map(ms).unwrap_or_else(|| "not recovered".into());
     out.push_str(&format!(
-        "{}: {} — RTO {rto} (budget {}), run {}\n",
+        "{}: {} — {}, run {}\n",
         report.scenario,
         report.result.as_str().to_uppercase(),
-        ms(report.rto_budget_ms),
+        report.headline(),
         report.run_id
     ));
 
@@ -29,11 +28,8 @@ pub fn render(report: &Report) -> String {
     ));
     if !report.apps.is_empty() {
         out.push_str(&table(
-            ["object", "ready after", "status"],
-            report
-                .apps
-                .iter()
-                .map(|a| [a.label(), a.ready_ms.map(ms).unwrap_or_else(|| "—".into()), a.status()]),
+            ["object", "ready after (last)", "status"],
+            report.apps.iter().map(|a| [a.label(), a.ready_text(), a.status()]),
         ));
     }
     if !report.images.is_empty() {
@@ -93,6 +89,9 @@ fn verdict_lines(report: &Report) -> String {
             a.name,
             a.message
         ));
+    }
+    if let Some(why) = &report.stopped_early {
+        out.push_str(&format!("stopped early: {why}\n"));
     }
     if let Some(error) = &report.error {
         out.push_str(&format!("error: {error}\n"));

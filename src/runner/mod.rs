@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub profile: Profile,
     /// How long the first sync from Git may take before the run fails.
     pub bootstrap_timeout: Duration,
+    /// Stop a wait whose failure is already certain ([`crate::observe::settled`]).
+    pub fail_fast: bool,
     pub progress: bool,
     /// Game-day mode: a person goes ahead with each step (and each break-glass action).
     pub operator: Option<Operator>,
@@ -193,11 +195,18 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
     };
     run.emit(EventKind::RunFinished);
     run.teardown().await;
+    let error = outcome.err().map(|e| format!("{e:#}"));
+    verdict(plan, run, error)
+}
 
+/// The finished run's events folded into its timeline, judged, and reported.
+fn verdict(plan: &Plan, mut run: Run<'_>, error: Option<String>) -> RunResult {
     let timeline = timeline::build(&run.events);
     let mut assertions = std::mem::take(&mut run.extra);
     assertions.extend(assert::evaluate(&plan.scenario.expect, &timeline, &run.object_checks));
-    let error = outcome.err().map(|e| format!("{e:#}"));
+    if plan.scenario.disasters.is_empty() {
+        assertions.push(assert::rebuild_within_budget(&plan.scenario.expect, &timeline));
+    }
     let report = Report::new(&timeline, assertions, plan.scenario.expect.rto.as_millis(), error);
     RunResult {
         report,
@@ -312,12 +321,12 @@ impl Run<'_> {
     async fn initial_sync(&mut self) -> bool {
         let deadline = Instant::now() + self.opts.bootstrap_timeout;
         self.emit(EventKind::PhaseStarted {
-            phase: "initial-sync".into(),
+            phase: crate::timeline::INITIAL_SYNC.into(),
         });
         let (synced, waiting) = self.wait_recovered(&BTreeSet::new(), deadline).await;
         let message = (!synced).then(|| format!("not Ready: {waiting}"));
         self.emit(EventKind::PhaseFinished {
-            phase: "initial-sync".into(),
+            phase: crate::timeline::INITIAL_SYNC.into(),
             ok: synced,
             message: message.clone(),
         });

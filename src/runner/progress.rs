@@ -75,6 +75,7 @@ impl Progress {
             EventKind::RecoveryTimedOut { step } => {
                 self.paint("31", &format!("✗ step {} did not recover in time", step + 1))
             }
+            EventKind::StoppedEarly { reason } => self.paint("31", &format!("✗ stopped waiting: {reason}")),
             EventKind::Warning { message } => self.paint("33", &format!("  warning: {message}")),
             EventKind::Note { message } => message.clone(),
             EventKind::DriftApplied { .. }

@@ -54,6 +54,18 @@ impl Run<'_> {
                         .map(|o| format!("{o} (hand edit not overwritten by Git yet)")),
                 )
                 .collect();
+            if self.opts.fail_fast
+                && let Some(settled) = crate::observe::settled::missing_image(
+                    self.window_events(),
+                    self.clock.elapsed_ms(),
+                    crate::observe::settled::MISSING_IMAGE_GRACE_MS,
+                    &status.waiting_for,
+                )
+            {
+                let reason = settled.describe();
+                self.emit(EventKind::StoppedEarly { reason: reason.clone() });
+                return (false, reason);
+            }
             if self.last_wait_note.elapsed() > Duration::from_secs(20) {
                 self.last_wait_note = Instant::now();
                 self.note(&format!(
@@ -76,6 +88,16 @@ impl Run<'_> {
                 None => return (false, "the watchers stopped".into()),
             }
         }
+    }
+
+    /// The events since the last step began (or the run, before any step).
+    fn window_events(&self) -> &[crate::event::DrillEvent] {
+        let start = self
+            .events
+            .iter()
+            .rposition(|e| matches!(e.kind, EventKind::DisasterStarted { .. }))
+            .unwrap_or(0);
+        &self.events[start..]
     }
 
     /// Applies one update; the events it causes are stamped with when it was received.
@@ -118,7 +140,7 @@ impl Run<'_> {
                     });
                 }
             }
-            Update::Pull { fact, node, at } => {
+            Update::Pull { fact, node, pod, at } => {
                 // The Events watch lists old events too; only pulls of this window count.
                 if at.is_some_and(|t| t < self.window_started_at - jiff::SignedDuration::from_secs(2)) {
                     return;
@@ -140,6 +162,7 @@ impl Run<'_> {
                         node,
                         reason,
                         message,
+                        pod,
                     },
                 };
                 self.emit(kind);

@@ -45,6 +45,7 @@ impl Images {
                 node,
                 reason,
                 message,
+                ..
             } => {
                 // Back-offs repeat the same failure: one row per image and node.
                 let idx = self.row(image, node, now);
@@ -147,6 +148,7 @@ mod tests {
                     node: "n".into(),
                     reason: "ErrImagePull".into(),
                     message: "not found".into(),
+                    pod: None,
                 },
             ),
         ]);
@@ -172,6 +174,7 @@ mod tests {
                     node: "n".into(),
                     reason: "Failed".into(),
                     message: "not found".into(),
+                    pod: None,
                 },
             )
         };

@@ -17,7 +17,7 @@ mod phases;
 mod recoveries;
 mod steps;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 use std::cmp::Ordering;
 
@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 pub use self::phases::kinds_ending;
 use crate::event::{DrillEvent, EventKind, FieldDrift, ObjectRef};
 use crate::scenario::{PhaseName, StepOutcome};
+
+/// The phase of window 0 that ends when every object is Ready for the first time.
+pub const INITIAL_SYNC: &str = "initial-sync";
 
 /// A phase's name on the timeline: a [`PhaseName`] when the phase can carry a budget,
 /// else a name drill only reports ("initial-sync", "rto", or one from events recorded
@@ -153,6 +156,13 @@ pub struct ObjectTiming {
     /// From the start of the last window to its last transition to Ready; None when it
     /// did not transition in that window (unaffected, or never Ready).
     pub ready_ms: Option<u64>,
+    /// The same, to its first transition to Ready in that window: earlier than
+    /// `ready_ms` when the object fell back to not Ready in between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_ready_ms: Option<u64>,
+    /// It fell back to not Ready while objects that depend on it were Ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flapped: Option<Flap>,
     /// The same, from the API server's lastTransitionTime (clock of the cluster).
     pub api_ready_ms: Option<i64>,
     pub revision: Option<String>,
@@ -163,6 +173,16 @@ pub struct ObjectTiming {
     /// Argo CD sync wave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wave: Option<i64>,
+}
+
+/// A dependency that went un-Ready again after what depends on it was Ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flap {
+    /// From the window's start, when it fell back (the first time).
+    pub at_ms: u64,
+    pub reason: String,
+    /// The dependents that were Ready at that moment.
+    pub dependents: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -243,6 +263,11 @@ pub struct Timeline {
     pub run_id: String,
     pub started_at: Option<Timestamp>,
     pub finished_ms: u64,
+    /// Run start to the end of a successful initial sync: how long the rebuild from Git
+    /// took (cluster, engine, secrets and every object Ready). None if it never synced.
+    pub rebuild_ms: Option<u64>,
+    /// Why a wait ended before its deadline, its failure being already certain.
+    pub stopped_early: Option<String>,
     pub phases: Vec<PhaseSpan>,
     pub recoveries: Vec<Recovery>,
     pub objects: Vec<ObjectTiming>,
@@ -288,6 +313,8 @@ struct Fold {
     scenario: String,
     run_id: String,
     finished_ms: u64,
+    rebuild_ms: Option<u64>,
+    stopped_early: Option<String>,
     warnings: Vec<String>,
     window: Window,
     phases: phases::Phases,
@@ -312,6 +339,12 @@ impl Fold {
             }
             EventKind::DisasterStarted { .. } => self.open_window(now),
             EventKind::Warning { message } => self.warnings.push(message.clone()),
+            EventKind::StoppedEarly { reason } => {
+                self.stopped_early.get_or_insert_with(|| reason.clone());
+            }
+            EventKind::PhaseFinished { phase, ok: true, .. } if phase == INITIAL_SYNC => {
+                self.rebuild_ms = Some(now);
+            }
             _ => {}
         }
         self.phases.apply(now, &ev.kind);
@@ -345,11 +378,15 @@ impl Fold {
         let recoveries = self.recoveries.finish();
         let phases = self.phases.finish(&recoveries);
         let critical_path = critical_path::critical_path(&phases, self.objects.by_ref(), window_start);
+        let mut findings = self.findings.finish();
+        findings.extend(self.objects.flap_findings().iter().cloned());
         Timeline {
             scenario: self.scenario,
             run_id: self.run_id,
             started_at: self.window.run_started_at,
             finished_ms: self.finished_ms,
+            rebuild_ms: self.rebuild_ms,
+            stopped_early: self.stopped_early,
             phases,
             recoveries,
             objects: self.objects.finish(),
@@ -358,7 +395,7 @@ impl Fold {
             warnings: self.warnings,
             steps: self.steps.finish(),
             drift: self.drift.finish(self.finished_ms),
-            findings: self.findings.finish(),
+            findings,
         }
     }
 }
@@ -374,6 +411,27 @@ mod tests {
         assert_eq!((t.scenario.as_str(), t.run_id.as_str()), ("rebuild", "r1"));
         assert_eq!(t.started_at, Some(Timestamp::from_second(1_700_000_000).unwrap()));
         assert_eq!(t.finished_ms, 95_200);
+    }
+
+    #[test]
+    fn the_rebuild_ends_when_the_initial_sync_succeeds() {
+        let phase = |ms, ok| {
+            at(
+                ms,
+                EventKind::PhaseFinished {
+                    phase: INITIAL_SYNC.into(),
+                    ok,
+                    message: None,
+                },
+            )
+        };
+        assert_eq!(build(&[phase(61_000, true)]).rebuild_ms, Some(61_000));
+        assert_eq!(build(&[phase(61_000, false)]).rebuild_ms, None);
+        assert_eq!(
+            build(&rebuild_events()).rebuild_ms,
+            None,
+            "no initial sync in these events"
+        );
     }
 
     #[test]

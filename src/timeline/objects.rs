@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{NotReady, ObjectTiming, Window};
+use super::{Flap, NotReady, ObjectTiming, Window};
 use crate::event::{EventKind, ObjectRef};
 
 #[derive(Default)]
 pub(super) struct Objects {
     by_ref: BTreeMap<ObjectRef, ObjectTiming>,
+    /// One line per flapping dependency, kept across windows.
+    flap_findings: Vec<String>,
 }
 
 impl Objects {
@@ -32,6 +34,7 @@ impl Objects {
                 if !o.ready {
                     o.ready = true;
                     o.ready_ms = Some(now.saturating_sub(window.start_ms));
+                    o.first_ready_ms = o.first_ready_ms.or(o.ready_ms);
                     o.api_ready_ms = match (api_transition, window.run_started_at) {
                         (Some(api), Some(start)) => {
                             let since_start = api.duration_since(start).as_millis() as i64;
@@ -48,6 +51,21 @@ impl Objects {
                 reason,
                 message,
             } => {
+                let dependents = self.ready_dependents(object);
+                let o = self.entry(object);
+                if o.ready && o.first_ready_ms.is_some() && o.flapped.is_none() && !dependents.is_empty() {
+                    o.flapped = Some(Flap {
+                        at_ms: now.saturating_sub(window.start_ms),
+                        reason: reason.clone(),
+                        dependents: dependents.clone(),
+                    });
+                    self.flap_findings.push(format!(
+                        "{object} fell back to not Ready ({reason}) at {} into the run, after {} that \
+                         depend on it were Ready: a flapping dependency (its ready time is its last)",
+                        crate::human::ms(now),
+                        dependents.join(", ")
+                    ));
+                }
                 let o = self.entry(object);
                 o.ready = false;
                 o.ready_ms = None;
@@ -64,8 +82,19 @@ impl Objects {
     pub(super) fn open_window(&mut self) {
         for o in self.by_ref.values_mut() {
             o.ready_ms = None;
+            o.first_ready_ms = None;
             o.api_ready_ms = None;
+            o.flapped = None;
         }
+    }
+
+    /// The objects Ready now that declare `object` as a dependency.
+    fn ready_dependents(&self, object: &ObjectRef) -> Vec<String> {
+        self.by_ref
+            .values()
+            .filter(|d| d.ready && d.depends_on.contains(object))
+            .map(|d| d.object.to_string())
+            .collect()
     }
 
     /// When the last object of one of `kinds` became Ready, from the window's start.
@@ -90,6 +119,10 @@ impl Objects {
         &self.by_ref
     }
 
+    pub(super) fn flap_findings(&self) -> &[String] {
+        &self.flap_findings
+    }
+
     /// Ready ones first, in the order they became Ready; then the rest by name.
     pub(super) fn finish(self) -> Vec<ObjectTiming> {
         let mut objects: Vec<ObjectTiming> = self.by_ref.into_values().collect();
@@ -104,6 +137,8 @@ impl Objects {
             object: object.clone(),
             ready: false,
             ready_ms: None,
+            first_ready_ms: None,
+            flapped: None,
             api_ready_ms: None,
             revision: None,
             not_ready: None,
@@ -117,7 +152,7 @@ impl Objects {
 mod tests {
     use jiff::Timestamp;
 
-    use crate::event::EventKind;
+    use crate::event::{EventKind, ObjectRef};
     use crate::scenario::StepOutcome;
     use crate::timeline::build;
     use crate::timeline::testkit::{at, obj, ready, rebuild_events, run_started, started};
@@ -187,6 +222,70 @@ mod tests {
         let o = &t.objects[0];
         assert!(o.ready, "the later-read Ready is the object's state");
         assert_eq!(o.ready_ms, Some(22_000), "Ready 22 s into the step, not when read");
+    }
+
+    fn observed(ms: u64, o: ObjectRef, depends_on: Vec<ObjectRef>) -> crate::event::DrillEvent {
+        at(
+            ms,
+            EventKind::ObjectObserved {
+                object: o,
+                depends_on,
+                wave: None,
+            },
+        )
+    }
+
+    fn not_ready(ms: u64, o: ObjectRef) -> crate::event::DrillEvent {
+        at(
+            ms,
+            EventKind::ObjectNotReady {
+                object: o,
+                reason: "HealthCheckFailed".into(),
+                message: "timeout".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_dependency_that_falls_back_after_its_dependents_were_ready_is_a_flap() {
+        // The demo's table listed infrastructure Ready at 1m 35s, after users-db (1m 10s)
+        // that depends on it: the last Ready, which a reader takes for the first.
+        let infra = obj("Kustomization", "infrastructure");
+        let db = obj("Kustomization", "users-db");
+        let t = build(&[
+            run_started(0),
+            observed(0, db.clone(), vec![infra.clone()]),
+            ready(40_000, infra.clone()),
+            ready(70_000, db),
+            not_ready(80_000, infra.clone()),
+            ready(95_000, infra),
+        ]);
+        let o = t.objects.iter().find(|o| o.object.name == "infrastructure").unwrap();
+        assert_eq!((o.first_ready_ms, o.ready_ms), (Some(40_000), Some(95_000)));
+        let flap = o.flapped.as_ref().expect("a flap");
+        assert_eq!(flap.at_ms, 80_000);
+        assert_eq!(flap.dependents, vec!["Kustomization/flux-system/users-db".to_string()]);
+        assert_eq!(t.findings.len(), 1, "{:?}", t.findings);
+        assert!(t.findings[0].contains("flapping dependency"), "{}", t.findings[0]);
+        assert!(t.findings[0].contains("at 1m 20s"), "{}", t.findings[0]);
+    }
+
+    #[test]
+    fn falling_back_before_any_dependent_was_ready_is_not_a_flap() {
+        let infra = obj("Kustomization", "infrastructure");
+        let db = obj("Kustomization", "users-db");
+        let t = build(&[
+            run_started(0),
+            observed(0, db.clone(), vec![infra.clone()]),
+            ready(40_000, infra.clone()),
+            not_ready(50_000, infra.clone()),
+            ready(60_000, infra),
+            ready(70_000, db),
+        ]);
+        let o = t.objects.iter().find(|o| o.object.name == "infrastructure").unwrap();
+        assert_eq!((o.first_ready_ms, o.ready_ms), (Some(40_000), Some(60_000)));
+        assert_eq!(o.flapped, None);
+        assert!(t.findings.is_empty(), "{:?}", t.findings);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::harness::{assert_run_left_nothing, assertion, drill_run, phases, step
 fn namespace_loss_recovers_with_every_application_synced_and_healthy() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/argocd-namespace-loss.yaml", &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     let apps = r["apps"].as_array().unwrap();
     for name in [
@@ -40,7 +40,7 @@ fn namespace_loss_recovers_with_every_application_synced_and_healthy() {
 fn cluster_loss_rebuilds_install_secret_root_app_and_waits() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/argocd-cluster-loss.yaml", &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     for name in ["cluster-create", "engine-install", "secret-bootstrap"] {
         assert_eq!(phases(r, name).len(), 2, "{name} timed in both builds");
@@ -88,7 +88,7 @@ fn a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
 fn break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/argocd-break-glass.yaml", &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
     let pause = actions
         .iter()
@@ -120,7 +120,7 @@ fn break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree() {
 fn history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/argocd-history-rollback.yaml", &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     assert!(step(r, 0)["degraded_ms"].is_u64(), "the bad commit broke users-api");
     let actions = step(r, 1)["actions"].as_array().unwrap().clone();

@@ -21,7 +21,7 @@ struct SelfHealCase {
 fn drift_is_self_healed_and_expected_drift_is_not_a_finding(case: &SelfHealCase) {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run(case.scenario, &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     let healed = step(r, 0)["self_heal_ms"].as_u64().expect("self-heal timed");
     assert!(healed > 0 && healed <= 120_000, "self-heal {healed}");
@@ -109,7 +109,7 @@ struct SeedReplayCase {
 fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(case: &SeedReplayCase) {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run(case.scenario, &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     assert_eq!(step(r, 1)["kept"], true, "{}", case.kept);
     for &(n, verdict, why) in case.verdicts {

@@ -13,6 +13,42 @@ pub struct Run {
     pub dir: PathBuf,
 }
 
+impl Run {
+    /// Fails the test unless drill passed, saying why in a few lines (a CI log shows a
+    /// job's tail: the whole report would push the reason out of it).
+    pub fn assert_passed(&self) {
+        if self.code != 0 {
+            panic!("expected a pass, got exit {}:\n{}", self.code, verdict(&self.report));
+        }
+    }
+}
+
+/// The failed assertions, the error and every step's figures of a report, one per line.
+pub fn verdict(r: &Value) -> String {
+    let mut lines = vec![format!("result {} · {}", r["result"], r["error"])];
+    for a in r["assertions"].as_array().into_iter().flatten() {
+        if a["passed"] == false {
+            lines.push(format!("✗ {} — {}", a["name"], a["message"]));
+        }
+    }
+    for s in r["steps"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "step {} {}: started {} fetched {} recovered {} degraded {} timed out {}",
+            s["step"].as_u64().map_or(0, |n| n + 1),
+            s["kind"],
+            s["started_ms"],
+            s["fetched_ms"],
+            s["recovered_ms"],
+            s["degraded_ms"],
+            s["timed_out"]
+        ));
+    }
+    if let Some(why) = r["stopped_early"].as_str() {
+        lines.push(format!("stopped early: {why}"));
+    }
+    lines.join("\n")
+}
+
 pub fn profile() -> PathBuf {
     if let Some(p) = std::env::var_os("DRILL_PROFILE") {
         return PathBuf::from(p);

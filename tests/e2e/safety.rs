@@ -335,7 +335,7 @@ fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_del
     );
 
     let run = drill_run(&scenario, &["--allow-context", &context], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     assert!(
         run.stderr
             .contains(&format!("is container {name}-control-plane on this machine")),

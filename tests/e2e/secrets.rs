@@ -61,7 +61,7 @@ fn repo_token(test: &str) -> (String, Vec<String>) {
 fn sops_key_is_restored_in_secret_bootstrap_and_never_leaks() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/flux-cluster-loss-sops.yaml", &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
     assert_eq!(assertion(r, "Secret users/users-db-credentials")["passed"], true);
@@ -89,7 +89,7 @@ fn sops_key_is_restored_in_secret_bootstrap_and_never_leaks() {
 fn sealed_secrets_key_is_restored_before_the_controller_starts_and_never_leaks() {
     let reports = tempfile::tempdir().unwrap();
     let run = drill_run("scenarios/sealed-secrets-key-restore.yaml", &[], reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
     assert_eq!(assertion(r, "Secret users/users-db-password")["passed"], true);
@@ -154,7 +154,7 @@ fn repo_credentials_are_restored_and_never_leak(case: &RepoCredentialsCase) {
     let (token, needles) = repo_token(case.token_for);
     let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
     let run = drill_run_env(case.scenario, case.args, &env, reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
     let (kind, name) = case.fetcher;
@@ -283,7 +283,7 @@ expect:
 
     let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
     let run = drill_run_env(scenario, &[], &env, reports.path());
-    assert_eq!(run.code, 0, "expected a pass: {}", run.report);
+    run.assert_passed();
     assert!(
         run.stderr
             .contains(&format!("branch main at {}", &server.repo.served_commit[..12])),
