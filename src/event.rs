@@ -112,6 +112,11 @@ pub enum EventKind {
         size_bytes: Option<u64>,
         kubelet_ms: Option<u64>,
     },
+    /// A pod found the image already on its node ("already present on machine").
+    ImagePresent {
+        image: String,
+        node: String,
+    },
     ImagePullFailed {
         image: String,
         node: String,

@@ -17,14 +17,17 @@ pub enum PullFact {
         reason: String,
         message: String,
     },
+    /// "Container image ... already present on machine".
+    Present {
+        image: String,
+    },
 }
 
-/// Reads an Event's reason and message. Returns None for events that are not pulls
-/// (including "Container image ... already present on machine").
+/// Reads an Event's reason and message. Returns None for events that are not pulls.
 pub fn parse(reason: &str, message: &str) -> Option<PullFact> {
     match reason {
         "Pulling" => quoted(message).map(|image| PullFact::Pulling { image }),
-        "Pulled" if message.contains("already present") => None,
+        "Pulled" if message.contains("already present") => quoted(message).map(|image| PullFact::Present { image }),
         "Pulled" => {
             let image = quoted(message)?;
             let kubelet_ms = message
@@ -121,7 +124,9 @@ mod tests {
         );
         assert_eq!(
             parse("Pulled", "Container image \"busybox:1\" already present on machine"),
-            None
+            Some(PullFact::Present {
+                image: "busybox:1".into()
+            })
         );
         assert!(
             matches!(parse("Failed", "Failed to pull image \"ghost:1\": not found"), Some(PullFact::Failed { image: Some(ref i), .. }) if i == "ghost:1"),

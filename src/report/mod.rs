@@ -117,17 +117,30 @@ impl App {
 pub struct Image {
     pub image: String,
     pub node: String,
+    /// The real pull on that node: the longest any pod's pull took (others queued behind it).
     pub pull_ms: Option<u64>,
     pub size_bytes: Option<u64>,
     pub failed: Option<String>,
+    /// Pods whose pull completed, and pods that found the image already on the node.
+    #[serde(default)]
+    pub pulled: u32,
+    #[serde(default)]
+    pub present: u32,
 }
 
 impl Image {
-    /// The pull cell: its time, or why it failed.
+    /// The pull cell: its time (and how many pods shared it), why it failed, or that
+    /// no pull was needed.
     pub fn pull_text(&self) -> String {
+        let pods = match (self.pulled, self.present) {
+            (0 | 1, 0) => String::new(),
+            (pulled, 0) => format!(" ({pulled} pods)"),
+            (pulled, present) => format!(" ({pulled} pods, {present} found it present)"),
+        };
         match (&self.failed, self.pull_ms) {
             (Some(why), _) => format!("failed: {why}"),
-            (None, Some(d)) => crate::human::ms(d),
+            (None, Some(d)) => format!("{}{pods}", crate::human::ms(d)),
+            (None, None) if self.present > 0 => format!("already present ({} pods)", self.present),
             (None, None) => "unfinished".into(),
         }
     }
@@ -247,6 +260,8 @@ impl Report {
                     pull_ms: i.pull_ms,
                     size_bytes: i.size_bytes,
                     failed: i.failed.clone(),
+                    pulled: i.pulled,
+                    present: i.present,
                 })
                 .collect(),
             critical_path: timeline.critical_path.clone(),
@@ -397,6 +412,8 @@ pub(crate) mod fixtures {
                     pull_ms: Some(8_400),
                     size_bytes: Some(201_000_000),
                     failed: None,
+                    pulled: 12,
+                    present: 0,
                 },
                 ImagePull {
                     image: "docker.io/gitops-drill/missing:1".into(),
@@ -405,6 +422,8 @@ pub(crate) mod fixtures {
                     pull_ms: None,
                     size_bytes: None,
                     failed: Some("ErrImagePull: not found".into()),
+                    pulled: 0,
+                    present: 0,
                 },
             ],
             critical_path: vec![

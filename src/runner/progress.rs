@@ -88,7 +88,10 @@ impl Progress {
             | EventKind::DegradeTimedOut { .. }
             | EventKind::Suspended { .. }
             | EventKind::Action { .. } => self.change_text(&ev.kind),
-            EventKind::ObjectObserved { .. } | EventKind::ImagePulling { .. } | EventKind::RunFinished => return,
+            EventKind::ObjectObserved { .. }
+            | EventKind::ImagePulling { .. }
+            | EventKind::ImagePresent { .. }
+            | EventKind::RunFinished => return,
         };
         // Progress is best effort: a closed stderr must not end the run.
         let _ = writeln!(self.out, "{t} {text}");

@@ -157,6 +157,7 @@ impl Run<'_> {
                         size_bytes,
                         kubelet_ms,
                     },
+                    PullFact::Present { image } => EventKind::ImagePresent { image, node },
                     PullFact::Failed { image, reason, message } => EventKind::ImagePullFailed {
                         image: image.unwrap_or_else(|| "?".into()),
                         node,

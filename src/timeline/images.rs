@@ -15,18 +15,13 @@ pub(super) struct Images {
 }
 
 impl Images {
+    /// One row per (image, node) in a window, however many pods pull it: the kubelet
+    /// reports each pod's pull, and pods that queue behind one real pull report only
+    /// milliseconds of their own ("in 17ms (8.2s including waiting)").
     pub(super) fn apply(&mut self, now: u64, kind: &EventKind) {
         match kind {
             EventKind::ImagePulling { image, node } => {
-                // A retry of a failing pull (the kubelet's back-off) stays on the failed row.
-                let key = (image.clone(), node.clone());
-                if let Some(&idx) = self.rows.get(&key)
-                    && idx >= self.window_first
-                    && self.pulls[idx].failed.is_some()
-                {
-                    return;
-                }
-                self.push_row(image, node, now);
+                self.row(image, node, now);
             }
             EventKind::ImagePulled {
                 image,
@@ -37,8 +32,17 @@ impl Images {
                 // Pulling was missed (seen before the window): the kubelet's own figure still counts.
                 let idx = self.row(image, node, now.saturating_sub(kubelet_ms.unwrap_or(0)));
                 let pull = &mut self.pulls[idx];
-                pull.pull_ms = Some(kubelet_ms.unwrap_or(now.saturating_sub(pull.start_ms)));
-                pull.size_bytes = *size_bytes;
+                let took = kubelet_ms.unwrap_or(now.saturating_sub(pull.start_ms));
+                // The real pull is the longest one; the others waited for it.
+                pull.pull_ms = Some(pull.pull_ms.map_or(took, |d| d.max(took)));
+                pull.size_bytes = size_bytes.or(pull.size_bytes);
+                pull.pulled += 1;
+                // A pull that succeeded after failures did not fail.
+                pull.failed = None;
+            }
+            EventKind::ImagePresent { image, node } => {
+                let idx = self.row(image, node, now);
+                self.pulls[idx].present += 1;
             }
             EventKind::ImagePullFailed {
                 image,
@@ -47,9 +51,11 @@ impl Images {
                 message,
                 ..
             } => {
-                // Back-offs repeat the same failure: one row per image and node.
+                // Back-offs repeat the same failure: one row per image and node, last error kept.
                 let idx = self.row(image, node, now);
-                self.pulls[idx].failed = Some(format!("{reason}: {message}"));
+                if self.pulls[idx].pulled == 0 {
+                    self.pulls[idx].failed = Some(format!("{reason}: {message}"));
+                }
             }
             _ => {}
         }
@@ -71,11 +77,11 @@ impl Images {
         self.pulls
     }
 
-    /// The latest row of (image, node), or a new one starting at `start_ms`.
+    /// The row of (image, node) in this window, or a new one starting at `start_ms`.
     fn row(&mut self, image: &str, node: &str, start_ms: u64) -> usize {
         match self.rows.get(&(image.to_string(), node.to_string())) {
-            Some(&idx) => idx,
-            None => self.push_row(image, node, start_ms),
+            Some(&idx) if idx >= self.window_first => idx,
+            _ => self.push_row(image, node, start_ms),
         }
     }
 
@@ -89,6 +95,8 @@ impl Images {
             pull_ms: None,
             size_bytes: None,
             failed: None,
+            pulled: 0,
+            present: 0,
         });
         idx
     }
@@ -135,6 +143,104 @@ mod tests {
             pulls,
             vec![("big:1".into(), Some(7_400)), ("small:1".into(), Some(300))]
         );
+    }
+
+    fn pulling(ms: u64, image: &str) -> crate::event::DrillEvent {
+        at(
+            ms,
+            EventKind::ImagePulling {
+                image: image.into(),
+                node: "n".into(),
+            },
+        )
+    }
+
+    fn pulled(ms: u64, image: &str, kubelet_ms: u64) -> crate::event::DrillEvent {
+        at(
+            ms,
+            EventKind::ImagePulled {
+                image: image.into(),
+                node: "n".into(),
+                size_bytes: Some(50_000_000),
+                kubelet_ms: Some(kubelet_ms),
+            },
+        )
+    }
+
+    #[test]
+    fn pods_sharing_one_image_make_one_row_timed_by_the_real_pull() {
+        // Twelve pods start at once; the kubelet pulls once and the other eleven queue
+        // behind it, each reporting milliseconds of its own ("in 17ms (8.2s including waiting)").
+        let mut events = vec![run_started(0)];
+        for pod in 0..12 {
+            events.push(pulling(1_000 + pod, "shared:1"));
+        }
+        events.push(pulled(9_200, "shared:1", 8_100));
+        for pod in 0..11 {
+            events.push(pulled(9_300 + pod, "shared:1", 17 + pod));
+        }
+        events.push(at(
+            9_500,
+            EventKind::ImagePresent {
+                image: "shared:1".into(),
+                node: "n".into(),
+            },
+        ));
+        let t = build(&events);
+        assert_eq!(t.images.len(), 1, "{:?}", t.images);
+        let row = &t.images[0];
+        assert_eq!((row.start_ms, row.pull_ms), (1_000, Some(8_100)));
+        assert_eq!((row.pulled, row.present), (12, 1));
+        assert!(row.failed.is_none());
+    }
+
+    #[test]
+    fn an_image_only_found_present_is_no_pull_and_not_unfinished() {
+        let t = build(&[
+            run_started(0),
+            at(
+                500,
+                EventKind::ImagePresent {
+                    image: "cached:1".into(),
+                    node: "n".into(),
+                },
+            ),
+            pulling(1_000, "big:1"),
+            pulled(9_000, "big:1", 7_900),
+        ]);
+        let cached = t.images.iter().find(|p| p.image == "cached:1").unwrap();
+        assert!(!cached.needed() && cached.pull_ms.is_none());
+        let pulls: Vec<_> = t.phases.iter().filter(|p| p.name == "image-pulls").collect();
+        assert_eq!(pulls.len(), 1);
+        assert_eq!((pulls[0].start_ms, pulls[0].duration_ms), (1_000, Some(7_900)));
+    }
+
+    #[test]
+    fn a_pull_that_succeeds_after_failing_is_not_failed_and_each_window_has_its_own_row() {
+        let failed = at(
+            2_000,
+            EventKind::ImagePullFailed {
+                image: "flaky:1".into(),
+                node: "n".into(),
+                reason: "Failed".into(),
+                message: "i/o timeout".into(),
+                pod: None,
+            },
+        );
+        let t = build(&[
+            run_started(0),
+            pulling(1_000, "flaky:1"),
+            failed,
+            pulling(12_000, "flaky:1"),
+            pulled(15_000, "flaky:1", 2_500),
+            crate::timeline::testkit::started(20_000, 0, "delete-cluster", crate::scenario::StepOutcome::Recovered),
+            pulling(40_000, "flaky:1"),
+        ]);
+        assert_eq!(t.images.len(), 2, "{:?}", t.images);
+        let first = t.images.iter().find(|p| p.start_ms == 1_000).unwrap();
+        assert_eq!((first.failed.as_deref(), first.pull_ms), (None, Some(2_500)));
+        let second = t.images.iter().find(|p| p.start_ms == 40_000).unwrap();
+        assert_eq!(second.pull_ms, None, "still pulling in the new window: unfinished");
     }
 
     #[test]

@@ -195,10 +195,25 @@ pub struct NotReady {
 pub struct ImagePull {
     pub image: String,
     pub node: String,
+    /// The first pod's Pulling (or the first sight of the image) in the window.
     pub start_ms: u64,
+    /// The real pull: the longest the kubelet reported for any pod (the others queued
+    /// behind it), else the time from the first Pulling to a Pulled.
     pub pull_ms: Option<u64>,
     pub size_bytes: Option<u64>,
+    /// The last error, while no pull of it on the node has succeeded.
     pub failed: Option<String>,
+    /// Pods whose pull of it completed.
+    pub pulled: u32,
+    /// Pods that found it already on the node.
+    pub present: u32,
+}
+
+impl ImagePull {
+    /// Whether a pull was needed (or tried): not only pods that found it present.
+    pub fn needed(&self) -> bool {
+        self.pulled > 0 || self.failed.is_some() || self.present == 0
+    }
 }
 
 /// What one step did and how long each part took (all figures from the step's start).

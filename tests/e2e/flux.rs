@@ -254,9 +254,9 @@ fn a_missing_image_fails_the_run_early_and_names_the_app() {
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn a_rebuild_without_damage_is_headed_by_its_rebuild_time() {
+fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_pulled_once() {
     let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-bootstrap.yaml", &[], reports.path());
+    let run = drill_run("scenarios/flux-rebuild-wide.yaml", &[], reports.path());
     run.assert_passed();
     let r = &run.report;
     let rebuild = r["rebuild_ms"].as_i64().expect("the rebuild time is reported");
@@ -277,6 +277,27 @@ fn a_rebuild_without_damage_is_headed_by_its_rebuild_time() {
     let summary = std::fs::read_to_string(run.dir.join("summary.md")).unwrap();
     assert!(summary.contains("**rebuilt from Git in "), "{summary}");
     assert!(!summary.contains("not recovered"), "{summary}");
+
+    // Twelve pods of one image: one row per (image, node), the real pull, every pod counted.
+    let images = r["images"].as_array().unwrap();
+    let shared: Vec<&Value> = images
+        .iter()
+        .filter(|i| i["image"].as_str().unwrap().contains("demo-medium:1.0"))
+        .collect();
+    assert_eq!(shared.len(), 1, "one row for the node: {images:?}");
+    let row = shared[0];
+    let pods = row["pulled"].as_u64().unwrap() + row["present"].as_u64().unwrap();
+    assert!(pods >= 12, "every pod's pull is counted: {row}");
+    assert!(
+        row["pull_ms"].as_u64().unwrap() > 200,
+        "a real pull of a 50 MB image, not a queued pod's milliseconds: {row}"
+    );
+    for i in images {
+        assert!(
+            i["pull_ms"].is_u64() || i["present"].as_u64() > Some(0),
+            "nothing unfinished while every pod runs: {i}"
+        );
+    }
     assert_run_left_nothing(&run);
 }
 
