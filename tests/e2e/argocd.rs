@@ -2,7 +2,7 @@
 //! break glass with a self-healing parent, and a history rollback that auto-sync undoes.
 //! (Drift and repo credentials, rehearsed by both engines, are in `drift` and `secrets`.)
 
-use crate::harness::{assert_run_left_nothing, assertion, drill_run, phases, step};
+use crate::harness::{assert_run_left_nothing, assertion, drill_run, phases, step, verdict};
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
@@ -58,12 +58,15 @@ fn cluster_loss_rebuilds_install_secret_root_app_and_waits() {
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
     let reports = tempfile::tempdir().unwrap();
-    let run = drill_run(
-        "scenarios/argocd-child-degraded.yaml",
-        &["--bootstrap-timeout", "150s"],
-        reports.path(),
+    // No timeout flag: the missing image settles the verdict (fail fast).
+    let run = drill_run("scenarios/argocd-child-degraded.yaml", &[], reports.path());
+    assert_eq!(
+        run.code,
+        1,
+        "an assertion failure, not an error: {}",
+        verdict(&run.report)
     );
-    assert_eq!(run.code, 1, "an assertion failure, not an error: {}", run.report);
+    assert!(run.report["stopped_early"].is_string(), "{}", verdict(&run.report));
     let r = &run.report;
     let apps = r["apps"].as_array().unwrap();
     let root = apps
@@ -80,6 +83,13 @@ fn a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(failed.contains("Application/argocd/ghost"), "names the child: {failed}");
+    // The reason from inside the Application: the resource of its tree that holds it.
+    let ghost = apps
+        .iter()
+        .find(|a| a["kind"] == "Application" && a["name"] == "ghost")
+        .unwrap();
+    let why = ghost["not_ready_message"].as_str().unwrap_or_default();
+    assert!(why.contains("held by Deployment/users/ghost"), "{ghost}");
     assert_run_left_nothing(&run);
 }
 
