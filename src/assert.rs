@@ -373,6 +373,7 @@ mod tests {
             }],
             phases: vec![PhaseSpan {
                 name: "reconcile".into(),
+                step: None,
                 start_ms: 0,
                 duration_ms: Some(30_000),
                 ok: true,

@@ -89,6 +89,7 @@ mod tests {
         b.run_id = "other".into();
         b.phases.push(Phase {
             name: "secret-bootstrap".into(),
+            step: None,
             start_ms: 0,
             duration_ms: Some(250),
             ok: true,

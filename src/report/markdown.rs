@@ -87,7 +87,7 @@ fn phases_and_objects(out: &mut String, report: &Report) {
     let _ = writeln!(out, "\n## Phases\n\n| phase | start | duration |\n|---|---:|---:|");
     for p in &report.phases {
         let d = p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into());
-        let _ = writeln!(out, "| {} | {} | {d} |", p.name, ms(p.start_ms));
+        let _ = writeln!(out, "| {} | {} | {d} |", p.label(), ms(p.start_ms));
     }
     if !report.critical_path.is_empty() {
         let _ = writeln!(out, "\n**Critical path:** {}", report.critical_path.join(" → "));

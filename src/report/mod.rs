@@ -47,11 +47,24 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
     pub name: PhaseLabel,
+    /// The step (0-based) whose window it belongs to; absent before the first step.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<usize>,
     pub start_ms: u64,
     pub duration_ms: Option<u64>,
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
+}
+
+impl Phase {
+    /// Its name, with the step it belongs to when it is not the initial rebuild.
+    pub fn label(&self) -> String {
+        match self.step {
+            Some(step) => format!("{} (step {})", self.name, step + 1),
+            None => self.name.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +241,7 @@ impl Report {
                 .iter()
                 .map(|p| Phase {
                     name: p.name.clone(),
+                    step: p.step,
                     start_ms: p.start_ms,
                     duration_ms: p.duration_ms,
                     ok: p.ok,
@@ -342,6 +356,7 @@ pub(crate) mod fixtures {
             phases: vec![
                 PhaseSpan {
                     name: "cluster-create".into(),
+                    step: None,
                     start_ms: 0,
                     duration_ms: Some(16_200),
                     ok: true,
@@ -349,6 +364,7 @@ pub(crate) mod fixtures {
                 },
                 PhaseSpan {
                     name: "engine-install".into(),
+                    step: None,
                     start_ms: 16_200,
                     duration_ms: Some(21_000),
                     ok: true,
@@ -356,6 +372,7 @@ pub(crate) mod fixtures {
                 },
                 PhaseSpan {
                     name: "reconcile".into(),
+                    step: Some(0),
                     start_ms: 50_000,
                     duration_ms: Some(30_000),
                     ok: true,

@@ -20,7 +20,7 @@ pub fn render(report: &Report) -> String {
         ["phase", "start", "duration"],
         report.phases.iter().map(|p| {
             [
-                p.name.to_string(),
+                p.label(),
                 ms(p.start_ms),
                 p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into()),
             ]

@@ -127,6 +127,9 @@ impl PartialEq<&str> for PhaseLabel {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhaseSpan {
     pub name: PhaseLabel,
+    /// The step (0-based) whose window it belongs to; None before the first step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
     pub start_ms: u64,
     /// None when the phase never finished (the run failed inside it).
     pub duration_ms: Option<u64>,

@@ -49,16 +49,21 @@ pub(super) struct Phases {
     open: BTreeMap<PhaseLabel, usize>,
     /// End of the last phase drill drove itself (cluster-create, engine-install, ...) in this window.
     driven_end: Option<u64>,
+    /// The step whose window this is.
+    step: Option<usize>,
 }
 
 impl Phases {
     pub(super) fn apply(&mut self, now: u64, kind: &EventKind) {
         match kind {
+            // The window of the ending step was closed before this event came here.
+            EventKind::DisasterStarted { step, .. } => self.step = Some(*step),
             EventKind::PhaseStarted { phase } => {
                 let name = PhaseLabel::from(phase.as_str());
                 self.open.insert(name.clone(), self.spans.len());
                 self.spans.push(PhaseSpan {
                     name,
+                    step: self.step,
                     start_ms: now,
                     duration_ms: None,
                     ok: false,
@@ -93,6 +98,7 @@ impl Phases {
             if let Some(end) = objects.last_ready(kinds_ending(phase)).map(|ms| ms + window_start) {
                 self.spans.push(PhaseSpan {
                     name: phase.into(),
+                    step: self.step,
                     start_ms: from,
                     duration_ms: Some(end.saturating_sub(from)),
                     ok: true,
@@ -106,6 +112,7 @@ impl Phases {
         if let (Some(first), Some(last)) = (first, last) {
             self.spans.push(PhaseSpan {
                 name: PhaseName::ImagePulls.into(),
+                step: self.step,
                 start_ms: first,
                 duration_ms: Some(last.saturating_sub(first)),
                 ok: pulls.iter().all(|p| p.failed.is_none()),
@@ -120,6 +127,7 @@ impl Phases {
             if let Some(rto) = r.rto_ms {
                 self.spans.push(PhaseSpan {
                     name: RTO_PHASE.into(),
+                    step: Some(r.step),
                     start_ms: r.started_ms,
                     duration_ms: Some(rto),
                     ok: true,
@@ -136,6 +144,21 @@ impl Phases {
 mod tests {
     use crate::timeline::build;
     use crate::timeline::testkit::{obj, phase, ready, rebuild_events, run_started};
+
+    #[test]
+    fn each_phase_names_the_step_whose_window_it_is_in() {
+        let t = build(&rebuild_events());
+        let steps: Vec<(String, Option<usize>)> = t.phases.iter().map(|p| (p.name.to_string(), p.step)).collect();
+        assert!(steps.contains(&("cluster-create".into(), None)), "{steps:?}");
+        assert!(steps.contains(&("cluster-create".into(), Some(0))), "{steps:?}");
+        assert!(steps.contains(&("rto".into(), Some(0))), "{steps:?}");
+        let reconciles: Vec<Option<usize>> = steps
+            .iter()
+            .filter(|(n, _)| n == "reconcile")
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(reconciles, vec![Some(0)], "the rebuild's window ends at the disaster");
+    }
 
     #[test]
     fn derived_phases_start_after_the_last_driven_phase() {
