@@ -154,6 +154,23 @@ fn sealed_secret(v: &Value, o: &mut Observation) {
     }
 }
 
+/// How many holders a reason names.
+const HOLDERS_NAMED: usize = 3;
+
+/// An engine object's own reason, followed by the objects inside it that hold it
+/// (unless its reason already names them).
+pub fn with_holders(own: String, holders: Vec<String>) -> String {
+    if holders.is_empty() || own.contains("; held by ") {
+        return own;
+    }
+    let more = holders.len().saturating_sub(HOLDERS_NAMED);
+    let mut named = holders.into_iter().take(HOLDERS_NAMED).collect::<Vec<_>>().join("; ");
+    if more > 0 {
+        named.push_str(&format!("; and {more} more"));
+    }
+    format!("{own}; held by {named}")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -47,6 +47,26 @@ impl ClusterState {
         self.objects.get(r)
     }
 
+    /// The objects in `object`'s inventory that drill sees present and not Ready, each
+    /// with its own reason: what holds an engine object (an Application Progressing
+    /// because of its Deployment). Argo CD 3 no longer keeps resource health in the
+    /// Application, so drill's own view of the workload is the reason from inside.
+    pub fn holders(&self, object: &ObjectRef) -> Vec<String> {
+        let Some(o) = self.objects.get(object) else {
+            return Vec::new();
+        };
+        o.inventory
+            .iter()
+            .filter_map(|r| self.objects.get(r))
+            .filter(|c| !c.ready)
+            .map(|c| match (c.present, c.reason.is_empty()) {
+                (false, _) => format!("{} (not created yet)", c.object),
+                (true, true) => c.object.to_string(),
+                (true, false) => format!("{} ({}: {})", c.object, c.reason, c.message),
+            })
+            .collect()
+    }
+
     /// Forgets everything (a new cluster after delete-cluster).
     pub fn clear(&mut self) {
         self.objects.clear();
@@ -242,6 +262,26 @@ mod tests {
         state.apply(a);
         state.apply(obs("Deployment", "users", "users-api", true));
         (state, root, src)
+    }
+
+    #[test]
+    fn an_engine_object_is_held_by_the_objects_of_its_inventory_that_are_not_ready() {
+        let (mut state, _, _) = fleet();
+        let apps = ObjectRef::new("Kustomization", "flux-system", "apps");
+        assert!(state.holders(&apps).is_empty(), "all Ready: nothing holds it");
+        let mut d = obs("Deployment", "users", "users-api", false);
+        d.reason = "ProgressDeadlineExceeded".into();
+        d.message = "0/1 available".into();
+        state.apply(d);
+        assert_eq!(
+            state.holders(&apps),
+            vec!["Deployment/users/users-api (ProgressDeadlineExceeded: 0/1 available)"]
+        );
+        state.apply(Observation::deleted(ObjectRef::new("Deployment", "users", "users-api")));
+        assert_eq!(
+            state.holders(&apps),
+            vec!["Deployment/users/users-api (not created yet)"]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the pure timeline/assert/report stages turn them into a verdict.
 
 mod context;
+mod object_updates;
 mod progress;
 mod setup;
 pub mod signals;
@@ -104,6 +105,8 @@ struct Run<'a> {
     mirror: Option<crate::cluster::mirror::PullThroughCache>,
     /// Watch failures not yet written as warnings.
     watch_failures: watch_failures::WatchFailures,
+    /// The last reason said of each object not Ready.
+    said: object_updates::Said,
 }
 
 pub fn run_id() -> String {
@@ -156,6 +159,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         branch: gitserve::BRANCH.to_string(),
         mirror: None,
         watch_failures: Default::default(),
+        said: Default::default(),
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),

@@ -109,37 +109,7 @@ impl Run<'_> {
 
     fn apply_update(&mut self, update: Update) {
         match update {
-            Update::Object(o) => {
-                let o = *o;
-                if self.engine.as_ref().is_some_and(|e| (e.rules().saw_drift)(&o)) {
-                    self.engine_event(&o.object, "");
-                }
-                let previous = self.state.apply(o.clone());
-                if previous.is_none() {
-                    self.emit(EventKind::ObjectObserved {
-                        object: o.object.clone(),
-                        depends_on: o.depends_on.clone(),
-                        wave: o.wave,
-                    });
-                }
-                let was_ready = previous.as_ref().is_some_and(|p| p.ready && p.present);
-                let same_reason = previous
-                    .as_ref()
-                    .is_some_and(|p| p.reason == o.reason && p.message == o.message && !p.ready);
-                if o.ready && o.present && !was_ready {
-                    self.emit(EventKind::ObjectReady {
-                        object: o.object,
-                        revision: o.revision,
-                        api_transition: o.api_transition,
-                    });
-                } else if !(o.ready && o.present) && (was_ready || !same_reason) && previous.is_some() {
-                    self.emit(EventKind::ObjectNotReady {
-                        object: o.object,
-                        reason: o.reason,
-                        message: o.message,
-                    });
-                }
-            }
+            Update::Object(o) => self.object_update(*o),
             Update::Pull { fact, node, pod, at } => {
                 // The Events watch lists old events too; only pulls of this window count.
                 if at.is_some_and(|t| t < self.window_started_at - jiff::SignedDuration::from_secs(2)) {

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::NAMESPACE;
 use crate::event::ObjectRef;
-use crate::observe::readiness::{Observation, SyncOperation, str_at};
+use crate::observe::readiness::{Observation, SyncOperation, str_at, with_holders};
 use crate::observe::rules::{EngineRules, KindRule};
 
 pub const KINDS: [KindRule; 1] = [KindRule {
@@ -124,22 +124,6 @@ fn judge(v: &Value, o: &mut Observation) {
     if let Some(parent) = manager_of(v) {
         o.depends_on.push(parent);
     }
-}
-
-/// How many resources of an Application's tree a reason names.
-const HOLDERS_NAMED: usize = 3;
-
-/// The reason an Application gives, followed by the resources inside it that hold it.
-fn with_holders(own: String, holders: Vec<String>) -> String {
-    if holders.is_empty() {
-        return own;
-    }
-    let more = holders.len().saturating_sub(HOLDERS_NAMED);
-    let mut named = holders.into_iter().take(HOLDERS_NAMED).collect::<Vec<_>>().join("; ");
-    if more > 0 {
-        named.push_str(&format!("; and {more} more"));
-    }
-    format!("{own}; held by {named}")
 }
 
 fn resources(v: &Value) -> impl Iterator<Item = &Value> {
