@@ -16,6 +16,20 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Diagnostics on stderr: -v drill's own, -vv also kube's, hyper's and bollard's
+    /// (RUST_LOG, e.g. `RUST_LOG=kube=debug`, chooses exactly; it wins over -v).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// The diagnostics filter for `-v` counts when RUST_LOG is not set; none by default, so
+/// the progress lines stay the only output.
+pub fn log_filter(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "off",
+        1 => "gitops_drill=debug,drill=debug",
+        _ => "debug",
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,11 +142,9 @@ pub enum Command {
         #[arg(long, value_enum)]
         engine: Option<EngineArg>,
         /// Profile file (KEY=value) naming the engine install manifest; also DRILL_PROFILE.
+        /// With -v, also say where each image is named (stderr stays for the summary).
         #[arg(long)]
         profile: Option<PathBuf>,
-        /// Also say where each image is named (stderr stays for the summary).
-        #[arg(long, short)]
-        verbose: bool,
     },
     /// Print the JSON schema of the scenario format.
     Schema,
@@ -198,5 +210,19 @@ impl From<ConsentArgs> for crate::cluster::existing::Consent {
             allow_context: a.allow_context,
             not_a_test_cluster: a.i_know_this_is_not_a_test_cluster,
         }
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn verbosity_counts_choose_the_filter_and_are_accepted_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["drill", "validate", "x.yaml", "-vv"]).unwrap();
+        assert_eq!(log_filter(cli.verbose), "debug");
+        let cli = Cli::try_parse_from(["drill", "-v", "validate", "x.yaml"]).unwrap();
+        assert_eq!(log_filter(cli.verbose), "gitops_drill=debug,drill=debug");
+        assert_eq!(log_filter(0), "off");
     }
 }

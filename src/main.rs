@@ -13,6 +13,7 @@ use gitops_drill::{event, scenario};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_diagnostics(cli.verbose);
     match run(cli) {
         Ok(exit) => exit.into(),
         Err(err) => {
@@ -22,7 +23,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// A tracing subscriber on stderr: RUST_LOG when set, else what `-v` asks for.
+fn init_diagnostics(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(gitops_drill::cli::log_filter(verbose)));
+    // Only fails when a subscriber is already installed, which nothing else does.
+    use std::io::IsTerminal as _;
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(color)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
+}
+
 fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let verbose = cli.verbose > 0;
     match cli.command {
         Command::Run {
             scenarios,
@@ -84,7 +102,6 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             report,
             engine,
             profile,
-            verbose,
         } => cmd_images(scenario, report, engine, profile, verbose),
         Command::Compare { a, b } => cmd_compare(&a, &b),
         Command::Report { run, format } => cmd_report(&run, format),

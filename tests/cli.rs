@@ -5,6 +5,7 @@ use std::process::Command;
 fn drill(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_drill"))
         .args(args)
+        .env_remove("RUST_LOG")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -469,4 +470,29 @@ fn images_lists_what_a_rebuild_needs_one_per_line() {
     );
     let (code, _, err) = drill(&["images"]);
     assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn diagnostics_are_off_by_default_and_on_with_v_or_rust_log() {
+    let (code, _, quiet) = drill(&["validate", "scenarios/flux-bootstrap.yaml"]);
+    assert_eq!(code, 0);
+    assert!(!quiet.contains("DEBUG"), "{quiet}");
+    let (code, _, verbose) = drill(&["validate", "scenarios/flux-bootstrap.yaml", "-v"]);
+    assert_eq!(code, 0);
+    assert!(
+        verbose.contains("DEBUG") && verbose.contains("parsed scenario flux-bootstrap"),
+        "{verbose}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["validate", "scenarios/flux-bootstrap.yaml"])
+        .env("RUST_LOG", "gitops_drill::scenario=debug")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gitops_drill::scenario"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {stderr}"
+    );
 }

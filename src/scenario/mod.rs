@@ -33,6 +33,12 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
 /// Parses and validates a scenario file into a runnable plan.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let scenario = parse_file(path)?;
+    tracing::debug!(
+        path = %path.display(),
+        steps = scenario.disasters.len(),
+        "parsed scenario {}",
+        scenario.name
+    );
     Plan::build(scenario, path)
 }
 

@@ -81,6 +81,8 @@ pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], repor
         .args(extra)
         .env("DRILL_PROFILE", &profile)
         .env("PATH", kind_bin_path())
+        // Its stderr is read line by line: no diagnostics in between.
+        .env_remove("RUST_LOG")
         .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
