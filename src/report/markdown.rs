@@ -89,8 +89,8 @@ fn phases_and_objects(out: &mut String, report: &Report) {
         let d = p.duration_ms.map(ms).unwrap_or_else(|| "unfinished".into());
         let _ = writeln!(out, "| {} | {} | {d} |", p.label(), ms(p.start_ms));
     }
-    if !report.critical_path.is_empty() {
-        let _ = writeln!(out, "\n**Critical path:** {}", report.critical_path.join(" → "));
+    for (label, path) in super::critical_path_lines(report) {
+        let _ = writeln!(out, "\n**Critical path{label}:** {}", path.join(" → "));
     }
 
     if !report.apps.is_empty() {

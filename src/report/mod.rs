@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assert::Assertion;
 use crate::human::ms;
-use crate::timeline::{DriftRecord, Flap, PhaseLabel, StepTiming, Timeline};
+use crate::timeline::{DriftRecord, Flap, PhaseLabel, StepTiming, Timeline, WindowPath};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -189,6 +189,9 @@ pub struct Report {
     pub apps: Vec<App>,
     pub images: Vec<Image>,
     pub critical_path: Vec<String>,
+    /// Every window's critical path: the initial rebuild's, then each step's.
+    #[serde(default)]
+    pub critical_paths: Vec<WindowPath>,
     pub assertions: Vec<Assertion>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
@@ -279,6 +282,7 @@ impl Report {
                 })
                 .collect(),
             critical_path: timeline.critical_path.clone(),
+            critical_paths: timeline.critical_paths.clone(),
             assertions,
             error,
             warnings: timeline.warnings.clone(),
@@ -307,6 +311,29 @@ impl Report {
         // A Report holds only strings, numbers and options: serializing cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}")) + "\n"
     }
+}
+
+/// The critical paths to show, each with a label: " (initial sync)" and " (step N)" when
+/// the run had steps, none when there is one window (or a report from before they were kept).
+pub fn critical_path_lines(report: &Report) -> Vec<(String, &[String])> {
+    if report.critical_paths.len() <= 1 {
+        return match report.critical_path.is_empty() {
+            true => Vec::new(),
+            false => vec![(String::new(), report.critical_path.as_slice())],
+        };
+    }
+    report
+        .critical_paths
+        .iter()
+        .filter(|w| !w.path.is_empty())
+        .map(|w| {
+            let label = match w.step {
+                Some(step) => format!(" (step {})", step + 1),
+                None => " (initial sync)".to_string(),
+            };
+            (label, w.path.as_slice())
+        })
+        .collect()
 }
 
 /// A drift row for the table and the summary: object, fields, detected, overwritten, age.
@@ -446,6 +473,19 @@ pub(crate) mod fixtures {
             critical_path: vec![
                 "GitRepository/flux-system/flux-system".into(),
                 "Kustomization/flux-system/apps".into(),
+            ],
+            critical_paths: vec![
+                WindowPath {
+                    step: None,
+                    path: vec!["cluster-create".into(), "engine-install".into()],
+                },
+                WindowPath {
+                    step: Some(0),
+                    path: vec![
+                        "GitRepository/flux-system/flux-system".into(),
+                        "Kustomization/flux-system/apps".into(),
+                    ],
+                },
             ],
             warnings: vec![],
             steps: vec![],

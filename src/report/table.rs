@@ -79,8 +79,8 @@ fn verdict_lines(report: &Report) -> String {
     for f in &report.findings {
         out.push_str(&format!("finding: {f}\n"));
     }
-    if !report.critical_path.is_empty() {
-        out.push_str(&format!("critical path: {}\n", report.critical_path.join(" → ")));
+    for (label, path) in super::critical_path_lines(report) {
+        out.push_str(&format!("critical path{label}: {}\n", path.join(" → ")));
     }
     for a in &report.assertions {
         out.push_str(&format!(

@@ -178,6 +178,15 @@ pub struct ObjectTiming {
     pub wave: Option<i64>,
 }
 
+/// The critical path of one window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowPath {
+    /// The step (0-based) that opened the window; None for the initial rebuild.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    pub path: Vec<String>,
+}
+
 /// A dependency that went un-Ready again after what depends on it was Ready.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flap {
@@ -291,6 +300,8 @@ pub struct Timeline {
     pub objects: Vec<ObjectTiming>,
     pub images: Vec<ImagePull>,
     pub critical_path: Vec<String>,
+    /// The critical path of every window: the initial rebuild's (step None), then each step's.
+    pub critical_paths: Vec<WindowPath>,
     pub warnings: Vec<String>,
     pub steps: Vec<StepTiming>,
     pub drift: Vec<DriftRecord>,
@@ -342,6 +353,9 @@ struct Fold {
     objects: objects::Objects,
     images: images::Images,
     findings: findings::Findings,
+    /// The step whose window is open; the paths of the windows already closed.
+    window_step: Option<usize>,
+    critical_paths: Vec<WindowPath>,
 }
 
 impl Fold {
@@ -355,7 +369,7 @@ impl Fold {
                 self.run_id = run_id.clone();
                 self.window.run_started_at = Some(ev.at);
             }
-            EventKind::DisasterStarted { .. } => self.open_window(now),
+            EventKind::DisasterStarted { step, .. } => self.open_window(now, *step),
             EventKind::Warning { message } => self.warnings.push(message.clone()),
             EventKind::StoppedEarly { reason } => {
                 self.stopped_early.get_or_insert_with(|| reason.clone());
@@ -380,9 +394,15 @@ impl Fold {
     }
 
     /// A disaster starts: the ending window gets its derived phases before its readiness is forgotten.
-    fn open_window(&mut self, now: u64) {
+    fn open_window(&mut self, now: u64, step: usize) {
         self.phases
             .close_window(self.window.start_ms, &self.objects, self.images.window_pulls());
+        let path = critical_path::critical_path(self.phases.spans(), self.objects.by_ref(), self.window.start_ms);
+        self.critical_paths.push(WindowPath {
+            step: self.window_step,
+            path,
+        });
+        self.window_step = Some(step);
         self.window.start_ms = now;
         self.phases.open_window();
         self.objects.open_window();
@@ -396,6 +416,11 @@ impl Fold {
         let recoveries = self.recoveries.finish();
         let phases = self.phases.finish(&recoveries);
         let critical_path = critical_path::critical_path(&phases, self.objects.by_ref(), window_start);
+        let mut critical_paths = self.critical_paths;
+        critical_paths.push(WindowPath {
+            step: self.window_step,
+            path: critical_path.clone(),
+        });
         let mut findings = self.findings.finish();
         findings.extend(self.objects.flap_findings().iter().cloned());
         Timeline {
@@ -410,6 +435,7 @@ impl Fold {
             objects: self.objects.finish(),
             images: self.images.finish(),
             critical_path,
+            critical_paths,
             warnings: self.warnings,
             steps: self.steps.finish(),
             drift: self.drift.finish(self.finished_ms),

@@ -86,6 +86,11 @@ impl Phases {
         }
     }
 
+    /// The spans so far (a closing window's critical path reads its driven phases).
+    pub(super) fn spans(&self) -> &[PhaseSpan] {
+        &self.spans
+    }
+
     /// A new window measures the engine from its own driven phases.
     pub(super) fn open_window(&mut self) {
         self.driven_end = None;

@@ -45,12 +45,26 @@ fn cluster_loss_rebuilds_install_secret_root_app_and_waits() {
     for name in ["cluster-create", "engine-install", "secret-bootstrap"] {
         assert_eq!(phases(r, name).len(), 2, "{name} timed in both builds");
     }
-    let path = r["critical_path"].as_array().unwrap();
+    let path: Vec<&str> = r["critical_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
     assert_eq!(path[0], "cluster-create", "{path:?}");
+    // Through the app-of-apps: the root first, then the child (ApplicationSet or
+    // Application) with its sync wave, not a lone Application.
+    let root = path.iter().position(|p| *p == "Application/argocd/root");
+    let waved = path
+        .iter()
+        .position(|p| p.starts_with("Application") && p.contains("(wave "));
     assert!(
-        path.iter().any(|p| p.as_str().unwrap().starts_with("Application/")),
-        "{path:?}"
+        matches!((root, waved), (Some(r), Some(w)) if r < w),
+        "the parent chain with waves: {path:?}"
     );
+    let paths = r["critical_paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 2, "the initial sync's and the rebuild's: {paths:?}");
+    assert!(paths[0]["step"].is_null() && paths[1]["step"] == 0, "{paths:?}");
     assert_run_left_nothing(&run);
 }
 

@@ -7,11 +7,19 @@ use crate::event::ObjectRef;
 use crate::observe::readiness::{Observation, SyncOperation, str_at, with_holders};
 use crate::observe::rules::{EngineRules, KindRule};
 
-pub const KINDS: [KindRule; 1] = [KindRule {
-    group: "argoproj.io",
-    kind: "Application",
-    judge,
-}];
+pub const KINDS: [KindRule; 2] = [
+    KindRule {
+        group: "argoproj.io",
+        kind: "Application",
+        judge,
+    },
+    // Watched so the Applications it generates link to the app-of-apps that applied it.
+    KindRule {
+        group: "argoproj.io",
+        kind: "ApplicationSet",
+        judge: judge_application_set,
+    },
+];
 
 pub const RULES: EngineRules = EngineRules {
     kinds: &KINDS,
@@ -119,6 +127,69 @@ fn judge(v: &Value, o: &mut Observation) {
         if !field("kind").is_empty() && !field("name").is_empty() {
             o.inventory
                 .push(ObjectRef::new(field("kind"), field("namespace"), field("name")));
+        }
+    }
+    if let Some(parent) = manager_of(v) {
+        o.depends_on.push(parent);
+    }
+    o.depends_on.extend(application_set_owner(v));
+}
+
+/// The ApplicationSet that generated an Application (its owner reference).
+fn application_set_owner(v: &Value) -> Option<ObjectRef> {
+    let owners = v.pointer("/metadata/ownerReferences")?.as_array()?;
+    let owner = owners
+        .iter()
+        .find(|o| o.get("kind").and_then(Value::as_str) == Some("ApplicationSet"))?;
+    let name = owner.get("name").and_then(Value::as_str)?;
+    let namespace = str_at(v, "/metadata/namespace").unwrap_or(NAMESPACE);
+    Some(ObjectRef::new("ApplicationSet", namespace, name))
+}
+
+/// ApplicationSet: Ready once its controller has generated its Applications without an
+/// error (the Applications themselves are judged on their own). Its parent is the
+/// Application that applied it; its inventory the Applications it generated.
+fn judge_application_set(v: &Value, o: &mut Observation) {
+    let condition = |kind: &str| {
+        v.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+    };
+    let status = |c: &Value| c.get("status").and_then(Value::as_str).unwrap_or_default().to_string();
+    let error = condition("ErrorOccurred").map(status);
+    let up_to_date = condition("ResourcesUpToDate").map(status);
+    // Generated: an explicit "up to date", or the error condition present and False
+    // ("ApplicationSetUpToDate"), as controllers without the other condition report it.
+    let generated = match up_to_date.as_deref() {
+        Some(s) => s == "True",
+        None => error.as_deref() == Some("False"),
+    };
+    o.ready = error.as_deref() != Some("True") && generated;
+    (o.reason, o.message) = if error.as_deref() == Some("True") {
+        let message = condition("ErrorOccurred")
+            .and_then(|c| c.get("message"))
+            .and_then(Value::as_str);
+        ("ErrorOccurred".into(), message.unwrap_or_default().to_string())
+    } else if generated {
+        (String::new(), String::new())
+    } else {
+        ("NotGenerated".into(), "its Applications are not generated yet".into())
+    };
+    o.wave = v
+        .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
+        .and_then(Value::as_str)
+        .and_then(|w| w.trim().parse().ok());
+    for r in v
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = r.get("name").and_then(Value::as_str) {
+            let namespace = r.get("namespace").and_then(Value::as_str).unwrap_or(NAMESPACE);
+            o.inventory.push(ObjectRef::new("Application", namespace, name));
         }
     }
     if let Some(parent) = manager_of(v) {
@@ -237,6 +308,51 @@ mod tests {
             "sync status OutOfSync; held by ConfigMap/users/c0 OutOfSync; ConfigMap/users/c1 OutOfSync; \
              ConfigMap/users/c2 OutOfSync; and 2 more"
         );
+    }
+
+    #[test]
+    fn a_generated_application_links_through_its_application_set_to_the_app_of_apps() {
+        let set = json!({
+            "metadata": {"name": "environments", "namespace": "argocd",
+                         "annotations": {"argocd.argoproj.io/sync-wave": "1",
+                                         "argocd.argoproj.io/tracking-id": "root:argoproj.io/ApplicationSet:argocd/environments"}},
+            "status": {"conditions": [
+                {"type": "ErrorOccurred", "status": "False"},
+                {"type": "ResourcesUpToDate", "status": "True"}],
+                "resources": [{"name": "env-staging", "namespace": "argocd"}]}
+        });
+        let s = observe(&RULES, "ApplicationSet", &set);
+        assert!(s.ready, "{s:?}");
+        assert_eq!(s.wave, Some(1));
+        assert_eq!(s.depends_on, [ObjectRef::new("Application", "argocd", "root")]);
+        assert_eq!(s.inventory, [ObjectRef::new("Application", "argocd", "env-staging")]);
+        let app = json!({
+            "metadata": {"name": "env-staging", "namespace": "argocd",
+                         "ownerReferences": [{"kind": "ApplicationSet", "name": "environments"}]},
+            "status": {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}}
+        });
+        let a = observe(&RULES, "Application", &app);
+        assert_eq!(
+            a.depends_on,
+            [ObjectRef::new("ApplicationSet", "argocd", "environments")]
+        );
+        let failing = json!({"metadata": {"name": "e", "namespace": "argocd"},
+            "status": {"conditions": [{"type": "ErrorOccurred", "status": "True", "message": "repo not found"}]}});
+        let f = observe(&RULES, "ApplicationSet", &failing);
+        assert!(!f.ready);
+        assert_eq!(
+            (f.reason.as_str(), f.message.as_str()),
+            ("ErrorOccurred", "repo not found")
+        );
+        let fresh = observe(
+            &RULES,
+            "ApplicationSet",
+            &json!({"metadata": {"name": "e", "namespace": "argocd"}}),
+        );
+        assert!(!fresh.ready);
+        let older = json!({"metadata": {"name": "e", "namespace": "argocd"},
+            "status": {"conditions": [{"type": "ErrorOccurred", "status": "False", "reason": "ApplicationSetUpToDate"}]}});
+        assert!(observe(&RULES, "ApplicationSet", &older).ready);
     }
 
     #[test]
