@@ -13,6 +13,9 @@ pub struct Assertion {
     pub name: String,
     pub passed: bool,
     pub message: String,
+    /// What the assertion measured (a recovery, the rebuild, a phase), as a test case's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_ms: Option<u64>,
 }
 
 /// The outcome of one `expect.objects` check, evaluated against the live cluster by the runner.
@@ -40,6 +43,7 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
     }
 
     out.extend(object_checks.iter().map(|c| Assertion {
+        measured_ms: None,
         name: c.description.clone(),
         passed: c.passed,
         message: c.message.clone(),
@@ -64,11 +68,13 @@ fn recovery_within_budget(expect: &Expect, timeline: &Timeline, r: &Recovery) ->
     let name = format!("step {} {}: {what} {within}", r.step + 1, r.disaster);
     match r.rto_ms {
         Some(rto) if rto <= budget_ms => Assertion {
+            measured_ms: Some(rto),
             name,
             passed: true,
             message: format!("{what} in {} (budget {budget})", ms(rto)),
         },
         Some(rto) => Assertion {
+            measured_ms: Some(rto),
             name,
             passed: false,
             message: format!(
@@ -78,6 +84,7 @@ fn recovery_within_budget(expect: &Expect, timeline: &Timeline, r: &Recovery) ->
             ),
         },
         None => Assertion {
+            measured_ms: None,
             name,
             passed: false,
             message: format!("not {what} within {budget}: {}", not_ready_summary(timeline)),
@@ -90,11 +97,13 @@ pub fn rebuild_within_budget(expect: &Expect, timeline: &Timeline) -> Assertion 
     let name = format!("rebuilt from Git within RTO {}", expect.rto);
     match timeline.rebuild_ms {
         Some(took) if took <= expect.rto.as_millis() => Assertion {
+            measured_ms: Some(took),
             name,
             passed: true,
             message: format!("every object Ready {} after the run started", ms(took)),
         },
         Some(took) => Assertion {
+            measured_ms: Some(took),
             name,
             passed: false,
             message: format!(
@@ -104,6 +113,7 @@ pub fn rebuild_within_budget(expect: &Expect, timeline: &Timeline) -> Assertion 
             ),
         },
         None => Assertion {
+            measured_ms: None,
             name,
             passed: false,
             message: format!("the initial sync did not finish: {}", not_ready_summary(timeline)),
@@ -127,12 +137,14 @@ fn all_ready(timeline: &Timeline) -> Assertion {
     if timeline.objects.is_empty() {
         // Nothing watched is nothing Ready: a run that never saw the fleet must not pass it.
         Assertion {
+            measured_ms: None,
             name: "all objects Ready".into(),
             passed: false,
             message: "no object of the fleet was ever observed".into(),
         }
     } else if stuck.is_empty() {
         Assertion {
+            measured_ms: None,
             name: "all objects Ready".into(),
             passed: true,
             message: format!("{ready} objects Ready"),
@@ -141,6 +153,7 @@ fn all_ready(timeline: &Timeline) -> Assertion {
         let mut lines = stuck;
         lines.extend(failed_pulls);
         Assertion {
+            measured_ms: None,
             name: "all objects Ready".into(),
             passed: false,
             message: format!(
@@ -170,11 +183,13 @@ fn one_step(st: &StepTiming) -> Vec<Assertion> {
         let name = format!("step {n} {}: the app broke as expected", st.kind);
         out.push(match st.degraded_ms {
             Some(d) => Assertion {
+                measured_ms: None,
                 name,
                 passed: true,
                 message: format!("degraded {} after the step: {}", ms(d), st.degraded.join("; ")),
             },
             None => Assertion {
+                measured_ms: None,
                 name,
                 passed: false,
                 message: "nothing broke: every object stayed or became Ready".into(),
@@ -185,12 +200,14 @@ fn one_step(st: &StepTiming) -> Vec<Assertion> {
         let name = format!("step {n} drift: the engine left the expected drift alone");
         out.push(if st.kept == Some(true) {
             Assertion {
+                measured_ms: None,
                 name,
                 passed: true,
                 message: "the hand edit is still live after the engine's reconcile: no finding".into(),
             }
         } else {
             Assertion {
+                measured_ms: None,
                 name,
                 passed: false,
                 message: "the engine overwrote it: this difference is noise the ignore rules should cover".into(),
@@ -199,6 +216,7 @@ fn one_step(st: &StepTiming) -> Vec<Assertion> {
     }
     for a in st.actions.iter().filter(|a| !a.ok) {
         out.push(Assertion {
+            measured_ms: None,
             name: format!("step {n} {}: {}", st.kind, a.action),
             passed: false,
             message: a.message.clone(),
@@ -206,6 +224,7 @@ fn one_step(st: &StepTiming) -> Vec<Assertion> {
     }
     if st.kind == "break-glass" && !st.actions.is_empty() && st.actions.iter().all(|a| a.ok) {
         out.push(Assertion {
+            measured_ms: None,
             name: format!("step {n} break-glass: every action done, before the deadline"),
             passed: true,
             message: st
@@ -230,6 +249,7 @@ fn drift_assertions(expect: &Expect, timeline: &Timeline) -> Vec<Assertion> {
         .collect();
     if !timeline.drift.is_empty() {
         out.push(Assertion {
+            measured_ms: None,
             name: "nothing left drifted".into(),
             passed: open.is_empty(),
             message: if open.is_empty() {
@@ -250,6 +270,7 @@ fn drift_assertions(expect: &Expect, timeline: &Timeline) -> Vec<Assertion> {
             .map(|d| format!("{} lived {}", d.object, ms(d.age_ms)))
             .collect();
         out.push(Assertion {
+            measured_ms: None,
             name: format!("no drift older than {max}"),
             passed: old.is_empty(),
             message: if old.is_empty() {
@@ -267,6 +288,7 @@ fn phase_budget(phase: PhaseName, budget: &Duration, timeline: &Timeline) -> Ass
     let spans: Vec<_> = timeline.phases.iter().filter(|p| p.name == phase).collect();
     if spans.is_empty() {
         return Assertion {
+            measured_ms: None,
             name,
             passed: false,
             message: format!("phase {phase} was never observed in this run"),
@@ -280,15 +302,18 @@ fn phase_budget(phase: PhaseName, budget: &Duration, timeline: &Timeline) -> Ass
             None => Some(format!("never finished (started at {})", ms(p.start_ms))),
         })
         .collect();
+    let longest = spans.iter().filter_map(|p| p.duration_ms).max();
     if over.is_empty() {
-        let longest = spans.iter().filter_map(|p| p.duration_ms).max().unwrap_or(0);
+        let longest = longest.unwrap_or(0);
         Assertion {
+            measured_ms: Some(longest),
             name,
             passed: true,
             message: format!("longest {}", ms(longest)),
         }
     } else {
         Assertion {
+            measured_ms: longest,
             name,
             passed: false,
             message: over.join("; "),

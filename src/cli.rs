@@ -51,6 +51,10 @@ pub enum Command {
         /// Run each scenario N times (each run is reported and kept in history).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
         repeat: u32,
+        /// Also write one JUnit file with every run of this invocation (each scenario, each
+        /// repeat) to PATH, for a CI test report; written atomically at the end.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
         /// Profile file (KEY=value) for offline/air-gapped use; also DRILL_PROFILE.
         #[arg(long)]
         profile: Option<PathBuf>,

@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             output,
             keep_cluster,
             repeat,
+            junit,
             profile,
             bootstrap_timeout,
             no_fail_fast,
@@ -67,7 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 skip_resource_check,
                 consent,
             };
-            cmd_run(&scenarios, engine, images, settings, output, repeat)
+            cmd_run(&scenarios, engine, images, settings, output, repeat, junit.as_deref())
         }
         Command::Gameday {
             scenario,
@@ -144,6 +145,7 @@ fn cmd_run(
     settings: RunSettings,
     output: Output,
     repeat: u32,
+    junit: Option<&Path>,
 ) -> anyhow::Result<Exit> {
     // Every scenario is validated before any cluster is created: bad input costs nothing.
     let mut plans = Vec::new();
@@ -164,13 +166,20 @@ fn cmd_run(
     }
     let runtime = tokio::runtime::Runtime::new()?;
     let mut worst = Exit::Pass;
-    for plan in &plans {
+    let mut reports = Vec::new();
+    'runs: for plan in &plans {
         for _ in 0..repeat {
-            let Some(exit) = run_once(&runtime, plan, &opts, &settings.report_dir, output)? else {
-                return Ok(Exit::Error);
+            let Some(report) = run_once(&runtime, plan, &opts, &settings.report_dir, output)? else {
+                worst = Exit::Error;
+                break 'runs;
             };
-            worst = worst.max(exit);
+            worst = worst.max(report.result.into());
+            reports.push(report);
         }
+    }
+    if let Some(path) = junit {
+        report::write::write_file(path, report::junit::render(&reports).as_bytes())?;
+        eprintln!("junit: {} ({} run(s))", path.display(), reports.len());
     }
     Ok(worst)
 }
@@ -192,8 +201,8 @@ fn cmd_gameday(scenario: &Path, operator: &str, auto: bool, settings: RunSetting
         auto,
     }))?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let exit = run_once(&runtime, &plan, &opts, &settings.report_dir, Output::Table)?;
-    Ok(exit.unwrap_or(Exit::Error))
+    let report = run_once(&runtime, &plan, &opts, &settings.report_dir, Output::Table)?;
+    Ok(report.map_or(Exit::Error, |r| r.result.into()))
 }
 
 /// `drill doctor`: an error exit when any check fails, so scripts can gate on it.
@@ -381,7 +390,7 @@ fn run_once(
     opts: &RunOptions,
     report_dir: &Path,
     output: Output,
-) -> anyhow::Result<Option<Exit>> {
+) -> anyhow::Result<Option<Report>> {
     let run_id = runner::run_id();
     let result = runtime.block_on(async {
         use futures::FutureExt as _;
@@ -425,7 +434,7 @@ fn run_once(
         }
     }
     eprintln!("reports: {}", written.dir.display());
-    Ok(Some(result.report.result.into()))
+    Ok(Some(result.report))
 }
 
 /// A recorded run keeps its verdict in report.json and its raw events in events.jsonl;

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::assert::Assertion;
 use crate::human::ms;
-use crate::timeline::{DriftRecord, Flap, PhaseLabel, StepTiming, Timeline, WindowPath};
+use crate::timeline::{
+    DriftRecord, Flap, ImagePull, ObjectTiming, PhaseLabel, PhaseSpan, StepTiming, Timeline, WindowPath,
+};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -55,6 +57,51 @@ pub struct Phase {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
+}
+
+impl From<&PhaseSpan> for Phase {
+    fn from(p: &PhaseSpan) -> Self {
+        Phase {
+            name: p.name.clone(),
+            step: p.step,
+            start_ms: p.start_ms,
+            duration_ms: p.duration_ms,
+            ok: p.ok,
+            message: p.message.clone(),
+        }
+    }
+}
+
+impl From<&ObjectTiming> for App {
+    fn from(o: &ObjectTiming) -> Self {
+        App {
+            kind: o.object.kind.clone(),
+            namespace: o.object.namespace.clone(),
+            name: o.object.name.clone(),
+            ready: o.ready,
+            ready_ms: o.ready_ms,
+            first_ready_ms: o.first_ready_ms,
+            flapped: o.flapped.clone(),
+            api_ready_ms: o.api_ready_ms,
+            revision: o.revision.clone(),
+            not_ready_reason: o.not_ready.as_ref().map(|n| n.reason.clone()),
+            not_ready_message: o.not_ready.as_ref().map(|n| n.message.clone()),
+        }
+    }
+}
+
+impl From<&ImagePull> for Image {
+    fn from(i: &ImagePull) -> Self {
+        Image {
+            image: i.image.clone(),
+            node: i.node.clone(),
+            pull_ms: i.pull_ms,
+            size_bytes: i.size_bytes,
+            failed: i.failed.clone(),
+            pulled: i.pulled,
+            present: i.present,
+        }
+    }
 }
 
 impl Phase {
@@ -239,48 +286,9 @@ impl Report {
                     rto_ms: r.rto_ms,
                 })
                 .collect(),
-            phases: timeline
-                .phases
-                .iter()
-                .map(|p| Phase {
-                    name: p.name.clone(),
-                    step: p.step,
-                    start_ms: p.start_ms,
-                    duration_ms: p.duration_ms,
-                    ok: p.ok,
-                    message: p.message.clone(),
-                })
-                .collect(),
-            apps: timeline
-                .objects
-                .iter()
-                .map(|o| App {
-                    kind: o.object.kind.clone(),
-                    namespace: o.object.namespace.clone(),
-                    name: o.object.name.clone(),
-                    ready: o.ready,
-                    ready_ms: o.ready_ms,
-                    first_ready_ms: o.first_ready_ms,
-                    flapped: o.flapped.clone(),
-                    api_ready_ms: o.api_ready_ms,
-                    revision: o.revision.clone(),
-                    not_ready_reason: o.not_ready.as_ref().map(|n| n.reason.clone()),
-                    not_ready_message: o.not_ready.as_ref().map(|n| n.message.clone()),
-                })
-                .collect(),
-            images: timeline
-                .images
-                .iter()
-                .map(|i| Image {
-                    image: i.image.clone(),
-                    node: i.node.clone(),
-                    pull_ms: i.pull_ms,
-                    size_bytes: i.size_bytes,
-                    failed: i.failed.clone(),
-                    pulled: i.pulled,
-                    present: i.present,
-                })
-                .collect(),
+            phases: timeline.phases.iter().map(Phase::from).collect(),
+            apps: timeline.objects.iter().map(App::from).collect(),
+            images: timeline.images.iter().map(Image::from).collect(),
             critical_path: timeline.critical_path.clone(),
             critical_paths: timeline.critical_paths.clone(),
             assertions,
@@ -494,17 +502,20 @@ pub(crate) mod fixtures {
         };
         let assertions = vec![
             Assertion {
+                measured_ms: None,
                 name: "step 1 delete-namespace: recovered within RTO 1m".into(),
                 passed: false,
                 message: "did not recover within 1m: Kustomization/flux-system/apps (HealthCheckFailed: timeout)"
                     .into(),
             },
             Assertion {
+                measured_ms: None,
                 name: "all objects Ready".into(),
                 passed: false,
                 message: "1 of 2 not Ready: <apps> & \"quotes\"".into(),
             },
             Assertion {
+                measured_ms: Some(21_000),
                 name: "phase engine-install within 1m".into(),
                 passed: true,
                 message: "longest 21.0s".into(),
@@ -548,11 +559,13 @@ mod tests {
     fn outcome_follows_assertions_and_errors() {
         let t = Timeline::default();
         let pass = Assertion {
+            measured_ms: None,
             name: "a".into(),
             passed: true,
             message: String::new(),
         };
         let fail = Assertion {
+            measured_ms: None,
             name: "b".into(),
             passed: false,
             message: String::new(),

@@ -59,6 +59,26 @@ pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent]) -> 
     Ok(Written { dir: final_dir })
 }
 
+/// Writes one file atomically: a hidden sibling first, renamed into place, so a reader
+/// (or a full disk) never sees half of it.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let staging = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let written = fs::write(&staging, bytes).and_then(|()| fs::rename(&staging, path));
+    if let Err(err) = written {
+        let _ = fs::remove_file(&staging);
+        return Err(err).with_context(|| format!("failed to write {}", path.display()));
+    }
+    Ok(())
+}
+
 /// Past runs of a scenario, oldest first; unreadable lines are skipped, not fatal.
 pub fn read_history(path: &Path) -> Vec<HistoryEntry> {
     fs::read_to_string(path)
@@ -125,6 +145,23 @@ mod tests {
 
     use super::*;
     use crate::report::fixtures::failed_report;
+
+    #[test]
+    fn a_single_file_is_written_whole_and_leaves_no_staging_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ci/junit.xml");
+        write_file(&path, b"<testsuites/>").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "<testsuites/>");
+        let names: Vec<_> = fs::read_dir(dir.path().join("ci"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(
+            write_file(dir.path(), b"x").is_err(),
+            "a folder is not a file to replace"
+        );
+    }
 
     #[test]
     fn a_run_is_written_whole_with_private_files_and_history() {

@@ -323,7 +323,8 @@ impl Run<'_> {
     /// Window 0: the first sync from Git. Its failure is a verdict about the fleet, not a
     /// drill error; returns whether it synced.
     async fn initial_sync(&mut self) -> bool {
-        let deadline = Instant::now() + self.opts.bootstrap_timeout;
+        let started = Instant::now();
+        let deadline = started + self.opts.bootstrap_timeout;
         self.emit(EventKind::PhaseStarted {
             phase: crate::timeline::INITIAL_SYNC.into(),
         });
@@ -342,7 +343,12 @@ impl Run<'_> {
             Some(message) => (false, message),
             None => (true, format!("{} objects Ready", self.state.ready_set().len())),
         };
-        self.extra.push(Assertion { name, passed, message });
+        self.extra.push(Assertion {
+            measured_ms: Some(started.elapsed().as_millis() as u64),
+            name,
+            passed,
+            message,
+        });
         synced
     }
 

@@ -256,8 +256,19 @@ fn a_missing_image_fails_the_run_early_and_names_the_app() {
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_pulled_once() {
     let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-rebuild-wide.yaml", &[], reports.path());
+    let junit = reports.path().join("ci/junit.xml");
+    let run = drill_run(
+        "scenarios/flux-rebuild-wide.yaml",
+        &["--junit", junit.to_str().unwrap()],
+        reports.path(),
+    );
     run.assert_passed();
+    // The invocation's JUnit file: the rebuild's case timed by what it measured.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("name=\"rebuilt from Git within RTO 10m\" time=\"") && !xml.contains("<failure"),
+        "{xml}"
+    );
     let r = &run.report;
     let rebuild = r["rebuild_ms"].as_i64().expect("the rebuild time is reported");
     // Held against the API server's clock: the last Ready transition it recorded
