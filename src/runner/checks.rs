@@ -22,11 +22,7 @@ async fn one(client: &Client, c: &ObjectCheck) -> ObjectCheckOutcome {
         c.namespace.as_ref().map(|n| format!("{n}/")).unwrap_or_default(),
         c.name
     );
-    let description = match (&c.field, &c.equals, c.exists) {
-        (Some(f), Some(v), _) => format!("{target} {f} == {v:?}"),
-        (_, _, true) => format!("{target} exists"),
-        (_, _, false) => format!("{target} is absent"),
-    };
+    let description = describe(c, &target);
     let fail = |message: String| ObjectCheckOutcome {
         description: description.clone(),
         passed: false,
@@ -63,18 +59,83 @@ async fn one(client: &Client, c: &ObjectCheck) -> ObjectCheckOutcome {
         (Some(obj), true) => match (&c.field, &c.equals) {
             (Some(field), Some(want)) => {
                 let value = serde_json::to_value(&obj).ok().and_then(|v| v.pointer(field).cloned());
-                let got = match &value {
-                    Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    Some(other) => Some(other.to_string()),
-                    None => None,
-                };
-                match got {
-                    Some(g) if &g == want => passed_msg(&format!("is {g:?}")),
-                    Some(g) => fail(format!("is {g:?}")),
-                    None => fail(format!("has no field {field}")),
-                }
+                let (passed, message) = compare(c, field, want, value.as_ref());
+                if passed { passed_msg(&message) } else { fail(message) }
             }
             _ => passed_msg("exists"),
         },
+    }
+}
+
+/// Secret values are never rendered: reports, JUnit, tables and logs are read widely.
+fn is_secret(c: &ObjectCheck) -> bool {
+    c.kind == "Secret" && c.api_version == "v1"
+}
+
+const REDACTED: &str = "<redacted>";
+
+fn describe(c: &ObjectCheck, target: &str) -> String {
+    match (&c.field, &c.equals, c.exists) {
+        (Some(f), Some(_), _) if is_secret(c) => format!("{target} {f} == {REDACTED}"),
+        (Some(f), Some(v), _) => format!("{target} {f} == {v:?}"),
+        (_, _, true) => format!("{target} exists"),
+        (_, _, false) => format!("{target} is absent"),
+    }
+}
+
+/// Whether the live value equals the expected one, and what to say about it.
+fn compare(c: &ObjectCheck, field: &str, want: &str, value: Option<&serde_json::Value>) -> (bool, String) {
+    let got = match value {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => return (false, format!("has no field {field}")),
+    };
+    let passed = got == want;
+    let message = match (is_secret(c), passed) {
+        (true, true) => "equals the expected value (not shown: a Secret)".to_string(),
+        (true, false) => "differs from the expected value (not shown: a Secret)".to_string(),
+        (false, _) => format!("is {got:?}"),
+    };
+    (passed, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(kind: &str, api_version: &str) -> ObjectCheck {
+        ObjectCheck {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: Some("users".into()),
+            name: "x".into(),
+            exists: true,
+            field: Some("/data/password".into()),
+            equals: Some("c2VjcmV0".into()),
+        }
+    }
+
+    #[test]
+    fn secret_values_are_compared_but_never_rendered() {
+        let secret = check("Secret", "v1");
+        let live = serde_json::json!("c2VjcmV0");
+        let other = serde_json::json!("b3RoZXI=");
+        let texts = [
+            describe(&secret, "Secret users/x"),
+            compare(&secret, "/data/password", "c2VjcmV0", Some(&live)).1,
+            compare(&secret, "/data/password", "c2VjcmV0", Some(&other)).1,
+        ];
+        assert!(compare(&secret, "/data/password", "c2VjcmV0", Some(&live)).0);
+        assert!(!compare(&secret, "/data/password", "c2VjcmV0", Some(&other)).0);
+        for t in &texts {
+            for needle in ["c2VjcmV0", "secret", "b3RoZXI=", "other"] {
+                assert!(!t.contains(needle), "{t:?} shows {needle}");
+            }
+        }
+        let config = check("ConfigMap", "v1");
+        assert_eq!(
+            compare(&config, "/data/password", "c2VjcmV0", Some(&other)).1,
+            "is \"b3RoZXI=\""
+        );
     }
 }

@@ -39,6 +39,8 @@ fn sealed_secret_needles() -> Vec<String> {
         key[..48].to_string(),
         key[200..248].to_string(),
         "sealed-demo-password-7f3a".into(),
+        // The same value as the Secret holds it (base64), which a check compares.
+        "c2VhbGVkLWRlbW8tcGFzc3dvcmQtN2YzYQ==".into(),
     ]
 }
 
@@ -93,6 +95,8 @@ fn sealed_secrets_key_is_restored_before_the_controller_starts_and_never_leaks()
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
     assert_eq!(assertion(r, "Secret users/users-db-password")["passed"], true);
+    let value = assertion(r, "Secret users/users-db-password /data/password == <redacted>");
+    assert_eq!(value["passed"], true, "{value}");
     let sealed = app(r, "SealedSecret", "users-db-password");
     assert_eq!(
         sealed["ready"], true,
