@@ -22,6 +22,12 @@ pub struct Cli {
     pub verbose: u8,
 }
 
+/// A duration option, bounded like the scenario's durations (1s to 24h): a huge value
+/// would overflow a deadline after the cluster exists.
+fn bounded_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::model::Duration::parse(text).map(|d| d.0)
+}
+
 /// The diagnostics filter for `-v` counts when RUST_LOG is not set; none by default, so
 /// the progress lines stay the only output.
 pub fn log_filter(verbose: u8) -> &'static str {
@@ -59,7 +65,7 @@ pub enum Command {
         #[arg(long)]
         profile: Option<PathBuf>,
         /// How long the first sync from Git may take.
-        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "10m", value_parser = bounded_duration)]
         bootstrap_timeout: std::time::Duration,
         /// Wait out every timeout even when the outcome is already certain (by default a
         /// wait stops once the registry has refused an image as missing on every
@@ -101,7 +107,7 @@ pub enum Command {
         keep_cluster: bool,
         #[arg(long)]
         profile: Option<PathBuf>,
-        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "10m", value_parser = bounded_duration)]
         bootstrap_timeout: std::time::Duration,
         #[arg(long)]
         no_fail_fast: bool,

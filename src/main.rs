@@ -345,7 +345,7 @@ fn images_of_run(run: &Path, verbose: bool) -> anyhow::Result<Exit> {
             }
         }
     }
-    let total: u64 = pulls.iter().filter_map(|p| p.pull_ms).sum();
+    let total = pulls.iter().filter_map(|p| p.pull_ms).fold(0u64, u64::saturating_add);
     eprintln!(
         "{} image(s) in {} pull(s), {:.1}s of pulling in all (run {})",
         seen.len(),

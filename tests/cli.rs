@@ -496,3 +496,17 @@ fn diagnostics_are_off_by_default_and_on_with_v_or_rust_log() {
         "no colour codes when stderr is not a terminal: {stderr}"
     );
 }
+
+#[test]
+fn a_timeout_out_of_range_is_refused_before_anything_runs() {
+    let (code, _, stderr) = drill(&[
+        "run",
+        "scenarios/flux-bootstrap.yaml",
+        "--bootstrap-timeout",
+        "18446744073709551615s",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--bootstrap-timeout"), "names the option: {stderr}");
+    assert!(stderr.contains("between 1s and 24h"), "says the range: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

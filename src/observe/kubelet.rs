@@ -96,12 +96,22 @@ pub fn go_duration_ms(text: &str) -> Option<u64> {
         total += value * factor;
         rest = &rest[unit_len..];
     }
-    Some(total.round() as u64)
+    // Event text is not trusted: a figure beyond a day is no pull time.
+    (total.is_finite() && total <= DAY_MS).then(|| total.round() as u64)
 }
+
+const DAY_MS: f64 = 86_400_000.0;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_beyond_a_day_or_not_finite_are_no_pull_time() {
+        assert_eq!(go_duration_ms("1.5s"), Some(1_500));
+        assert_eq!(go_duration_ms("25h"), None);
+        assert_eq!(go_duration_ms("99999999999999999999999999999999h"), None);
+    }
 
     #[test]
     fn kubelet_pull_messages_give_image_time_and_size() {

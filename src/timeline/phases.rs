@@ -113,7 +113,10 @@ impl Phases {
         }
         let pulls: Vec<&ImagePull> = pulls.iter().filter(|p| p.needed()).collect();
         let first = pulls.iter().map(|p| p.start_ms).min();
-        let last = pulls.iter().filter_map(|p| p.pull_ms.map(|d| p.start_ms + d)).max();
+        let last = pulls
+            .iter()
+            .filter_map(|p| p.pull_ms.map(|d| p.start_ms.saturating_add(d)))
+            .max();
         if let (Some(first), Some(last)) = (first, last) {
             self.spans.push(PhaseSpan {
                 name: PhaseName::ImagePulls.into(),
