@@ -339,7 +339,12 @@ fn images_of_run(run: &Path, verbose: bool) -> anyhow::Result<Exit> {
         if seen.insert(p.image.clone()) {
             if verbose {
                 let took = p.pull_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
-                println!("{}\t{took}\t{}", p.image, p.failed.as_deref().unwrap_or("pulled"));
+                let how = match (&p.failed, p.needed()) {
+                    (Some(why), _) => why.as_str(),
+                    (None, true) => "pulled",
+                    (None, false) => "already present",
+                };
+                println!("{}\t{took}\t{how}", p.image);
             } else {
                 println!("{}", p.image);
             }
@@ -349,7 +354,7 @@ fn images_of_run(run: &Path, verbose: bool) -> anyhow::Result<Exit> {
     eprintln!(
         "{} image(s) in {} pull(s), {:.1}s of pulling in all (run {})",
         seen.len(),
-        pulls.len(),
+        pulls.iter().filter(|p| p.needed()).count(),
         total as f64 / 1000.0,
         report.run_id
     );

@@ -114,12 +114,19 @@ fn phases_and_objects(out: &mut String, report: &Report) {
         }
     }
 
-    if !report.images.is_empty() {
+    let (images, present) = super::listed_images(report);
+    if !images.is_empty() || present > 0 {
+        let _ = writeln!(out, "\n## Image pulls\n");
+    }
+    if present > 0 {
         let _ = writeln!(
             out,
-            "\n## Image pulls\n\n| image | node | pull | size |\n|---|---|---:|---:|"
+            "{present} image(s) per node were already present: no pull needed.\n"
         );
-        for i in &report.images {
+    }
+    if !images.is_empty() {
+        let _ = writeln!(out, "| image | node | pull | size |\n|---|---|---:|---:|");
+        for i in images {
             let pull = one_line(&i.pull_text());
             let size = i
                 .size_bytes

@@ -95,6 +95,7 @@ impl From<&ImagePull> for Image {
         Image {
             image: i.image.clone(),
             node: i.node.clone(),
+            step: i.step,
             pull_ms: i.pull_ms,
             size_bytes: i.size_bytes,
             failed: i.failed.clone(),
@@ -177,6 +178,9 @@ impl App {
 pub struct Image {
     pub image: String,
     pub node: String,
+    /// The step whose window it is in; absent for the initial rebuild.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step: Option<usize>,
     /// The real pull on that node: the longest any pod's pull took (others queued behind it).
     pub pull_ms: Option<u64>,
     pub size_bytes: Option<u64>,
@@ -189,6 +193,12 @@ pub struct Image {
 }
 
 impl Image {
+    /// Whether a pull was needed (or tried), not only pods that found it present:
+    /// the rows the table and summary list.
+    pub fn needed(&self) -> bool {
+        self.pulled > 0 || self.failed.is_some() || self.present == 0
+    }
+
     /// The pull cell: its time (and how many pods shared it), why it failed, or that
     /// no pull was needed.
     pub fn pull_text(&self) -> String {
@@ -319,6 +329,13 @@ impl Report {
         // A Report holds only strings, numbers and options: serializing cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}")) + "\n"
     }
+}
+
+/// The image rows a person reads (pulls and failures), and how many rows were only
+/// "already present" (not listed, counted).
+pub fn listed_images(report: &Report) -> (Vec<&Image>, usize) {
+    let (listed, present): (Vec<&Image>, Vec<&Image>) = report.images.iter().partition(|i| i.needed());
+    (listed, present.len())
 }
 
 /// The critical paths to show, each with a label: " (initial sync)" and " (step N)" when
@@ -460,6 +477,7 @@ pub(crate) mod fixtures {
                 ImagePull {
                     image: "docker.io/gitops-drill/demo-big:1".into(),
                     node: "drill-control-plane".into(),
+                    step: None,
                     start_ms: 60_000,
                     pull_ms: Some(8_400),
                     size_bytes: Some(201_000_000),
@@ -470,6 +488,7 @@ pub(crate) mod fixtures {
                 ImagePull {
                     image: "docker.io/gitops-drill/missing:1".into(),
                     node: "drill-control-plane".into(),
+                    step: None,
                     start_ms: 60_000,
                     pull_ms: None,
                     size_bytes: None,

@@ -32,13 +32,16 @@ pub fn render(report: &Report) -> String {
             report.apps.iter().map(|a| [a.label(), a.ready_text(), a.status()]),
         ));
     }
-    if !report.images.is_empty() {
+    let (images, present) = super::listed_images(report);
+    if !images.is_empty() {
         out.push_str(&table(
             ["image", "node", "pull"],
-            report
-                .images
-                .iter()
-                .map(|i| [i.image.clone(), i.node.clone(), i.pull_text()]),
+            images.iter().map(|i| [i.image.clone(), i.node.clone(), i.pull_text()]),
+        ));
+    }
+    if present > 0 {
+        out.push_str(&format!(
+            "{present} image(s) per node were already present: no pull needed\n"
         ));
     }
     if report.steps.iter().any(|s| !s.figures().is_empty()) {
@@ -103,6 +106,25 @@ fn verdict_lines(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::report::fixtures::failed_report;
+
+    #[test]
+    fn images_only_found_present_are_counted_not_listed() {
+        let mut r = failed_report();
+        let mut present = r.images[0].clone();
+        (present.image, present.pull_ms, present.pulled, present.present) = ("cached:1".into(), None, 0, 3);
+        r.images.push(present);
+        let out = render(&r);
+        assert!(!out.contains("cached:1"), "{out}");
+        assert!(
+            out.contains("1 image(s) per node were already present: no pull needed"),
+            "{out}"
+        );
+        let md = crate::report::markdown::render(&r, None);
+        assert!(
+            !md.contains("cached:1") && md.contains("1 image(s) per node were already present"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn terminal_table_of_a_failed_run() {

@@ -12,6 +12,8 @@ pub(super) struct Images {
     rows: BTreeMap<(String, String), usize>,
     /// The first row of the current window.
     window_first: usize,
+    /// The step whose window is open.
+    step: Option<usize>,
 }
 
 impl Images {
@@ -61,8 +63,9 @@ impl Images {
         }
     }
 
-    pub(super) fn open_window(&mut self) {
+    pub(super) fn open_window(&mut self, step: usize) {
         self.window_first = self.pulls.len();
+        self.step = Some(step);
     }
 
     /// The pulls that started in the current window.
@@ -91,6 +94,7 @@ impl Images {
         self.pulls.push(ImagePull {
             image: image.to_string(),
             node: node.to_string(),
+            step: self.step,
             start_ms,
             pull_ms: None,
             size_bytes: None,

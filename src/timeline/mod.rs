@@ -207,6 +207,9 @@ pub struct NotReady {
 pub struct ImagePull {
     pub image: String,
     pub node: String,
+    /// The step whose window it is in; None for the initial rebuild.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
     /// The first pod's Pulling (or the first sight of the image) in the window.
     pub start_ms: u64,
     /// The real pull: the longest the kubelet reported for any pod (the others queued
@@ -406,7 +409,7 @@ impl Fold {
         self.window.start_ms = now;
         self.phases.open_window();
         self.objects.open_window();
-        self.images.open_window();
+        self.images.open_window(step);
     }
 
     fn finish(mut self) -> Timeline {

@@ -388,8 +388,22 @@ fn preloaded_images_are_pulled_before_the_engine_and_the_rebuild_pulls_nothing()
     let preload = phases(r, "image-preload");
     assert_eq!(preload.len(), 2, "preloaded into both clusters: {preload:?}");
     assert!(preload.iter().all(|&ms| ms > 0), "{preload:?}");
-    // Every image was on the node before its pod started: the kubelet pulled nothing.
-    assert_eq!(r["images"].as_array().unwrap().len(), 0, "no pulls: {}", r["images"]);
+    // Every image was on the node before its pod started: the kubelet pulled nothing,
+    // and said so ("already present") for the fleet's images in both builds.
+    let images = r["images"].as_array().unwrap();
+    assert!(
+        images
+            .iter()
+            .all(|i| i["pulled"] == 0 && i["pull_ms"].is_null() && i["failed"].is_null()),
+        "no pulls: {images:?}"
+    );
+    for image in ["demo-large", "source-controller"] {
+        let present = images
+            .iter()
+            .filter(|i| i["image"].as_str().unwrap().contains(image) && i["present"].as_u64() > Some(0))
+            .count();
+        assert_eq!(present, 2, "{image} found present in each build: {images:?}");
+    }
     assert!(phases(r, "image-pulls").is_empty(), "{}", r["phases"]);
     // The preload comes between cluster create and the engine install, in each build.
     let names: Vec<&str> = r["phases"]
