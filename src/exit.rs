@@ -8,8 +8,8 @@ use crate::report::Outcome;
 ///
 /// | code | variant                   | when |
 /// |------|---------------------------|------|
-/// | 0    | [`Exit::Pass`]            | every assertion passed; any other command that succeeded (`validate`, `doctor` with every check ok, `clean`, `schema`, `images`, `compare`, `--help`) |
-/// | 1    | [`Exit::AssertionFailed`] | a run finished and an assertion failed (RTO over budget, an object not Ready): `run`, `gameday`, or `report` of such a run |
+/// | 0    | [`Exit::Pass`]            | every assertion passed; any other command that succeeded (`validate`, `doctor` with every check ok, `clean`, `schema`, `images`, `compare`, `report` that rendered a run whatever its verdict, `--help`) |
+/// | 1    | [`Exit::AssertionFailed`] | a run finished and an assertion failed (RTO over budget, an object not Ready): `run`, `gameday` |
 /// | 2    | [`Exit::Error`]           | anything else: bad input, a failed `validate` or `doctor` check, Docker down, a cluster that failed to start, an interrupted (SIGINT/SIGTERM) or panicked run, a usage error (clap's own code, also 2) |
 ///
 /// There is no separate code for a signal: an interrupted run deletes its cluster and

@@ -510,3 +510,23 @@ fn a_timeout_out_of_range_is_refused_before_anything_runs() {
     assert!(stderr.contains("between 1s and 24h"), "says the range: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn report_renders_a_failed_run_and_exits_0() {
+    use gitops_drill::assert::Assertion;
+    use gitops_drill::report::Report;
+    let dir = tempfile::tempdir().unwrap();
+    let failed = Assertion {
+        name: "all objects Ready".into(),
+        passed: false,
+        message: "Deployment/users/ghost never Ready".into(),
+        measured_ms: None,
+    };
+    let report = Report::new(&gitops_drill::timeline::Timeline::default(), vec![failed], 60_000, None);
+    std::fs::write(dir.path().join("report.json"), report.to_json()).unwrap();
+    for format in ["table", "json", "markdown", "junit"] {
+        let (code, out, err) = drill(&["report", dir.path().to_str().unwrap(), "--format", format]);
+        assert_eq!(code, 0, "{format}: {err}");
+        assert!(out.contains("ghost never Ready"), "{format}: {out}");
+    }
+}
