@@ -263,7 +263,14 @@ fn cmd_validate(scenarios: &[PathBuf]) -> Exit {
                 }
             }
             Err(err) => {
-                eprintln!("error: {err:#}");
+                // Parse errors name file, line and column; the preflight's name a field.
+                let text = format!("{err:#}");
+                let file = path.display().to_string();
+                if text.contains(&file) {
+                    eprintln!("error: {text}");
+                } else {
+                    eprintln!("error: {file}: {text}");
+                }
                 failed = true;
             }
         }

@@ -59,7 +59,9 @@ fn shipped_scenarios_validate() {
     assert_eq!(code, 2, "{out}{err}");
     assert_eq!(
         err.lines().filter(|l| l.starts_with("error: ")).collect::<Vec<_>>(),
-        ["error: secrets.sops-age: environment variable DRILL_AGE_KEY is not set: export the key there before the run"],
+        [
+            "error: scenarios/flux-sops-missing-key.yaml: secrets.sops-age: environment variable DRILL_AGE_KEY is not set: export the key there before the run"
+        ],
         "{err}"
     );
     assert_eq!(
