@@ -67,6 +67,17 @@ impl ClusterState {
             .collect()
     }
 
+    /// Whether every object of `object`'s inventory that drill judges is present and
+    /// Ready by its own rule (and there is at least one): when the engine object still
+    /// reports a health problem, its view is behind the cluster's.
+    pub fn inside_all_ready(&self, object: &ObjectRef) -> bool {
+        let Some(o) = self.objects.get(object) else {
+            return false;
+        };
+        let mut inside = o.inventory.iter().filter_map(|r| self.objects.get(r)).peekable();
+        inside.peek().is_some() && inside.all(|c| c.present && c.ready)
+    }
+
     /// Forgets everything (a new cluster after delete-cluster).
     pub fn clear(&mut self) {
         self.objects.clear();

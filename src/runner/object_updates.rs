@@ -9,6 +9,10 @@ use crate::observe::observation::Observation;
 use crate::observe::readiness::with_holders;
 use crate::observe::rules::is_managed_leaf;
 
+/// Reasons that are an engine's judgement of health (Argo CD's health statuses, Flux's
+/// health check), which can lag behind the objects they judge.
+const HEALTH_REASONS: [&str; 3] = ["Progressing", "Degraded", "HealthCheckFailed"];
+
 /// The last not-Ready message said of each object, so a reason is said once per change.
 #[derive(Default)]
 pub(super) struct Said(BTreeMap<ObjectRef, String>);
@@ -56,7 +60,13 @@ impl Run<'_> {
             return;
         };
         let (reason, own) = (o.reason.clone(), o.message.clone());
-        let message = with_holders(own, self.state.holders(object));
+        let mut message = with_holders(own, self.state.holders(object));
+        if HEALTH_REASONS.contains(&reason.as_str()) && self.state.inside_all_ready(object) {
+            message.push_str(
+                "; engine health behind: every object drill follows inside it is Ready by its \
+                 own rule (the engine re-checks at its next refresh)",
+            );
+        }
         let said = format!("{reason}: {message}");
         if !was_ready && self.said.0.get(object) == Some(&said) {
             return;
