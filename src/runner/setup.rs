@@ -37,8 +37,7 @@ impl Run<'_> {
             fits_on_this_machine(docker.as_ref().ok(), &plan.kind_nodes).await?;
         }
         let docker = &docker?;
-        std::fs::create_dir_all(&self.work_dir)
-            .with_context(|| format!("failed to create {}", self.work_dir.display()))?;
+        create_private_dir(&self.work_dir)?;
 
         // The repo the cluster syncs from, pinned before anything else can change it.
         let (served, commit) = self.pin_repo().await?;
@@ -132,6 +131,7 @@ impl Run<'_> {
         let docker = docker?;
         let (cluster, place) =
             crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker).await?;
+        create_private_dir(&self.work_dir)?;
         self.note(&format!("existing cluster, context {}: {place}", existing.context));
         // Say what will be destroyed before anything is touched.
         for (i, d) in plan.scenario.disasters.iter().enumerate() {
@@ -325,5 +325,36 @@ pub(super) fn engine_for(plan: &crate::scenario::Plan, profile: &Profile) -> Res
             let argocd = engine::argocd::ArgoCd::new(install, spec.path.as_str().to_string(), spec.sync_policy);
             Ok(std::sync::Arc::new(argocd))
         }
+    }
+}
+
+/// The run's work folder (the fleet copy, the kubeconfig): made by this process alone
+/// and readable by its user alone. A folder already there (another user may have made
+/// it in the shared temp folder) is refused, not reused.
+pub(crate) fn create_private_dir(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new().mode(0o700).create(path).with_context(|| {
+        format!(
+            "failed to create the work folder {} (it must not exist yet)",
+            path.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod private_dir_tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::create_private_dir;
+
+    #[test]
+    fn the_work_folder_is_private_and_never_one_made_before() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("drill-run");
+        create_private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let again = create_private_dir(&dir).unwrap_err();
+        assert!(format!("{again:#}").contains("must not exist yet"), "{again:#}");
     }
 }
