@@ -38,6 +38,8 @@ pub struct Cleaned {
     pub mirrors: Vec<String>,
     /// Clusters named like drill's whose nodes carry no owner mark: left alone.
     pub not_drills: Vec<String>,
+    /// What could not be deleted, and why: clean goes on past each and reports it.
+    pub failed: Vec<(String, String)>,
 }
 
 pub async fn clean(dry_run: bool) -> Result<Cleaned> {
@@ -49,8 +51,15 @@ pub async fn clean(dry_run: bool) -> Result<Cleaned> {
             None => cleaned.not_drills.push(name),
         }
     }
-    for name in cleaned.clusters.iter().filter(|_| !dry_run) {
-        crate::cluster::kind::delete_cluster(name, None).await?;
+    if !dry_run {
+        let mut deleted = Vec::new();
+        for name in std::mem::take(&mut cleaned.clusters) {
+            match crate::cluster::kind::delete_cluster(&name, None).await {
+                Ok(()) => deleted.push(name),
+                Err(err) => cleaned.failed.push((format!("cluster {name}"), format!("{err:#}"))),
+            }
+        }
+        cleaned.clusters = deleted;
     }
     // A cache outlives its cluster on purpose during a run; after it, it is an orphan.
     // Caches are drill's own containers (made through Docker, labelled), never kind's.
@@ -59,12 +68,18 @@ pub async fn clean(dry_run: bool) -> Result<Cleaned> {
         .into_iter()
         .filter(|cluster| cluster.starts_with(CLUSTER_PREFIX))
         .collect();
-    for cluster in mirrors.iter().filter(|_| !dry_run) {
-        crate::cluster::mirror::remove(&docker, cluster).await?;
+    for cluster in mirrors {
+        let container = crate::cluster::mirror::container_name(&cluster);
+        if dry_run {
+            cleaned.mirrors.push(container);
+            continue;
+        }
+        match crate::cluster::mirror::remove(&docker, &cluster).await {
+            Ok(_) => cleaned.mirrors.push(container),
+            Err(err) => cleaned
+                .failed
+                .push((format!("pull-through cache {container}"), format!("{err:#}"))),
+        }
     }
-    cleaned.mirrors = mirrors
-        .iter()
-        .map(|c| crate::cluster::mirror::container_name(c))
-        .collect();
     Ok(cleaned)
 }

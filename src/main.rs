@@ -224,7 +224,7 @@ fn cmd_doctor(scenario: Option<&Path>, profile: Option<&Path>) -> anyhow::Result
 fn cmd_clean(dry_run: bool) -> anyhow::Result<Exit> {
     let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
     let verb = if dry_run { "would delete" } else { "deleted" };
-    if removed.clusters.is_empty() && removed.mirrors.is_empty() {
+    if removed.clusters.is_empty() && removed.mirrors.is_empty() && removed.failed.is_empty() {
         println!("no drill clusters found");
     }
     for name in removed.clusters {
@@ -238,7 +238,15 @@ fn cmd_clean(dry_run: bool) -> anyhow::Result<Exit> {
             "left cluster {name} alone: its nodes carry no drill owner mark, so drill did not create it (`kind delete cluster --name {name}` removes it)"
         );
     }
-    Ok(Exit::Pass)
+    // Every failure is said, after everything else was tried.
+    for (what, why) in &removed.failed {
+        eprintln!("error: failed to delete {what}: {why}");
+    }
+    Ok(if removed.failed.is_empty() {
+        Exit::Pass
+    } else {
+        Exit::Error
+    })
 }
 
 /// `drill validate`: every file is checked (each error printed), then one verdict.
