@@ -68,8 +68,9 @@ pub enum Command {
         #[arg(long, default_value = "10m", value_parser = bounded_duration)]
         bootstrap_timeout: std::time::Duration,
         /// Wait out every timeout even when the outcome is already certain (by default a
-        /// wait stops once the registry has refused an image as missing on every
-        /// attempt for a minute, and the report says it stopped early).
+        /// wait stops once, for a minute, the registry has refused an image as missing
+        /// on every attempt or a SealedSecret has said no key could decrypt it; the
+        /// report says it stopped early).
         #[arg(long)]
         no_fail_fast: bool,
         /// No progress lines on stderr.

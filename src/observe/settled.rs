@@ -1,9 +1,11 @@
 //! Failures whose outcome is already certain, so a wait need not run out its timeout.
 //!
 //! Only what cannot fix itself counts: the registry answering, on every attempt for a
-//! grace period, that an image or tag does not exist. An engine's own "failed" (a health
-//! check timeout, a failed sync) is retried by the engine and can still end Ready, so it
-//! is not settled here. Pure: pull events and the objects still waited for in, a verdict out.
+//! grace period, that an image or tag does not exist; an add-on saying for as long that
+//! it lacks what only a person can restore (a sealed-secrets controller without the key
+//! that sealed the fleet). An engine's own "failed" (a health check timeout, a failed
+//! sync) is retried by the engine and can still end Ready, so it is not settled here.
+//! Pure: events and the objects still waited for in, a verdict out.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,44 @@ use crate::human::ms;
 
 /// How long every pull attempt of an image must have been refused as missing.
 pub const MISSING_IMAGE_GRACE_MS: u64 = 60_000;
+
+/// Failures an add-on reports that nothing in a run undoes: (kind, words of its reason).
+const DECLARED: [(&str, &str); 1] = [("SealedSecret", "no key could decrypt secret")];
+
+/// How long an add-on must have said so.
+pub const DECLARED_GRACE_MS: u64 = 60_000;
+
+/// When each object still waited for was first seen saying it lacks what only a person
+/// can restore, kept by the caller across one wait.
+pub type DeclaredSince = BTreeMap<ObjectRef, u64>;
+
+/// The first object still waited for whose own reason has said, for `grace_ms` of this
+/// wait, that it lacks what only a person can restore. `since` is updated: an object
+/// that stopped saying so starts again.
+pub fn declared_failure(
+    now_ms: u64,
+    grace_ms: u64,
+    waiting_for: &[(ObjectRef, String)],
+    since: &mut DeclaredSince,
+) -> Option<Settled> {
+    let declaring: Vec<(&ObjectRef, &str, &str)> = waiting_for
+        .iter()
+        .filter_map(|(object, why)| {
+            let (_, words) = DECLARED
+                .iter()
+                .find(|(kind, words)| object.kind == *kind && why.contains(words))?;
+            Some((object, *words, why.as_str()))
+        })
+        .collect();
+    since.retain(|o, _| declaring.iter().any(|(d, _, _)| *d == o));
+    declaring.into_iter().find_map(|(object, words, why)| {
+        let first = *since.entry(object.clone()).or_insert(now_ms);
+        (now_ms.saturating_sub(first) >= grace_ms).then(|| Settled {
+            cause: format!("{object} has said \"{words}\" for {} ({why})", ms(now_ms - first)),
+            waiting: waiting_for.iter().map(|(o, _)| o.to_string()).collect(),
+        })
+    })
+}
 
 /// A certain failure: why, and what waits on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +207,27 @@ mod tests {
         let two = [refused(10_000, MISSING), refused(25_000, MISSING)];
         assert_eq!(missing_image(&two, 69_999, 60_000, &waiting()), None);
         assert_eq!(missing_image(&two[..1], 90_000, 60_000, &waiting()), None);
+    }
+
+    #[test]
+    fn a_sealed_secret_without_its_key_for_the_grace_period_is_settled() {
+        let sealed = ObjectRef::new("SealedSecret", "users", "users-db-password");
+        let no_key = vec![(
+            sealed.clone(),
+            "ErrUnsealFailed: no key could decrypt secret (password)".to_string(),
+        )];
+        let other = vec![(sealed, "Progressing: unsealing".to_string())];
+        let mut since = DeclaredSince::new();
+        assert_eq!(declared_failure(5_000, 60_000, &no_key, &mut since), None);
+        assert_eq!(declared_failure(64_999, 60_000, &no_key, &mut since), None);
+        let s = declared_failure(65_000, 60_000, &no_key, &mut since).expect("settled");
+        assert!(s.cause.contains("SealedSecret/users/users-db-password"), "{}", s.cause);
+        assert!(s.cause.contains("for 1m 00s"), "{}", s.cause);
+        assert_eq!(s.waiting, vec!["SealedSecret/users/users-db-password"]);
+        // Saying something else in between starts the count again.
+        assert_eq!(declared_failure(70_000, 60_000, &other, &mut since), None);
+        assert_eq!(declared_failure(80_000, 60_000, &no_key, &mut since), None);
+        assert!(declared_failure(140_000, 60_000, &no_key, &mut since).is_some());
     }
 
     #[test]

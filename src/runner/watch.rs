@@ -33,6 +33,7 @@ impl Run<'_> {
             return (false, "no engine".into());
         };
         let (root, source) = engine.roots();
+        let mut declared = crate::observe::settled::DeclaredSince::new();
         loop {
             // Judge only on everything the watchers have reported so far.
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
@@ -55,12 +56,7 @@ impl Run<'_> {
                 )
                 .collect();
             if self.opts.fail_fast
-                && let Some(settled) = crate::observe::settled::missing_image(
-                    self.window_events(),
-                    self.clock.elapsed_ms(),
-                    crate::observe::settled::MISSING_IMAGE_GRACE_MS,
-                    &status.waiting_for,
-                )
+                && let Some(settled) = self.settled_failure(&status.waiting_for, &mut declared)
             {
                 let reason = settled.describe();
                 self.emit(EventKind::StoppedEarly { reason: reason.clone() });
@@ -88,6 +84,18 @@ impl Run<'_> {
                 None => return (false, "the watchers stopped".into()),
             }
         }
+    }
+
+    /// A failure already certain among what is waited for ([`crate::observe::settled`]).
+    fn settled_failure(
+        &self,
+        waiting_for: &[(ObjectRef, String)],
+        declared: &mut crate::observe::settled::DeclaredSince,
+    ) -> Option<crate::observe::settled::Settled> {
+        use crate::observe::settled;
+        let (events, now) = (self.window_events(), self.clock.elapsed_ms());
+        settled::missing_image(events, now, settled::MISSING_IMAGE_GRACE_MS, waiting_for)
+            .or_else(|| settled::declared_failure(now, settled::DECLARED_GRACE_MS, waiting_for, declared))
     }
 
     /// The events since the last step began (or the run, before any step).

@@ -132,6 +132,12 @@ fn a_rebuild_without_the_sealed_secrets_key_fails_and_names_the_sealed_secret() 
     let message = recovered["message"].as_str().unwrap();
     assert!(message.contains("SealedSecret/users/users-db-password"), "{message}");
     assert!(message.contains("no key could decrypt secret"), "{message}");
+    // Settled once the controller has said so for a minute: not the 4-minute wait.
+    let stopped = r["stopped_early"].as_str().unwrap_or_default();
+    assert!(
+        stopped.contains("SealedSecret/users/users-db-password has said \"no key could decrypt secret\""),
+        "{stopped}"
+    );
     assert!(
         run.stderr.contains("the rebuild goes without secrets.sealed-secrets"),
         "{}",
