@@ -196,7 +196,7 @@ impl Image {
     /// Whether a pull was needed (or tried), not only pods that found it present:
     /// the rows the table and summary list.
     pub fn needed(&self) -> bool {
-        self.pulled > 0 || self.failed.is_some() || self.present == 0
+        crate::timeline::pull_needed(self.pulled, self.present, self.failed.is_some())
     }
 
     /// The pull cell: its time (and how many pods shared it), why it failed, or that

@@ -227,8 +227,13 @@ pub struct ImagePull {
 impl ImagePull {
     /// Whether a pull was needed (or tried): not only pods that found it present.
     pub fn needed(&self) -> bool {
-        self.pulled > 0 || self.failed.is_some() || self.present == 0
+        pull_needed(self.pulled, self.present, self.failed.is_some())
     }
+}
+
+/// A row of pulls is a pull (or a try) unless every pod only found the image present.
+pub fn pull_needed(pulled: u32, present: u32, failed: bool) -> bool {
+    pulled > 0 || failed || present == 0
 }
 
 /// What one step did and how long each part took (all figures from the step's start).

@@ -113,16 +113,8 @@ fn judge(v: &Value, o: &mut Observation) {
     o.api_transition = str_at(v, "/status/operationState/finishedAt").and_then(|t| t.parse().ok());
     o.suspended = v.pointer("/spec/syncPolicy/automated").is_none_or(Value::is_null)
         && v.pointer("/metadata/annotations/drill.gitops.dev~1paused").is_some();
-    o.wave = v
-        .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
-        .and_then(Value::as_str)
-        .and_then(|w| w.trim().parse().ok());
-    for r in v
-        .pointer("/status/resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    o.wave = sync_wave(v);
+    for r in resources(v) {
         let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
         if !field("kind").is_empty() && !field("name").is_empty() {
             o.inventory
@@ -177,16 +169,8 @@ fn judge_application_set(v: &Value, o: &mut Observation) {
     } else {
         ("NotGenerated".into(), "its Applications are not generated yet".into())
     };
-    o.wave = v
-        .pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
-        .and_then(Value::as_str)
-        .and_then(|w| w.trim().parse().ok());
-    for r in v
-        .pointer("/status/resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    o.wave = sync_wave(v);
+    for r in resources(v) {
         if let Some(name) = r.get("name").and_then(Value::as_str) {
             let namespace = r.get("namespace").and_then(Value::as_str).unwrap_or(NAMESPACE);
             o.inventory.push(ObjectRef::new("Application", namespace, name));
@@ -197,6 +181,14 @@ fn judge_application_set(v: &Value, o: &mut Observation) {
     }
 }
 
+/// The object's Argo CD sync wave (annotation), when it has one.
+fn sync_wave(v: &Value) -> Option<i64> {
+    v.pointer("/metadata/annotations/argocd.argoproj.io~1sync-wave")
+        .and_then(Value::as_str)
+        .and_then(|w| w.trim().parse().ok())
+}
+
+/// The entries of an Application's or ApplicationSet's `status.resources`.
 fn resources(v: &Value) -> impl Iterator<Item = &Value> {
     v.pointer("/status/resources")
         .and_then(Value::as_array)
