@@ -6,8 +6,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::harness::{
-    KindClusterGuard, Run, assert_run_left_nothing, assertion, drill_gameday, drill_run, event_at, kept_cluster,
-    kind_bin_path, phases, step, verdict,
+    KindClusterGuard, Run, assert_ready_times_agree_with_api, assert_run_left_nothing, assertion, drill_gameday,
+    drill_run, event_at, events_at, kept_cluster, kind_bin_path, phases, step, verdict,
 };
 
 #[test]
@@ -161,8 +161,11 @@ fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
         "the API server went away under the watches, one warning per cause: {}",
         run.report["warnings"]
     );
-    let killed = event_at(&run.dir, "disaster-injected");
-    let recovered = event_at(&run.dir, "recovered");
+    // Step 0 deleted users-api's pods, step 1 killed the node: every Ready drill
+    // recorded in either agrees with the API server's own transition time.
+    assert_ready_times_agree_with_api(&run.dir, &["Deployment", "Kustomization", "HelmRelease"], &[0, 1], 1);
+    let killed = events_at(&run.dir, "disaster-injected")[1];
+    let recovered = events_at(&run.dir, "recovered")[1];
     let out = Command::new("kubectl")
         .args(["--kubeconfig", &kubeconfig, "get", "pods", "-A", "-o", "json"])
         .env("PATH", kind_bin_path())

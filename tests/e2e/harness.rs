@@ -177,15 +177,81 @@ pub fn kept_cluster(run: &Run) -> (String, String) {
 
 /// The wall time of a run's first event of kind `event` (events.jsonl).
 pub fn event_at(dir: &Path, event: &str) -> jiff::Timestamp {
+    events_at(dir, event)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no {event} event"))
+}
+
+/// The wall times of a run's events of kind `event` (events.jsonl), in order.
+pub fn events_at(dir: &Path, event: &str) -> Vec<jiff::Timestamp> {
     let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
     text.lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|e| e["event"] == event)
-        .unwrap_or_else(|| panic!("no {event} event"))["at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
+        .filter(|e| e["event"] == event)
+        .map(|e| e["at"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// How far drill's time for a Ready may lie after the API server's: the API's transition
+/// times have whole seconds (up to 1 s early), and a watch event reaches drill a moment
+/// after the write (500 ms allowed for a loaded test machine).
+pub const API_SLACK_MS: i64 = 1_500;
+
+/// Every Ready drill recorded after the run's first step began, for objects of `kinds`
+/// whose API object states its own transition time: (object, step, drill's time minus
+/// the API server's, in ms). Read from events.jsonl, where each event carries the instant
+/// its watcher received it and the API's own `lastTransitionTime`.
+pub fn ready_times_against_api(dir: &Path, kinds: &[&str]) -> Vec<(String, usize, i64)> {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let mut step = None;
+    let mut out = Vec::new();
+    for e in text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()) {
+        if e["event"] == "disaster-started" {
+            step = Some(step.map_or(0, |s| s + 1));
+        }
+        let Some(step) = step else { continue };
+        if e["event"] != "object-ready" || !kinds.contains(&e["object"]["kind"].as_str().unwrap()) {
+            continue;
+        }
+        let Some(api) = e["api_transition"].as_str() else {
+            continue;
+        };
+        let api: jiff::Timestamp = api.parse().unwrap();
+        let at: jiff::Timestamp = e["at"].as_str().unwrap().parse().unwrap();
+        let o = &e["object"];
+        out.push((
+            format!(
+                "{}/{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["namespace"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            ),
+            step,
+            at.duration_since(api).as_millis() as i64,
+        ));
+    }
+    out
+}
+
+/// Every Ready of `kinds` drill recorded in a step agrees with the API server's own time,
+/// and at least `at_least` were compared in each of `steps`.
+pub fn assert_ready_times_agree_with_api(dir: &Path, kinds: &[&str], steps: &[usize], at_least: usize) {
+    let compared = ready_times_against_api(dir, kinds);
+    eprintln!("drill minus the API server's transition time (object, step, ms): {compared:?}");
+    for (object, step, diff) in &compared {
+        assert!(
+            (-500..=API_SLACK_MS).contains(diff),
+            "{object} in step {step}: drill's Ready is {diff} ms after the API server's"
+        );
+    }
+    for s in steps {
+        let n = compared.iter().filter(|(_, step, _)| step == s).count();
+        assert!(
+            n >= at_least,
+            "step {s}: {n} Ready times compared with the API server's: {compared:?}"
+        );
+    }
 }
 
 /// Nothing of this run's cluster is left: no node container, no pull-through cache.

@@ -10,12 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{KindClusterGuard, assert_run_left_nothing, kind_bin_path, spawn_run};
-
-/// How far drill's time may lie after the API server's: its transition times have whole
-/// seconds (up to 1 s early), and a watch event reaches drill a moment after the write
-/// (500 ms allowed for a loaded test machine).
-const API_SLACK_MS: i64 = 1_500;
+use crate::harness::{API_SLACK_MS, KindClusterGuard, assert_run_left_nothing, kind_bin_path, spawn_run};
 
 struct Case {
     scenario: &'static str,
