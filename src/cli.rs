@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 /// from Git, time every phase, assert the RTO, and report.
 ///
 /// Exit codes: 0 every assertion passed; 1 an assertion failed; 2 error (bad input,
-/// Docker down, cluster failed to start).
+/// Docker down, cluster failed to start); 130 interrupted by SIGINT (after cleanup); 143
+/// terminated by SIGTERM (after cleanup).
 // The exit-code paragraph is `crate::exit::Exit::help()`, the table's one-line form;
 // a test in src/exit.rs fails when the two differ.
 #[derive(Debug, Parser)]

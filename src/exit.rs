@@ -10,12 +10,14 @@ use crate::report::Outcome;
 /// |------|---------------------------|------|
 /// | 0    | [`Exit::Pass`]            | every assertion passed; any other command that succeeded (`validate`, `doctor` with every check ok, `clean`, `schema`, `images`, `compare`, `report` that rendered a run whatever its verdict, `--help`) |
 /// | 1    | [`Exit::AssertionFailed`] | a run finished and an assertion failed (RTO over budget, an object not Ready): `run`, `gameday` |
-/// | 2    | [`Exit::Error`]           | anything else: bad input, a failed `validate` or `doctor` check, Docker down, a cluster that failed to start, an interrupted (SIGINT/SIGTERM) or panicked run, a usage error (clap's own code, also 2) |
+/// | 2    | [`Exit::Error`]           | anything else: bad input, a failed `validate` or `doctor` check, Docker down, a cluster that failed to start, a panicked run, a usage error (clap's own code, also 2) |
+/// | 130  | [`Exit::Interrupted`]     | SIGINT (Ctrl-C) stopped a run, after its cluster was deleted |
+/// | 143  | [`Exit::Terminated`]      | SIGTERM (a cancelled CI job) stopped a run, after its cluster was deleted |
 ///
-/// There is no separate code for a signal: an interrupted run deletes its cluster and
-/// exits 2, so a cancelled CI job fails without claiming a verdict on the fleet.
-/// `drill run` with several scenarios or `--repeat` exits with the worst of its runs
-/// (the order of the variants), or 2 at once when one is interrupted.
+/// The signal codes follow the shell's 128 + signal number, so a CI system shows a
+/// cancelled job as cancelled, never as a verdict on the fleet. `drill run` with several
+/// scenarios or `--repeat` exits with the worst of its runs (the order of the variants),
+/// or at once with the signal's code when one is interrupted.
 ///
 /// `drill --help` states this table in one line ([`Exit::help`]); a test keeps them equal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,11 +25,19 @@ pub enum Exit {
     Pass = 0,
     AssertionFailed = 1,
     Error = 2,
+    Interrupted = 130,
+    Terminated = 143,
 }
 
 impl Exit {
     /// Every code, in order.
-    pub const ALL: [Exit; 3] = [Exit::Pass, Exit::AssertionFailed, Exit::Error];
+    pub const ALL: [Exit; 5] = [
+        Exit::Pass,
+        Exit::AssertionFailed,
+        Exit::Error,
+        Exit::Interrupted,
+        Exit::Terminated,
+    ];
 
     /// The process exit code.
     pub fn code(self) -> u8 {
@@ -40,6 +50,8 @@ impl Exit {
             Exit::Pass => "every assertion passed",
             Exit::AssertionFailed => "an assertion failed",
             Exit::Error => "error (bad input, Docker down, cluster failed to start)",
+            Exit::Interrupted => "interrupted by SIGINT (after cleanup)",
+            Exit::Terminated => "terminated by SIGTERM (after cleanup)",
         }
     }
 
@@ -76,7 +88,7 @@ mod tests {
 
     #[test]
     fn codes_are_the_documented_ones_and_order_is_severity() {
-        assert_eq!(Exit::ALL.map(Exit::code), [0, 1, 2]);
+        assert_eq!(Exit::ALL.map(Exit::code), [0, 1, 2, 130, 143]);
         // `drill run` keeps the worst code with max().
         assert!(Exit::Pass < Exit::AssertionFailed && Exit::AssertionFailed < Exit::Error);
     }

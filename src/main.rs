@@ -169,9 +169,12 @@ fn cmd_run(
     let mut reports = Vec::new();
     'runs: for plan in &plans {
         for _ in 0..repeat {
-            let Some(report) = run_once(&runtime, plan, &opts, &settings.report_dir, output)? else {
-                worst = Exit::Error;
-                break 'runs;
+            let report = match run_once(&runtime, plan, &opts, &settings.report_dir, output)? {
+                Ok(report) => report,
+                Err(stopped) => {
+                    worst = stopped;
+                    break 'runs;
+                }
             };
             worst = worst.max(report.result.into());
             reports.push(report);
@@ -202,7 +205,7 @@ fn cmd_gameday(scenario: &Path, operator: &str, auto: bool, settings: RunSetting
     }))?;
     let runtime = tokio::runtime::Runtime::new()?;
     let report = run_once(&runtime, &plan, &opts, &settings.report_dir, Output::Table)?;
-    Ok(report.map_or(Exit::Error, |r| r.result.into()))
+    Ok(report.map_or_else(|stopped| stopped, |r| r.result.into()))
 }
 
 /// `drill doctor`: an error exit when any check fails, so scripts can gate on it.
@@ -405,14 +408,15 @@ fn with_engine_arg(plan: scenario::Plan, engine: Option<EngineArg>) -> anyhow::R
     })
 }
 
-/// Runs one plan and writes its reports; None when a signal interrupted it.
+/// Runs one plan and writes its reports; Err with the exit code when a signal stopped
+/// it (or it panicked), after its cluster was deleted.
 fn run_once(
     runtime: &tokio::runtime::Runtime,
     plan: &scenario::Plan,
     opts: &RunOptions,
     report_dir: &Path,
     output: Output,
-) -> anyhow::Result<Option<Report>> {
+) -> anyhow::Result<Result<Report, Exit>> {
     let run_id = runner::run_id();
     let result = runtime.block_on(async {
         use futures::FutureExt as _;
@@ -425,23 +429,27 @@ fn run_once(
                 Ok(result) => Ok(result),
                 Err(_) => {
                     runner::signals::clean_up_after("drill panicked (a bug; the message is above)").await;
-                    Err("drill panicked")
+                    Err(("drill panicked", Exit::Error))
                 }
             },
-            _ = runner::signals::interrupted() => {
-                runner::signals::clean_up_after("interrupted").await;
-                Err("interrupted")
+            signal = runner::signals::interrupted() => {
+                let why = match signal {
+                    runner::signals::Signal::Interrupt => "interrupted by SIGINT",
+                    runner::signals::Signal::Terminate => "interrupted by SIGTERM",
+                };
+                runner::signals::clean_up_after(why).await;
+                Err((why, signal.exit()))
             }
         }
     });
     let result = match result {
         Ok(result) => result,
-        Err(why) => {
+        Err((why, exit)) => {
             if opts.keep_cluster {
                 eprintln!("--keep-cluster: the run's cluster is kept; `drill clean` removes it");
             }
             eprintln!("error: {why}; no report written for run {run_id}");
-            return Ok(None);
+            return Ok(Err(exit));
         }
     };
     let written = report::write::write_run(report_dir, &result.report, &result.events)?;
@@ -456,7 +464,7 @@ fn run_once(
         }
     }
     eprintln!("reports: {}", written.dir.display());
-    Ok(Some(result.report))
+    Ok(Ok(result.report))
 }
 
 /// A recorded run keeps its verdict in report.json and its raw events in events.jsonl;

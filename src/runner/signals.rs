@@ -44,14 +44,31 @@ pub fn unregister_cluster() {
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-pub async fn interrupted() {
+/// The signals that stop a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    /// The exit code after cleanup: 128 + the signal's number, as a shell reports it.
+    pub fn exit(self) -> crate::exit::Exit {
+        match self {
+            Signal::Interrupt => crate::exit::Exit::Interrupted,
+            Signal::Terminate => crate::exit::Exit::Terminated,
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM, saying which.
+pub async fn interrupted() -> Signal {
     let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
         return std::future::pending().await;
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+        _ = term.recv() => Signal::Terminate,
     }
 }
 

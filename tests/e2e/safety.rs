@@ -17,10 +17,10 @@ fn sigterm_mid_run_deletes_the_cluster() {
     let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "TERM", |l| {
         l.contains("✓ cluster-create")
     });
-    assert_eq!(code, Some(2), "an interrupted run is an error: {rest:?}");
+    assert_eq!(code, Some(143), "128 + SIGTERM, after the cleanup: {rest:?}");
     assert!(
         rest.iter()
-            .any(|l| l.contains(&format!("interrupted: deleting cluster {cluster}"))),
+            .any(|l| l.contains(&format!("interrupted by SIGTERM: deleting cluster {cluster}"))),
         "{rest:?}"
     );
     assert_nothing_left_of(&cluster);
@@ -34,13 +34,13 @@ fn sigint_while_kind_creates_the_cluster_or_while_waiting_for_sync_leaves_nothin
     let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "INT", |l| {
         l.contains("▶ cluster-create")
     });
-    assert_eq!(code, Some(2), "{rest:?}");
+    assert_eq!(code, Some(130), "128 + SIGINT, after the cleanup: {rest:?}");
     assert_nothing_left_of(&cluster);
     // Waiting for the first sync from Git (the engine runs, the watchers are open).
     let (code, cluster, rest) = interrupt_run("scenarios/flux-bootstrap.yaml", "INT", |l| {
         l.contains("✓ engine-install")
     });
-    assert_eq!(code, Some(2), "{rest:?}");
+    assert_eq!(code, Some(130), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("no report written")), "{rest:?}");
     assert_nothing_left_of(&cluster);
 }
@@ -54,7 +54,7 @@ fn sigint_during_a_rebuild_removes_the_new_cluster_and_the_pull_through_cache() 
         starts += usize::from(l.contains("▶ cluster-create"));
         starts == 2
     });
-    assert_eq!(code, Some(2), "{rest:?}");
+    assert_eq!(code, Some(130), "{rest:?}");
     assert_nothing_left_of(&cluster);
 }
 
@@ -74,7 +74,7 @@ fn a_second_sigint_skips_the_cleanup_and_says_how_to_finish_it() {
             sigint(child.id());
         }
         // The cleanup has begun: the operator interrupts it.
-        if let Some(rest) = line.strip_prefix("interrupted: deleting cluster ") {
+        if let Some(rest) = line.strip_prefix("interrupted by SIGINT: deleting cluster ") {
             cluster = rest.split_whitespace().next().map(str::to_string);
             sigint(child.id());
             break;
@@ -83,7 +83,7 @@ fn a_second_sigint_skips_the_cleanup_and_says_how_to_finish_it() {
     let cluster = cluster.unwrap_or_else(|| panic!("the cleanup never began: {seen:?}"));
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(2), "{rest:?}");
+    assert_eq!(status.code(), Some(130), "{rest:?}");
     assert!(
         rest.iter()
             .any(|l| l.contains(&format!("cleanup skipped: run `drill clean` to remove {cluster}"))),
