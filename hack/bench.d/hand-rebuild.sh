@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The hand-written equivalent of `drill run scenarios/flux-bootstrap.yaml`: what platform
 # teams script today with kind + kubectl wait. Used only as the benchmark's baseline.
-#   hand-rebuild.sh KIND_CONFIG FLUX_INSTALL FLEET_DIR
+#   hand-rebuild.sh KIND_CONFIG FLUX_INSTALL FLEET_DIR [PATH]   (PATH: clusters/demo)
 set -euo pipefail
-config=$1 install=$2 fleet=$3
+config=$1 install=$2 fleet=$3 path=${4:-clusters/demo}
 name=hand-bench-$$ tmp=$(mktemp -d)
 trap 'kind delete cluster --name "$name" >/dev/null 2>&1; kill "$git_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 export KUBECONFIG=$tmp/kubeconfig
@@ -30,10 +30,10 @@ spec: {url: "http://$gw:$(cat "$tmp/port")/fleet.git", ref: {branch: main}, inte
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: flux-system, namespace: flux-system}
-spec: {interval: 60s, path: ./clusters/demo, prune: true, sourceRef: {kind: GitRepository, name: flux-system}}
+spec: {interval: 60s, path: ./$path, prune: true, sourceRef: {kind: GitRepository, name: flux-system}}
 YAML
 kubectl -n flux-system wait --for=condition=Ready kustomization/flux-system --timeout=10m >/dev/null
 # Children exist only after the root applied them; a hand script waits for each in turn.
 kubectl -n flux-system wait --for=condition=Ready kustomization --all --timeout=10m >/dev/null
 kubectl wait --for=condition=Ready helmrelease --all -A --timeout=10m >/dev/null
-kubectl wait --for=condition=Available deployment --all -n users --timeout=10m >/dev/null
+kubectl wait --for=condition=Available deployment --all -A --timeout=10m >/dev/null

@@ -147,11 +147,15 @@ impl Observer {
         if let Some(kind) = rules.event_kind {
             tasks.push(watch_events(client, kind, engine_event, tx.clone()));
         }
+        // One watch per kind across all namespaces: the count does not grow with the fleet
+        // (hack/bench-fleet reads this line).
+        tracing::debug!(watches = tasks.len(), "observer started");
         Ok(Observer { tasks, tx })
     }
 
     /// Follows one object closely (every change, as [`Update::Live`]).
     pub fn watch_object(&mut self, api: Api<DynamicObject>, object: ObjectRef) {
+        tracing::debug!(%object, "watching one object");
         let tx = self.tx.clone();
         self.tasks.push(tokio::spawn(async move {
             let config = watcher::Config::default().fields(&format!("metadata.name={}", object.name));
