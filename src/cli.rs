@@ -62,8 +62,8 @@ pub enum Command {
         /// repeat) to PATH, for a CI test report; written atomically at the end.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
-        /// Profile file (KEY=value) for offline/air-gapped use; also DRILL_PROFILE.
-        #[arg(long)]
+        /// Profile file (KEY=value) for offline/air-gapped use.
+        #[arg(long, env = "DRILL_PROFILE")]
         profile: Option<PathBuf>,
         /// How long the first sync from Git may take.
         #[arg(long, default_value = "10m", value_parser = bounded_duration)]
@@ -103,16 +103,22 @@ pub enum Command {
         /// Do not wait for the operator (CI): every step goes ahead at once.
         #[arg(long)]
         auto: bool,
+        /// Where reports go: <DIR>/<scenario>/<UTC timestamp>/ (incident.md beside them).
         #[arg(long, default_value = "reports")]
         report_dir: PathBuf,
+        /// Leave the cluster running after the game day (its name and kubeconfig are printed).
         #[arg(long)]
         keep_cluster: bool,
-        #[arg(long)]
+        /// Profile file (KEY=value) for offline/air-gapped use.
+        #[arg(long, env = "DRILL_PROFILE")]
         profile: Option<PathBuf>,
+        /// How long the first sync from Git may take.
         #[arg(long, default_value = "10m", value_parser = bounded_duration)]
         bootstrap_timeout: std::time::Duration,
+        /// Wait out every timeout even when the outcome is already certain (see `drill run --help`).
         #[arg(long)]
         no_fail_fast: bool,
+        /// Create the cluster even when its nodes need more memory or disk than this machine has free.
         #[arg(long)]
         skip_resource_check: bool,
         #[command(flatten)]
@@ -123,7 +129,8 @@ pub enum Command {
     Doctor {
         /// A scenario whose cluster size to check against this machine.
         scenario: Option<PathBuf>,
-        #[arg(long)]
+        /// Profile file (KEY=value) to check (the node image, the install manifests).
+        #[arg(long, env = "DRILL_PROFILE")]
         profile: Option<PathBuf>,
     },
     /// Delete every kind cluster drill created (named `drill-...`, its nodes carrying
@@ -153,17 +160,26 @@ pub enum Command {
         /// Which engine, when the scenario configures both (default: flux).
         #[arg(long, value_enum)]
         engine: Option<EngineArg>,
-        /// Profile file (KEY=value) naming the engine install manifest; also DRILL_PROFILE.
-        /// With -v, also say where each image is named (stderr stays for the summary).
-        #[arg(long)]
+        /// Profile file (KEY=value) naming the engine install manifest. With -v, drill also
+        /// says where each image is named (stderr stays for the summary).
+        #[arg(long, env = "DRILL_PROFILE")]
         profile: Option<PathBuf>,
     },
     /// Print the JSON schema of the scenario format.
     Schema,
+    /// Print a shell completion script, e.g. `drill completions bash > /etc/bash_completion.d/drill`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print drill's man page (roff), e.g. `drill man > /usr/local/share/man/man1/drill.1`.
+    Man,
     /// Compare two recorded runs phase by phase (e.g. one rebuild with Flux, one with Argo CD).
     Compare {
-        /// Run folders under reports/ (or their events.jsonl).
+        /// The first run: its folder under reports/ (or its events.jsonl).
         a: PathBuf,
+        /// The second run, likewise.
         b: PathBuf,
     },
     /// Re-render a recorded run (its events.jsonl) as a table, JSON, or Markdown.
@@ -228,6 +244,28 @@ impl From<ConsentArgs> for crate::cluster::existing::Consent {
 #[cfg(test)]
 mod log_tests {
     use super::*;
+
+    #[test]
+    fn every_command_and_option_says_what_it_is_for() {
+        use clap::CommandFactory as _;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "drill", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
 
     #[test]
     fn verbosity_counts_choose_the_filter_and_are_accepted_after_the_subcommand() {

@@ -98,6 +98,18 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Clean { dry_run } => cmd_clean(dry_run),
         Command::Validate { scenarios } => Ok(cmd_validate(&scenarios)),
         Command::Schema => cmd_schema(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "drill", &mut std::io::stdout());
+            Ok(Exit::Pass)
+        }
+        Command::Man => {
+            use clap::CommandFactory as _;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("failed to write the man page")?;
+            Ok(Exit::Pass)
+        }
         Command::Images {
             scenario,
             report,
@@ -107,6 +119,16 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Compare { a, b } => cmd_compare(&a, &b),
         Command::Report { run, format } => cmd_report(&run, format),
     }
+}
+
+/// The profile, its unusable lines said on stderr (a typo would otherwise fall back to
+/// the online default without a word).
+fn load_profile(path: Option<&Path>) -> anyhow::Result<Profile> {
+    let profile = Profile::load(path)?;
+    for warning in &profile.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(profile)
 }
 
 /// The options `run` and `gameday` share, before the profile is loaded.
@@ -126,7 +148,7 @@ impl RunSettings {
     fn options(&self, operator: Option<runner::Operator>) -> anyhow::Result<RunOptions> {
         Ok(RunOptions {
             keep_cluster: self.keep_cluster,
-            profile: Profile::load(self.profile.as_deref())?,
+            profile: load_profile(self.profile.as_deref())?,
             bootstrap_timeout: self.bootstrap_timeout,
             fail_fast: self.fail_fast,
             progress: self.progress,
@@ -210,7 +232,7 @@ fn cmd_gameday(scenario: &Path, operator: &str, auto: bool, settings: RunSetting
 
 /// `drill doctor`: an error exit when any check fails, so scripts can gate on it.
 fn cmd_doctor(scenario: Option<&Path>, profile: Option<&Path>) -> anyhow::Result<Exit> {
-    let profile = Profile::load(profile)?;
+    let profile = load_profile(profile)?;
     let plan = scenario.map(scenario::load).transpose()?;
     let checks = tokio::runtime::Runtime::new()?.block_on(gitops_drill::doctor::run(&profile, plan.as_ref()));
     for c in &checks {
@@ -317,7 +339,7 @@ fn images_of_scenario(
     verbose: bool,
 ) -> anyhow::Result<Exit> {
     let plan = with_engine_arg(scenario::load(path)?, engine)?;
-    let profile = Profile::load(profile)?;
+    let profile = load_profile(profile)?;
     let install = match plan.engine {
         scenario::EngineKind::Flux => profile.flux_install.clone(),
         scenario::EngineKind::Argocd => profile.argocd_install.clone(),

@@ -532,3 +532,39 @@ fn report_renders_a_failed_run_and_exits_0() {
         assert!(out.contains("ghost never Ready"), "{format}: {out}");
     }
 }
+
+#[test]
+fn completions_for_each_shell_know_every_command_and_option() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, out, err) = drill(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        for word in ["gameday", "validate", "bootstrap-timeout", "no-fail-fast"] {
+            assert!(out.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let (code, _, err) = drill(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "an unknown shell is a usage error: {err}");
+    assert!(err.contains("tcsh"), "{err}");
+}
+
+#[test]
+fn the_man_page_is_roff_with_every_command_and_the_exit_codes() {
+    let (code, out, err) = drill(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(".TH drill 1"), "{}", &out[..out.len().min(300)]);
+    for word in ["gameday", "completions", "143 terminated by SIGTERM"] {
+        assert!(out.contains(word), "the man page lacks {word}");
+    }
+}
+
+#[test]
+fn a_typo_in_the_profile_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.env");
+    std::fs::write(&profile, "DRILL_NODE_IMAGES=kindest/node:v1.34.0\n").unwrap();
+    let (_, _, err) = drill(&["doctor", "--profile", profile.to_str().unwrap()]);
+    assert!(
+        err.contains("line 1: unknown key DRILL_NODE_IMAGES; did you mean DRILL_NODE_IMAGE?"),
+        "{err}"
+    );
+}
