@@ -49,8 +49,9 @@ pub enum Command {
         /// Where reports go: <DIR>/<scenario>/<UTC timestamp>/.
         #[arg(long, default_value = "reports")]
         report_dir: PathBuf,
-        /// What stdout shows at the end: the table, or only the report as JSON.
-        #[arg(long, value_enum, default_value_t = Output::Table)]
+        /// What stdout shows at the end: the table, or only the report as JSON (JSON
+        /// Lines, one report per line, when several runs are made).
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
         /// Leave the cluster running after the run (its name and kubeconfig are printed).
         #[arg(long)]
@@ -132,6 +133,9 @@ pub enum Command {
         /// Profile file (KEY=value) to check (the node image, the install manifests).
         #[arg(long, env = "DRILL_PROFILE")]
         profile: Option<PathBuf>,
+        /// Lines for people, or one JSON document: {"ok", "checks": [{"name", "ok", "detail"}]}.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Delete every kind cluster drill created (named `drill-...`, its nodes carrying
     /// drill's owner mark) and the pull-through caches of `images: mirror`. A kind
@@ -140,12 +144,19 @@ pub enum Command {
         /// Only list what would be deleted.
         #[arg(long)]
         dry_run: bool,
+        /// Lines for people, or one JSON document: {"dry_run", "clusters", "mirrors",
+        /// "left_alone", "failed": [{"what", "why"}]}.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Parse and check scenario files without touching any cluster.
     Validate {
         /// Scenario files (YAML).
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+        /// Lines for people, or JSON Lines: one {"file", "ok", ...} per scenario file.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// List the images a rebuild needs, one per line on stdout (to preload or mirror them):
     /// from the engine's install manifest and the fleet files the scenario's entry folder
@@ -187,7 +198,7 @@ pub enum Command {
         /// A run folder under reports/ or an events.jsonl file.
         run: PathBuf,
         /// What to print.
-        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        #[arg(long, short = 'o', visible_alias = "output", value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
 }

@@ -8,6 +8,7 @@ use crate::profile::Profile;
 use crate::resources::{Available, gib, needs, shortfalls};
 use crate::scenario::Plan;
 
+#[derive(Debug, serde::Serialize)]
 pub struct Check {
     pub name: String,
     pub ok: bool,

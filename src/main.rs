@@ -94,9 +94,13 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             };
             cmd_gameday(&scenario, &operator, auto, settings)
         }
-        Command::Doctor { scenario, profile } => cmd_doctor(scenario.as_deref(), profile.as_deref()),
-        Command::Clean { dry_run } => cmd_clean(dry_run),
-        Command::Validate { scenarios } => Ok(cmd_validate(&scenarios)),
+        Command::Doctor {
+            scenario,
+            profile,
+            output,
+        } => cmd_doctor(scenario.as_deref(), profile.as_deref(), output),
+        Command::Clean { dry_run, output } => cmd_clean(dry_run, output),
+        Command::Validate { scenarios, output } => Ok(cmd_validate(&scenarios, output)),
         Command::Schema => cmd_schema(),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
@@ -189,9 +193,11 @@ fn cmd_run(
     let runtime = tokio::runtime::Runtime::new()?;
     let mut worst = Exit::Pass;
     let mut reports = Vec::new();
+    // Several reports on stdout are JSON Lines: one document per line.
+    let several = plans.len() > 1 || repeat > 1;
     'runs: for plan in &plans {
         for _ in 0..repeat {
-            let report = match run_once(&runtime, plan, &opts, &settings.report_dir, output)? {
+            let report = match run_once(&runtime, plan, &opts, &settings.report_dir, (output, several))? {
                 Ok(report) => report,
                 Err(stopped) => {
                     worst = stopped;
@@ -226,28 +232,46 @@ fn cmd_gameday(scenario: &Path, operator: &str, auto: bool, settings: RunSetting
         auto,
     }))?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let report = run_once(&runtime, &plan, &opts, &settings.report_dir, Output::Table)?;
+    let report = run_once(&runtime, &plan, &opts, &settings.report_dir, (Output::Table, false))?;
     Ok(report.map_or_else(|stopped| stopped, |r| r.result.into()))
 }
 
 /// `drill doctor`: an error exit when any check fails, so scripts can gate on it.
-fn cmd_doctor(scenario: Option<&Path>, profile: Option<&Path>) -> anyhow::Result<Exit> {
+fn cmd_doctor(scenario: Option<&Path>, profile: Option<&Path>, output: Output) -> anyhow::Result<Exit> {
     let profile = load_profile(profile)?;
     let plan = scenario.map(scenario::load).transpose()?;
     let checks = tokio::runtime::Runtime::new()?.block_on(gitops_drill::doctor::run(&profile, plan.as_ref()));
-    for c in &checks {
-        println!("{} {:<13} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
+    let ok = checks.iter().all(|c| c.ok);
+    match output {
+        Output::Table => {
+            for c in &checks {
+                println!("{} {:<13} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
+            }
+        }
+        Output::Json => println!("{}", serde_json::json!({"ok": ok, "checks": checks})),
     }
-    Ok(if checks.iter().all(|c| c.ok) {
-        Exit::Pass
-    } else {
-        Exit::Error
-    })
+    Ok(if ok { Exit::Pass } else { Exit::Error })
 }
 
 /// `drill clean`: what was (or would be) deleted, and the look-alikes left alone.
-fn cmd_clean(dry_run: bool) -> anyhow::Result<Exit> {
+fn cmd_clean(dry_run: bool, output: Output) -> anyhow::Result<Exit> {
     let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
+    let exit = if removed.failed.is_empty() {
+        Exit::Pass
+    } else {
+        Exit::Error
+    };
+    if output == Output::Json {
+        let failed: Vec<_> = (removed.failed.iter())
+            .map(|(what, why)| serde_json::json!({"what": what, "why": why}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"dry_run": dry_run, "clusters": removed.clusters, "mirrors": removed.mirrors,
+                "left_alone": removed.not_drills, "failed": failed})
+        );
+        return Ok(exit);
+    }
     let verb = if dry_run { "would delete" } else { "deleted" };
     if removed.clusters.is_empty() && removed.mirrors.is_empty() && removed.failed.is_empty() {
         println!("no drill clusters found");
@@ -267,22 +291,29 @@ fn cmd_clean(dry_run: bool) -> anyhow::Result<Exit> {
     for (what, why) in &removed.failed {
         eprintln!("error: failed to delete {what}: {why}");
     }
-    Ok(if removed.failed.is_empty() {
-        Exit::Pass
-    } else {
-        Exit::Error
-    })
+    Ok(exit)
 }
 
 /// `drill validate`: every file is checked (each error printed), then one verdict.
-fn cmd_validate(scenarios: &[PathBuf]) -> Exit {
+fn cmd_validate(scenarios: &[PathBuf], output: Output) -> Exit {
     let mut failed = false;
     for path in scenarios {
         // The secrets preflight too: a key that cannot decrypt the fleet is found here.
-        match scenario::load(path).map_err(anyhow::Error::from).and_then(|plan| {
+        let checked = scenario::load(path).map_err(anyhow::Error::from).and_then(|plan| {
             let preflight = gitops_drill::secrets::preflight(&plan)?;
             Ok((plan, preflight))
-        }) {
+        });
+        if output == Output::Json {
+            let line = match &checked {
+                Ok((plan, preflight)) => serde_json::json!({"file": path, "ok": true, "name": plan.scenario.name,
+                    "disasters": plan.scenario.disasters.len(), "warnings": preflight.warnings}),
+                Err(err) => serde_json::json!({"file": path, "ok": false, "error": format!("{err:#}")}),
+            };
+            failed |= checked.is_err();
+            println!("{line}");
+            continue;
+        }
+        match checked {
             Ok((plan, preflight)) => {
                 println!(
                     "{}: ok ({}, {} disaster step(s), {} secret(s) to restore)",
@@ -437,7 +468,7 @@ fn run_once(
     plan: &scenario::Plan,
     opts: &RunOptions,
     report_dir: &Path,
-    output: Output,
+    (output, json_lines): (Output, bool),
 ) -> anyhow::Result<Result<Report, Exit>> {
     let run_id = runner::run_id();
     let result = runtime.block_on(async {
@@ -478,7 +509,11 @@ fn run_once(
     match output {
         Output::Table => print!("{}", report::table::render(&result.report)),
         Output::Json => {
-            print!("{}", result.report.to_json());
+            if json_lines {
+                println!("{}", serde_json::to_string(&result.report)?);
+            } else {
+                print!("{}", result.report.to_json());
+            }
             // stdout is for machines; the log a person reads still says what went wrong.
             if let Some(error) = &result.report.error {
                 eprintln!("error: {error}");

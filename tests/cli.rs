@@ -531,6 +531,15 @@ fn report_renders_a_failed_run_and_exits_0() {
         assert_eq!(code, 0, "{format}: {err}");
         assert!(out.contains("ghost never Ready"), "{format}: {out}");
     }
+    // -o/--output, as on every other command.
+    for flag in ["-o", "--output"] {
+        let (code, out, err) = drill(&["report", dir.path().to_str().unwrap(), flag, "json"]);
+        assert_eq!(code, 0, "{flag}: {err}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()["result"],
+            "fail"
+        );
+    }
 }
 
 #[test]
@@ -567,4 +576,43 @@ fn a_typo_in_the_profile_is_named_with_its_line() {
         err.contains("line 1: unknown key DRILL_NODE_IMAGES; did you mean DRILL_NODE_IMAGE?"),
         "{err}"
     );
+}
+
+#[test]
+fn output_json_is_one_document_per_answer_for_validate_doctor_and_clean() {
+    let (code, out, _) = drill(&[
+        "validate",
+        "-o",
+        "json",
+        "scenarios/flux-bootstrap.yaml",
+        "/nonexistent.yaml",
+    ]);
+    assert_eq!(code, 2, "one file failed: {out}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "JSON Lines, one per file: {out}");
+    assert_eq!(lines[0]["ok"], true);
+    assert_eq!(lines[0]["name"], "flux-bootstrap");
+    assert_eq!(lines[1]["ok"], false);
+    assert!(
+        lines[1]["error"].as_str().unwrap().contains("/nonexistent.yaml"),
+        "{out}"
+    );
+
+    let (code, out, _) = drill(&["doctor", "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let all_ok = doc["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true);
+    assert_eq!(doc["ok"], all_ok, "{doc}");
+    assert_eq!(code, if all_ok { 0 } else { 2 }, "{doc}");
+    assert!(
+        doc["checks"].as_array().unwrap().iter().any(|c| c["name"] == "docker"),
+        "{doc}"
+    );
+
+    let (code, out, err) = drill(&["clean", "--dry-run", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["dry_run"], true);
+    for key in ["clusters", "mirrors", "left_alone", "failed"] {
+        assert!(doc[key].is_array(), "{key}: {doc}");
+    }
 }
