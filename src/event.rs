@@ -46,9 +46,50 @@ impl std::fmt::Display for ObjectRef {
     }
 }
 
+/// What a run ran with, as far as it is known yet: each [`EventKind::Versions`] adds what
+/// a stage learned (drill at the start, Kubernetes once the API answers, the engine once
+/// installed), so a report says which versions its numbers belong to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Versions {
+    /// drill's own version.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub drill: Option<String>,
+    /// The engine and its version, e.g. "flux v2.9.5" (from its install manifest).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub engine: Option<String>,
+    /// The API server's version, e.g. "v1.34.4".
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kubernetes: Option<String>,
+    /// The kind node image drill gave every node (absent: kind's default or an existing cluster).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node_image: Option<String>,
+}
+
+impl Versions {
+    /// `self` with what `newer` knows.
+    pub fn merge(&mut self, newer: &Versions) {
+        for (mine, theirs) in [
+            (&mut self.drill, &newer.drill),
+            (&mut self.engine, &newer.engine),
+            (&mut self.kubernetes, &newer.kubernetes),
+            (&mut self.node_image, &newer.node_image),
+        ] {
+            if theirs.is_some() {
+                mine.clone_from(theirs);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Versions::default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum EventKind {
+    /// What the run ran with (see [`Versions`]); several per run, each adding to the last.
+    Versions(Versions),
     RunStarted {
         scenario: String,
         run_id: String,

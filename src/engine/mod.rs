@@ -29,6 +29,26 @@ use crate::observe::readiness::Observation;
 use crate::observe::rules::EngineRules;
 use crate::repo_auth::RepoAuth;
 
+/// The engine's version as its install manifest states it: the standard
+/// `app.kubernetes.io/version` label (Flux sets it on every object), else the tag of the
+/// engine's own image (`quay.io/argoproj/argocd:v3.2.11` for Argo CD, whose manifests
+/// carry no such label). A plain text scan: the manifest may be many megabytes.
+pub fn manifest_version(manifest: &str, kind: EngineKind) -> Option<String> {
+    let clean = |v: &str| v.trim().trim_matches(['"', '\'']).to_string();
+    let labelled = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("app.kubernetes.io/version:"))
+        .map(clean);
+    labelled.filter(|v| !v.is_empty()).or_else(|| {
+        manifest.lines().find_map(|l| {
+            let line = l.trim();
+            let image = clean(line.strip_prefix("- ").unwrap_or(line).strip_prefix("image:")?);
+            let (repo, tag) = image.rsplit_once(':')?;
+            (repo.rsplit('/').next() == Some(kind.as_str()) && !tag.contains('/')).then(|| tag.to_string())
+        })
+    })
+}
+
 /// A GitOps engine a run drives.
 pub trait Engine: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> EngineKind;
@@ -129,4 +149,23 @@ pub async fn request_reconcile(engine: &dyn Engine, client: &Client, app: &Objec
         .next()
         .map(|(_, token)| token)
         .context("the engine returned no reconcile token")
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_the_label_or_the_engines_own_image_tag() {
+        let flux = "kind: Namespace\nmetadata:\n  labels:\n    app.kubernetes.io/part-of: flux\n    app.kubernetes.io/version: v2.9.5\n";
+        assert_eq!(manifest_version(flux, EngineKind::Flux).as_deref(), Some("v2.9.5"));
+        let argo = "containers:\n  - image: public.ecr.aws/docker/library/redis:7.0.15\n  - image: quay.io/argoproj/argocd:v3.2.11\n";
+        assert_eq!(manifest_version(argo, EngineKind::Argocd).as_deref(), Some("v3.2.11"));
+        // A registry with a port is not a tag; no version is None, not a guess.
+        assert_eq!(
+            manifest_version("image: localhost:5000/argocd\n", EngineKind::Argocd),
+            None
+        );
+        assert_eq!(manifest_version("kind: List\n", EngineKind::Flux), None);
+    }
 }

@@ -27,6 +27,9 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
         let _ = write!(out, ", previous run {} ({sign}{})", ms(prev), ms(delta.unsigned_abs()));
     }
     let _ = writeln!(out, " · run `{}`\n", report.run_id);
+    if let Some(line) = report.versions_line() {
+        let _ = writeln!(out, "Ran with {line}.\n");
+    }
     if let Some(error) = &report.error {
         let _ = writeln!(out, "> **Error:** {}\n", one_line(error));
     }

@@ -263,9 +263,27 @@ pub struct Report {
     /// What broke an app, which revert did not help.
     #[serde(default)]
     pub findings: Vec<String>,
+    /// What the run ran with: drill, the engine, Kubernetes, the node image.
+    #[serde(skip_serializing_if = "crate::event::Versions::is_empty", default)]
+    pub versions: crate::event::Versions,
 }
 
 impl Report {
+    /// "drill 0.1.0 · flux v2.9.5 · Kubernetes v1.34.4 · node image …", what is known of it.
+    pub fn versions_line(&self) -> Option<String> {
+        let v = &self.versions;
+        let parts: Vec<String> = [
+            v.drill.as_ref().map(|d| format!("drill {d}")),
+            v.engine.clone(),
+            v.kubernetes.as_ref().map(|k| format!("Kubernetes {k}")),
+            v.node_image.as_ref().map(|i| format!("node image {i}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+
     /// Builds the report; `error` is set when the run could not finish (exit 2).
     pub fn new(timeline: &Timeline, assertions: Vec<Assertion>, rto_budget_ms: u64, error: Option<String>) -> Self {
         let result = if error.is_some() {
@@ -307,6 +325,7 @@ impl Report {
             steps: timeline.steps.clone(),
             drift: timeline.drift.clone(),
             findings: timeline.findings.clone(),
+            versions: timeline.versions.clone(),
         }
     }
 
@@ -518,6 +537,7 @@ pub(crate) mod fixtures {
             steps: vec![],
             drift: vec![],
             findings: vec![],
+            versions: Default::default(),
         };
         let assertions = vec![
             Assertion {
@@ -547,6 +567,42 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_learned_at_each_stage_are_merged_and_shown() {
+        use crate::event::{EventKind, Versions};
+        use crate::timeline::testkit::{at, run_started};
+        let events = vec![
+            run_started(0),
+            at(
+                1,
+                EventKind::Versions(Versions {
+                    drill: Some("0.1.0".into()),
+                    node_image: Some("kindest/node:v1.34.4".into()),
+                    ..Default::default()
+                }),
+            ),
+            at(
+                9_000,
+                EventKind::Versions(Versions {
+                    engine: Some("flux v2.9.5".into()),
+                    kubernetes: Some("v1.34.4".into()),
+                    ..Default::default()
+                }),
+            ),
+        ];
+        let report = Report::new(&crate::timeline::build(&events), vec![], 60_000, None);
+        assert_eq!(
+            report.versions_line().as_deref(),
+            Some("drill 0.1.0 · flux v2.9.5 · Kubernetes v1.34.4 · node image kindest/node:v1.34.4")
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["versions"]["engine"], "flux v2.9.5");
+        assert!(table::render(&report).contains("\nran with drill 0.1.0 · flux v2.9.5"));
+        assert!(markdown::render(&report, None).contains("Ran with drill 0.1.0"));
+        // A report recorded before versions were kept has none, and says nothing of them.
+        assert_eq!(fixtures::failed_report().versions_line(), None);
+    }
 
     #[test]
     fn report_json_keeps_the_contract_names() {

@@ -15,6 +15,9 @@ pub fn render(report: &Report) -> String {
         report.headline(),
         report.run_id
     ));
+    if let Some(line) = report.versions_line() {
+        out.push_str(&format!("ran with {line}\n"));
+    }
 
     out.push_str(&table(
         ["phase", "start", "duration"],

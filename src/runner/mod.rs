@@ -165,6 +165,15 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         scenario: plan.scenario.name.to_string(),
         run_id: run_id.to_string(),
     });
+    let node_image = match &plan.scenario.cluster {
+        ClusterSpec::Kind(k) => k.node_image.clone().or_else(|| opts.profile.node_image.clone()),
+        _ => None,
+    };
+    run.emit(EventKind::Versions(crate::event::Versions {
+        drill: Some(env!("CARGO_PKG_VERSION").to_string()),
+        node_image,
+        ..Default::default()
+    }));
     // A kind cluster lives and dies with the Docker daemon: its loss ends the run.
     let docker = Docker::connect_with_local_defaults()
         .ok()

@@ -88,6 +88,10 @@ impl Progress {
             | EventKind::DegradeTimedOut { .. }
             | EventKind::Suspended { .. }
             | EventKind::Action { .. } => self.change_text(&ev.kind),
+            EventKind::Versions(v) => match (&v.engine, &v.kubernetes) {
+                (Some(engine), Some(k8s)) => format!("  running   {engine} on Kubernetes {k8s}"),
+                _ => return,
+            },
             EventKind::ObjectObserved { .. }
             | EventKind::ImagePulling { .. }
             | EventKind::ImagePresent { .. }

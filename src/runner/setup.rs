@@ -141,10 +141,28 @@ impl Run<'_> {
         let cluster: std::sync::Arc<dyn ClusterProvider> = std::sync::Arc::new(cluster);
         self.cluster = Some(cluster.clone());
         let client = cluster.client().await?;
+        if let Some(engine) = self.engine.clone() {
+            self.note_versions(&client, engine.as_ref(), true).await;
+        }
         self.start_observer(client).await?;
         // No pinned commit: Ready at the revision the cluster's own source holds.
         self.commit = String::new();
         Ok(docker)
+    }
+
+    /// Records the API server's version and, when drill installed it, the engine's (from
+    /// its install manifest). Best effort: a version drill cannot read is left out.
+    async fn note_versions(&mut self, client: &Client, engine: &dyn Engine, installed: bool) {
+        let kubernetes = client.apiserver_version().await.ok().map(|v| v.git_version);
+        let engine_version = (installed.then(|| engine.install_manifest()).flatten())
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .and_then(|text| engine::manifest_version(&text, engine.kind()));
+        let kind = engine.kind().as_str();
+        self.emit(EventKind::Versions(crate::event::Versions {
+            engine: Some(engine_version.map_or_else(|| kind.to_string(), |v| format!("{kind} {v}"))),
+            kubernetes,
+            ..Default::default()
+        }));
     }
 
     /// Installs the engine (timed), restores the secrets outside Git (timed when there
@@ -164,6 +182,7 @@ impl Run<'_> {
         let client = cluster.client().await?;
         let (c, e) = (client.clone(), engine.clone());
         self.phase("engine-install", async move { e.install(&c).await }).await?;
+        self.note_versions(&client, engine.as_ref(), true).await;
         let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
         let auth = self.repo_auth.clone();
         if engine::has_secret_bootstrap(engine.as_ref(), &secrets, auth.as_ref()) {

@@ -315,6 +315,8 @@ pub struct Timeline {
     pub drift: Vec<DriftRecord>,
     /// What the events say about causes: which change broke an app, which revert did not help.
     pub findings: Vec<String>,
+    /// What the run ran with.
+    pub versions: crate::event::Versions,
 }
 
 impl Timeline {
@@ -364,6 +366,7 @@ struct Fold {
     /// The step whose window is open; the paths of the windows already closed.
     window_step: Option<usize>,
     critical_paths: Vec<WindowPath>,
+    versions: crate::event::Versions,
 }
 
 impl Fold {
@@ -377,6 +380,7 @@ impl Fold {
                 self.run_id = run_id.clone();
                 self.window.run_started_at = Some(ev.at);
             }
+            EventKind::Versions(v) => self.versions.merge(v),
             EventKind::DisasterStarted { step, .. } => self.open_window(now, *step),
             EventKind::Warning { message } => self.warnings.push(message.clone()),
             EventKind::StoppedEarly { reason } => {
@@ -448,6 +452,7 @@ impl Fold {
             steps: self.steps.finish(),
             drift: self.drift.finish(self.finished_ms),
             findings,
+            versions: self.versions,
         }
     }
 }
