@@ -102,6 +102,12 @@ fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     let run = drill_run("scenarios/flux-cluster-loss.yaml", &[], reports.path());
     run.assert_passed();
     let r = &run.report;
+    // What it ran with, as the test bed built it (its profile names the versions).
+    let v = &r["versions"];
+    assert_eq!(v["drill"], env!("CARGO_PKG_VERSION"), "{v}");
+    assert!(v["engine"].as_str().is_some_and(|e| e.starts_with("flux v2.")), "{v}");
+    assert!(v["kubernetes"].as_str().is_some_and(|k| k.starts_with("v1.")), "{v}");
+    assert!(v["node_image"].as_str().is_some_and(|i| i.contains("kind-node")), "{v}");
     assert_eq!(
         phases(r, "cluster-create").len(),
         2,
