@@ -8,7 +8,7 @@ pub use crate::human::ms;
 use crate::scenario::{Duration, Expect, PhaseName, StepOutcome};
 use crate::timeline::{ObjectTiming, Recovery, StepTiming, Timeline, kinds_ending};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Assertion {
     pub name: String,
     pub passed: bool,

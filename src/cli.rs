@@ -176,8 +176,13 @@ pub enum Command {
         #[arg(long, env = "DRILL_PROFILE")]
         profile: Option<PathBuf>,
     },
-    /// Print the JSON schema of the scenario format.
-    Schema,
+    /// Print the JSON schema of the scenario format (docs/scenario.schema.json), or with
+    /// --report that of report.json (docs/report.schema.json).
+    Schema {
+        /// The schema of report.json instead of the scenario's.
+        #[arg(long)]
+        report: bool,
+    },
     /// Print a shell completion script, e.g. `drill completions bash > /etc/bash_completion.d/drill`.
     Completions {
         /// The shell to complete in.

@@ -19,7 +19,7 @@ pub struct DrillEvent {
 }
 
 /// A Kubernetes object drill follows, e.g. Kustomization flux-system/apps.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ObjectRef {
     pub kind: String,
     pub namespace: String,
@@ -268,7 +268,7 @@ pub enum StepOutcome {
 }
 
 /// One drifted field: a JSON pointer, Git's value before the edit, the hand-set value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldDrift {
     pub field: String,
     pub git: String,

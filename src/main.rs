@@ -101,7 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         } => cmd_doctor(scenario.as_deref(), profile.as_deref(), output),
         Command::Clean { dry_run, output } => cmd_clean(dry_run, output),
         Command::Validate { scenarios, output } => Ok(cmd_validate(&scenarios, output)),
-        Command::Schema => cmd_schema(),
+        Command::Schema { report } => cmd_schema(report),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "drill", &mut std::io::stdout());
@@ -342,8 +342,12 @@ fn cmd_validate(scenarios: &[PathBuf], output: Output) -> Exit {
     if failed { Exit::Error } else { Exit::Pass }
 }
 
-fn cmd_schema() -> anyhow::Result<Exit> {
-    let schema = schemars::schema_for!(scenario::Scenario);
+fn cmd_schema(report: bool) -> anyhow::Result<Exit> {
+    let schema = if report {
+        schemars::schema_for!(Report)
+    } else {
+        schemars::schema_for!(scenario::Scenario)
+    };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(Exit::Pass)
 }

@@ -204,6 +204,12 @@ fn the_committed_schema_matches_the_code() {
         out, committed,
         "docs/scenario.schema.json is stale: run `drill schema > docs/scenario.schema.json`"
     );
+    let (_, out, _) = drill(&["schema", "--report"]);
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json")).unwrap();
+    assert_eq!(
+        out, committed,
+        "docs/report.schema.json is stale: run `drill schema --report > docs/report.schema.json`"
+    );
 }
 
 /// `drill run` with a profile that names a Flux manifest (never read: the preflight stops first).
@@ -615,4 +621,41 @@ fn output_json_is_one_document_per_answer_for_validate_doctor_and_clean() {
     for key in ["clusters", "mirrors", "left_alone", "failed"] {
         assert!(doc[key].is_array(), "{key}: {doc}");
     }
+}
+
+/// report.json holds to the committed schema (checked by a real validator): here a report
+/// with its optional parts filled; every e2e rehearsal checks its real report the same way.
+#[test]
+fn report_json_holds_to_its_schema() {
+    use gitops_drill::assert::Assertion;
+    use gitops_drill::report::Report;
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("docs/report.schema.json").unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let passed = Assertion {
+        name: "rebuilt within budget".into(),
+        passed: true,
+        message: "1m 40s within 10m".into(),
+        measured_ms: Some(100_000),
+    };
+    let mut report = Report::new(
+        &gitops_drill::timeline::Timeline::default(),
+        vec![passed],
+        600_000,
+        None,
+    );
+    report.versions.drill = Some("0.1.0".into());
+    report.versions.engine = Some("flux v2.9.5".into());
+    report.stopped_early = Some("image missing".into());
+    report.error = Some("interrupted".into());
+    report.findings.push("a finding".into());
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The validator finds what it should: a wrong type and a missing required field.
+    let mut broken = json.clone();
+    broken["rto_budget_ms"] = serde_json::json!("ten minutes");
+    broken.as_object_mut().unwrap().remove("run_id");
+    let errors: Vec<String> = validator.iter_errors(&broken).map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
 }

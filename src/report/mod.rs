@@ -19,7 +19,7 @@ use crate::timeline::{
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
@@ -46,8 +46,9 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Phase {
+    #[schemars(with = "String")]
     pub name: PhaseLabel,
     /// The step (0-based) whose window it belongs to; absent before the first step.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -115,7 +116,7 @@ impl Phase {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct App {
     pub kind: String,
     pub namespace: String,
@@ -174,7 +175,7 @@ impl App {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Image {
     pub image: String,
     pub node: String,
@@ -216,7 +217,7 @@ impl Image {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecoveryReport {
     pub step: usize,
     pub disaster: String,
@@ -224,12 +225,13 @@ pub struct RecoveryReport {
     pub rto_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: u32,
     pub scenario: String,
     pub run_id: String,
     pub result: Outcome,
+    #[schemars(with = "Option<String>")]
     pub started_at: Option<Timestamp>,
     pub duration_ms: u64,
     /// The longest recovery of the run (disaster start to everything Ready).

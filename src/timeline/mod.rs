@@ -179,7 +179,7 @@ pub struct ObjectTiming {
 }
 
 /// The critical path of one window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WindowPath {
     /// The step (0-based) that opened the window; None for the initial rebuild.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,7 +188,7 @@ pub struct WindowPath {
 }
 
 /// A dependency that went un-Ready again after what depends on it was Ready.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Flap {
     /// From the window's start, when it fell back (the first time).
     pub at_ms: u64,
@@ -237,7 +237,7 @@ pub fn pull_needed(pulled: u32, present: u32, failed: bool) -> bool {
 }
 
 /// What one step did and how long each part took (all figures from the step's start).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepTiming {
     pub step: usize,
     pub kind: String,
@@ -263,7 +263,7 @@ pub struct StepTiming {
     pub actions: Vec<ActionTiming>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActionTiming {
     pub action: String,
     /// From the step's start.
@@ -274,7 +274,7 @@ pub struct ActionTiming {
 }
 
 /// One hand edit, from the moment it was made to the moment Git overwrote it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DriftRecord {
     pub step: usize,
     #[serde(flatten)]

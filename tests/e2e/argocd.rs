@@ -43,7 +43,11 @@ fn cluster_loss_rebuilds_install_secret_root_app_and_waits() {
     run.assert_passed();
     let r = &run.report;
     let engine = r["versions"]["engine"].as_str().unwrap_or_default();
-    assert!(engine.starts_with("argocd v3."), "the engine's image tag: {}", r["versions"]);
+    assert!(
+        engine.starts_with("argocd v3."),
+        "the engine's image tag: {}",
+        r["versions"]
+    );
     for name in ["cluster-create", "engine-install", "secret-bootstrap"] {
         assert_eq!(phases(r, name).len(), 2, "{name} timed in both builds");
     }

@@ -23,6 +23,20 @@ impl Run {
     }
 }
 
+/// A real report.json holds to the committed schema (docs/report.schema.json).
+pub fn assert_holds_to_schema(report: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(report).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "report.json does not hold to its schema: {errors:#?}"
+    );
+}
+
 /// The failed assertions, the error and every step's figures of a report, one per line.
 pub fn verdict(r: &Value) -> String {
     let mut lines = vec![format!("result {} · {}", r["result"], r["error"])];
@@ -96,6 +110,7 @@ pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], repor
         .find_map(|l| l.strip_prefix("reports: "))
         .map(PathBuf::from)
         .expect("the reports folder is printed");
+    assert_holds_to_schema(&report);
     Run {
         code: out.status.code().unwrap_or(-1),
         stderr,
