@@ -1,7 +1,9 @@
 //! `drill clean`: deletes every kind cluster drill created, and their pull-through
 //! caches. A cluster counts as drill's when its name starts with `drill-` and its node
 //! containers carry drill's owner mark ([`crate::cluster::owner`]); a kind cluster
-//! someone else named `drill-...` is reported and left alone. Idempotent.
+//! someone else named `drill-...` is reported and left alone, and so is the cluster of a
+//! run still in progress (it holds its [`crate::runlock`]). Work folders no live run
+//! holds are removed too. Idempotent.
 
 use std::collections::BTreeMap;
 
@@ -40,14 +42,91 @@ pub struct Cleaned {
     pub not_drills: Vec<String>,
     /// What could not be deleted, and why: clean goes on past each and reports it.
     pub failed: Vec<(String, String)>,
+    /// Clusters of runs still in progress (their run holds its lock): left alone, with
+    /// the run's PID.
+    pub in_use: Vec<(String, u32)>,
+    /// Work folders of runs no process holds (a crash or kill -9 left them): kubeconfigs
+    /// and served repos, removed.
+    pub work_folders: Vec<String>,
+}
+
+/// A run's work folder, where its lock lives.
+fn work_dir_of(run_id: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("drill-{run_id}"))
+}
+
+/// `drill-<run id>`, the run id as [`crate::runner::run_id`] makes it
+/// (`20261204T150357Z-f36c`): nothing else in $TMPDIR is ever touched.
+fn is_run_folder(name: &str) -> bool {
+    let Some(id) = name.strip_prefix(CLUSTER_PREFIX) else {
+        return false;
+    };
+    let b = id.as_bytes();
+    b.len() == 21
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && &b[15..17] == b"Z-"
+        && b[17..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Work folders (`$TMPDIR/drill-<run id>`) no live run holds. One without a lock file is
+/// counted only after a minute: a run that is just starting makes its folder first.
+fn dead_work_folders() -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    let minute_old = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60))
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| is_run_folder(&n.to_string_lossy())))
+        // Never follow a link: only drill's own folders, made by this user.
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+        .filter(|p| crate::runlock::holder(p).is_none())
+        .filter(|p| p.join(crate::runlock::LOCK_FILE).exists() || minute_old(p))
+        .collect()
 }
 
 pub async fn clean(dry_run: bool) -> Result<Cleaned> {
-    let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker")?;
     let mut cleaned = Cleaned::default();
-    for (name, run) in drill_named_clusters(&docker).await? {
+    // Docker down is one failure among the rest: the work folders are still cleaned.
+    let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker");
+    let clusters = match docker {
+        Ok(docker) => clean_clusters(&docker, dry_run, &mut cleaned).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = clusters {
+        cleaned.failed.push(("clusters and caches".into(), format!("{err:#}")));
+    }
+    for dir in dead_work_folders() {
+        let shown = dir.display().to_string();
+        if dry_run {
+            cleaned.work_folders.push(shown);
+            continue;
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => cleaned.work_folders.push(shown),
+            Err(err) => cleaned.failed.push((format!("work folder {shown}"), err.to_string())),
+        }
+    }
+    Ok(cleaned)
+}
+
+/// Deletes drill's clusters of dead runs and their pull-through caches.
+async fn clean_clusters(docker: &Docker, dry_run: bool, cleaned: &mut Cleaned) -> Result<()> {
+    for (name, run) in drill_named_clusters(docker).await? {
         match run {
-            Some(_) => cleaned.clusters.push(name),
+            Some(run) => match crate::runlock::holder(&work_dir_of(&run)) {
+                Some(pid) => cleaned.in_use.push((name, pid)),
+                None => cleaned.clusters.push(name),
+            },
             None => cleaned.not_drills.push(name),
         }
     }
@@ -63,10 +142,11 @@ pub async fn clean(dry_run: bool) -> Result<Cleaned> {
     }
     // A cache outlives its cluster on purpose during a run; after it, it is an orphan.
     // Caches are drill's own containers (made through Docker, labelled), never kind's.
-    let mirrors: Vec<String> = crate::cluster::mirror::caches(&docker)
+    let mirrors: Vec<String> = crate::cluster::mirror::caches(docker)
         .await?
         .into_iter()
         .filter(|cluster| cluster.starts_with(CLUSTER_PREFIX))
+        .filter(|cluster| !cleaned.in_use.iter().any(|(live, _)| live == cluster))
         .collect();
     for cluster in mirrors {
         let container = crate::cluster::mirror::container_name(&cluster);
@@ -74,12 +154,31 @@ pub async fn clean(dry_run: bool) -> Result<Cleaned> {
             cleaned.mirrors.push(container);
             continue;
         }
-        match crate::cluster::mirror::remove(&docker, &cluster).await {
+        match crate::cluster::mirror::remove(docker, &cluster).await {
             Ok(_) => cleaned.mirrors.push(container),
             Err(err) => cleaned
                 .failed
                 .push((format!("pull-through cache {container}"), format!("{err:#}"))),
         }
     }
-    Ok(cleaned)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_folders_named_for_a_run_are_work_folders() {
+        assert!(is_run_folder(&format!("drill-{}", crate::runner::run_id())));
+        assert!(is_run_folder("drill-20261204T150357Z-f36c"));
+        for other in [
+            "drill-cli-engine-test",
+            "drill-",
+            "drill-20261204T150357Z-f36",
+            "mine-20261204T150357Z-f36c",
+        ] {
+            assert!(!is_run_folder(other), "{other}");
+        }
+    }
 }

@@ -139,13 +139,15 @@ pub enum Command {
     },
     /// Delete every kind cluster drill created (named `drill-...`, its nodes carrying
     /// drill's owner mark) and the pull-through caches of `images: mirror`. A kind
-    /// cluster named `drill-...` without the mark is named and left alone.
+    /// cluster named `drill-...` without the mark is named and left alone, and so is the
+    /// cluster of a run still in progress. Work folders ($TMPDIR/drill-*) no live run
+    /// holds are removed.
     Clean {
         /// Only list what would be deleted.
         #[arg(long)]
         dry_run: bool,
         /// Lines for people, or one JSON document: {"dry_run", "clusters", "mirrors",
-        /// "left_alone", "failed": [{"what", "why"}]}.
+        /// "left_alone", "in_use": [{"cluster", "pid"}], "work_folders", "failed": [{"what", "why"}]}.
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },

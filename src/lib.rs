@@ -23,6 +23,7 @@ pub mod profile;
 pub mod repo_auth;
 pub mod report;
 pub mod resources;
+pub mod runlock;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;

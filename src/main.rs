@@ -265,16 +265,30 @@ fn cmd_clean(dry_run: bool, output: Output) -> anyhow::Result<Exit> {
         let failed: Vec<_> = (removed.failed.iter())
             .map(|(what, why)| serde_json::json!({"what": what, "why": why}))
             .collect();
+        let in_use: Vec<_> = (removed.in_use.iter())
+            .map(|(cluster, pid)| serde_json::json!({"cluster": cluster, "pid": pid}))
+            .collect();
         println!(
             "{}",
             serde_json::json!({"dry_run": dry_run, "clusters": removed.clusters, "mirrors": removed.mirrors,
-                "left_alone": removed.not_drills, "failed": failed})
+                "left_alone": removed.not_drills, "in_use": in_use, "work_folders": removed.work_folders,
+                "failed": failed})
         );
         return Ok(exit);
     }
     let verb = if dry_run { "would delete" } else { "deleted" };
-    if removed.clusters.is_empty() && removed.mirrors.is_empty() && removed.failed.is_empty() {
+    if removed.clusters.is_empty()
+        && removed.mirrors.is_empty()
+        && removed.failed.is_empty()
+        && removed.in_use.is_empty()
+    {
         println!("no drill clusters found");
+    }
+    for (name, pid) in &removed.in_use {
+        println!("left cluster {name} alone: its run is still in progress (drill, pid {pid})");
+    }
+    for dir in &removed.work_folders {
+        println!("{verb} work folder {dir} (no run holds it)");
     }
     for name in removed.clusters {
         println!("{verb} cluster {name}");

@@ -614,13 +614,16 @@ fn output_json_is_one_document_per_answer_for_validate_doctor_and_clean() {
         "{doc}"
     );
 
-    let (code, out, err) = drill(&["clean", "--dry-run", "-o", "json"]);
-    assert_eq!(code, 0, "{err}");
+    // Docker may be down here (CLI tests run before the test bed starts): a failure in
+    // the document, and exit 2.
+    let (code, out, _) = drill(&["clean", "--dry-run", "-o", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["dry_run"], true);
-    for key in ["clusters", "mirrors", "left_alone", "failed"] {
+    for key in ["clusters", "mirrors", "left_alone", "in_use", "work_folders", "failed"] {
         assert!(doc[key].is_array(), "{key}: {doc}");
     }
+    let failed = !doc["failed"].as_array().unwrap().is_empty();
+    assert_eq!(code, if failed { 2 } else { 0 }, "{doc}");
 }
 
 /// report.json holds to the committed schema (checked by a real validator): here a report
@@ -658,4 +661,53 @@ fn report_json_holds_to_its_schema() {
     broken.as_object_mut().unwrap().remove("run_id");
     let errors: Vec<String> = validator.iter_errors(&broken).map(|e| e.to_string()).collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
+}
+
+/// `drill clean --dry-run` names the work folders of dead runs only: not a live run's
+/// (its lock held), not one a run is just making (no lock yet, under a minute old).
+#[test]
+fn clean_names_only_dead_runs_work_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Named as runs name them: dead, live, young; and one that is not a run's at all.
+    let (dead, live, young) = (
+        "drill-20261204T100000Z-dead",
+        "drill-20261204T100001Z-11fe",
+        "drill-20261204T100002Z-0001",
+    );
+    for name in [dead, live, young, "drill-mine"] {
+        std::fs::create_dir(tmp.path().join(name)).unwrap();
+    }
+    std::fs::write(tmp.path().join(dead).join("run.lock"), "1").unwrap();
+    std::fs::write(tmp.path().join(live).join("run.lock"), "2").unwrap();
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); \
+             print('held', flush=True); time.sleep(60)",
+        ])
+        .arg(tmp.path().join(live).join("run.lock"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut held = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut held).unwrap();
+    assert_eq!(held.trim(), "held");
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["clean", "--dry-run", "-o", "json"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // Docker may be down here (CLI tests run before the test bed starts): that is one
+    // failure in the document, and the work folders are judged all the same.
+    let err = String::from_utf8_lossy(&out.stderr);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let dead = tmp.path().join(dead);
+    assert_eq!(
+        doc["work_folders"],
+        serde_json::json!([dead.display().to_string()]),
+        "{doc}"
+    );
+    assert!(dead.exists(), "a dry run removes nothing");
 }

@@ -107,6 +107,8 @@ struct Run<'a> {
     watch_failures: watch_failures::WatchFailures,
     /// The last reason said of each object not Ready.
     said: object_updates::Said,
+    /// Held while the run lives: `drill clean` leaves a live run's cluster alone.
+    lock: Option<crate::runlock::RunLock>,
 }
 
 pub fn run_id() -> String {
@@ -160,6 +162,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         mirror: None,
         watch_failures: Default::default(),
         said: Default::default(),
+        lock: None,
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),

@@ -38,6 +38,7 @@ impl Run<'_> {
         }
         let docker = &docker?;
         create_private_dir(&self.work_dir)?;
+        self.lock = Some(crate::runlock::RunLock::acquire(&self.work_dir)?);
 
         // The repo the cluster syncs from, pinned before anything else can change it.
         let (served, commit) = self.pin_repo().await?;
@@ -132,6 +133,7 @@ impl Run<'_> {
         let (cluster, place) =
             crate::cluster::existing::guard(&existing.context, &kubeconfig, &self.opts.consent, &docker).await?;
         create_private_dir(&self.work_dir)?;
+        self.lock = Some(crate::runlock::RunLock::acquire(&self.work_dir)?);
         self.note(&format!("existing cluster, context {}: {place}", existing.context));
         // Say what will be destroyed before anything is touched.
         for (i, d) in plan.scenario.disasters.iter().enumerate() {

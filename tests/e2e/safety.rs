@@ -228,9 +228,54 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
     );
     assert!(!err.contains("step 1 will"), "nothing listed or touched: {err}");
 
+    // The killed run's work folder (its kubeconfig, its served repo) with its lock file.
+    let suffix = &orphan[orphan.len() - 4..];
+    let work = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            name.starts_with("drill-20") && name.ends_with(suffix) && p.join("run.lock").exists()
+        })
+        .unwrap_or_else(|| panic!("the killed run's work folder (drill-*-{suffix}) is left"));
+    // While a process holds that lock, as a live run does, clean leaves the cluster alone.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); \
+             print('held', flush=True); time.sleep(600)",
+        ])
+        .arg(work.join("run.lock"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut held = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut held).unwrap();
+    assert_eq!(held.trim(), "held");
+    let (code, out) = drill(&["clean", "--dry-run"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(&format!("left cluster {orphan} alone: its run is still in progress")),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&work.display().to_string()),
+        "a live run's folder stays: {out}"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+
     let (code, out) = drill(&["clean", "--dry-run"]);
     assert_eq!(code, Some(0));
     assert!(out.contains(&format!("would delete cluster {orphan}\n")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "would delete work folder {} (no run holds it)",
+            work.display()
+        )),
+        "{out}"
+    );
     assert!(
         out.contains("left cluster drill-lookalike alone: its nodes carry no drill owner mark")
             && !out.contains("delete cluster drill-lookalike"),
@@ -239,6 +284,7 @@ fn clean_removes_only_drills_clusters_and_is_idempotent() {
     let (_, out) = drill(&["clean"]);
     assert!(out.contains(&format!("deleted cluster {orphan}\n")), "{out}");
     assert_nothing_left_of(&orphan);
+    assert!(!work.exists(), "the dead run's work folder is removed: {out}");
     let (_, out) = drill(&["clean"]);
     assert!(out.contains("no drill clusters found"), "idempotent: {out}");
     let running = Command::new("docker")
