@@ -60,6 +60,41 @@ pub enum Update {
         message: String,
         at: Option<Timestamp>,
     },
+    /// The watch `watch` panicked (a bug in drill) and stopped: what it followed is no
+    /// longer seen, so the run cannot judge and must end as an error.
+    WatchPanicked {
+        watch: String,
+        message: String,
+    },
+}
+
+/// Spawns one watch task; a panic in it is sent as [`Update::WatchPanicked`] naming the
+/// watch, instead of ending the task in silence (the run would wait out its timeout).
+fn spawn_watch(
+    watch: String,
+    tx: Updates,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    use futures::FutureExt as _;
+    tokio::spawn(async move {
+        if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tx.send(Update::WatchPanicked { watch, message });
+        }
+    })
+}
+
+/// Fault injection for the watch-panic test (debug builds only): the watch named in
+/// DRILL_FAULT_WATCH_PANIC panics on its first object.
+#[cfg(debug_assertions)]
+fn fault_watch_panic(watch: &str) {
+    if std::env::var("DRILL_FAULT_WATCH_PANIC").is_ok_and(|w| w == watch) {
+        panic!("DRILL_FAULT_WATCH_PANIC={watch}: a deliberate panic, to test it ends the run");
+    }
 }
 
 /// An update with the instant its watcher received it: the time drill reports for it,
@@ -157,7 +192,8 @@ impl Observer {
     pub fn watch_object(&mut self, api: Api<DynamicObject>, object: ObjectRef) {
         tracing::debug!(%object, "watching one object");
         let tx = self.tx.clone();
-        self.tasks.push(tokio::spawn(async move {
+        let watch = object.to_string();
+        self.tasks.push(spawn_watch(watch, tx.clone(), async move {
             let config = watcher::Config::default().fields(&format!("metadata.name={}", object.name));
             let mut stream = watcher::watcher(api, config).default_backoff().boxed();
             while let Some(item) = stream.next().await {
@@ -235,7 +271,7 @@ fn watch_events(
     parse: fn(&KubeEvent) -> Option<Update>,
     tx: Updates,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    spawn_watch(format!("{involved_kind} events"), tx.clone(), async move {
         let api: Api<KubeEvent> = Api::all(client);
         let config = watcher::Config::default().fields(&format!("involvedObject.kind={involved_kind}"));
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
@@ -294,7 +330,11 @@ fn watch_kind(
     tx: Updates,
     managed_only: bool,
 ) -> JoinHandle<()> {
-    tokio::spawn(follow_kind(client, ar, kind, rules, tx, managed_only))
+    spawn_watch(
+        kind.to_string(),
+        tx.clone(),
+        follow_kind(client, ar, kind, rules, tx, managed_only),
+    )
 }
 
 /// Add-ons whose objects drill judges, watched once their CRD exists (often only after
@@ -316,7 +356,7 @@ fn watch_addon_kind(
     tx: Updates,
 ) -> JoinHandle<()> {
     let (crd, group, version, kind, plural) = addon;
-    tokio::spawn(async move {
+    spawn_watch(kind.to_string(), tx.clone(), async move {
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         let config = watcher::Config::default().fields(&format!("metadata.name={crd}"));
         let mut stream = watcher::watcher(crds, config).default_backoff().boxed();
@@ -356,6 +396,8 @@ async fn follow_kind(
         };
         match item {
             Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
+                #[cfg(debug_assertions)]
+                fault_watch_panic(kind);
                 let Ok(value) = serde_json::to_value(&obj) else {
                     continue;
                 };
@@ -385,5 +427,28 @@ async fn follow_kind(
             }
             Err(err) => report_watch_error(&tx, kind, &err),
         }
+    }
+}
+
+#[cfg(test)]
+mod spawn_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_watch_that_panics_says_so_naming_itself() {
+        let (tx, mut rx) = Updates::channel();
+        let task = spawn_watch("Deployment".into(), tx.clone(), async { panic!("index out of bounds") });
+        task.await.unwrap();
+        let received = rx.recv().await.unwrap();
+        match received.update {
+            Update::WatchPanicked { watch, message } => {
+                assert_eq!(watch, "Deployment");
+                assert_eq!(message, "index out of bounds");
+            }
+            other => panic!("expected WatchPanicked, got {other:?}"),
+        }
+        // A watch that ends without panicking sends nothing.
+        spawn_watch("Pod events".into(), tx, async {}).await.unwrap();
+        assert!(rx.try_recv().is_err());
     }
 }

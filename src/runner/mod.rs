@@ -109,6 +109,8 @@ struct Run<'a> {
     said: object_updates::Said,
     /// Held while the run lives: `drill clean` leaves a live run's cluster alone.
     lock: Option<crate::runlock::RunLock>,
+    /// A watch panicked: every wait stops, and this is the run's error (exit 2).
+    watch_panic: Option<String>,
 }
 
 pub fn run_id() -> String {
@@ -163,6 +165,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         watch_failures: Default::default(),
         said: Default::default(),
         lock: None,
+        watch_panic: None,
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -208,6 +211,11 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
             }
         }
         None => run.execute(run_id).await,
+    };
+    // A panicked watch made every wait stop short: that, not a verdict, is the outcome.
+    let outcome = match run.watch_panic.clone() {
+        Some(why) => Err(anyhow!(why)),
+        None => outcome,
     };
     run.emit(EventKind::RunFinished);
     run.teardown().await;

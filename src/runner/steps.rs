@@ -65,6 +65,9 @@ impl Run<'_> {
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
                 self.apply(u);
             }
+            if self.watch_panic.is_some() {
+                return false;
+            }
             if done(self) {
                 return true;
             }
@@ -95,6 +98,9 @@ impl Run<'_> {
         loop {
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
                 self.apply(u);
+            }
+            if self.watch_panic.is_some() {
+                return false;
             }
             let commit = self.commit.clone();
             let now = Instant::now();

@@ -39,6 +39,9 @@ impl Run<'_> {
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
                 self.apply(u);
             }
+            if let Some(why) = &self.watch_panic {
+                return (false, why.clone());
+            }
             let commit = self.commit.clone();
             let status = self.state.recovery(engine.rules(), &root, &source, &commit, baseline);
             let unhealed = self.unhealed_drift();
@@ -156,6 +159,11 @@ impl Run<'_> {
             } => self
                 .watch_failures
                 .record(self.clock.ms_at(at), &watch, &cause, &message),
+            Update::WatchPanicked { watch, message } => {
+                self.watch_panic.get_or_insert(format!(
+                    "the {watch} watch panicked (a bug in drill; please report it): {message}"
+                ));
+            }
         }
     }
 }

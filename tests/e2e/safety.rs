@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::{
-    KindClusterGuard, app, assert_nothing_left_of, disturb_run, drill_run, interrupt_run, kept_cluster, kind_bin_path,
-    phases, profile, serve_fleet, spawn_run,
+    KindClusterGuard, app, assert_nothing_left_of, assert_run_left_nothing, disturb_run, drill_run, drill_run_env,
+    interrupt_run, kept_cluster, kind_bin_path, phases, profile, serve_fleet, spawn_run, verdict,
 };
 
 #[test]
@@ -98,6 +98,32 @@ fn a_second_sigint_skips_the_cleanup_and_says_how_to_finish_it() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_nothing_left_of(&cluster);
+}
+
+/// A watch that panics (a bug) stops observing what it followed: the run must not wait
+/// out its timeout or pass on stale state. It ends as an error naming the watch, with
+/// its report, and deletes its cluster.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_panicking_watch_ends_the_run_as_an_error_naming_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run_env(
+        "scenarios/flux-bootstrap.yaml",
+        &[],
+        &[("DRILL_FAULT_WATCH_PANIC", "Deployment")],
+        reports.path(),
+    );
+    assert_eq!(run.code, 2, "{}", verdict(&run.report));
+    let error = run.report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the Deployment watch panicked")
+            && error.contains("DRILL_FAULT_WATCH_PANIC=Deployment: a deliberate panic"),
+        "{error}"
+    );
+    // Stopped at the panic, not at the 10-minute bootstrap timeout.
+    let took = run.report["duration_ms"].as_u64().unwrap();
+    assert!(took < 300_000, "the run ended {took} ms in");
+    assert_run_left_nothing(&run);
 }
 
 #[test]
