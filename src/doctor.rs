@@ -85,6 +85,15 @@ async fn host(checks: &mut Checks, profile: &Profile, docker: Option<&Docker>) {
             "kind is not on PATH (the test bed builds it into its cache's bin/)".into(),
         ),
     }
+    // drill pins and serves the fleet with git (a local `repo.path`).
+    match std::process::Command::new("git").arg("--version").output() {
+        Ok(o) if o.status.success() => add("git", true, String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        _ => add(
+            "git",
+            false,
+            "git is not on PATH: drill pins and serves a local fleet checkout with it".into(),
+        ),
+    }
     let cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "v2"
     } else {
