@@ -24,6 +24,7 @@ pub mod repo_auth;
 pub mod report;
 pub mod resources;
 pub mod runlock;
+pub mod runlog;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;

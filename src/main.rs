@@ -31,12 +31,21 @@ fn init_diagnostics(verbose: u8) {
     // Only fails when a subscriber is already installed, which nothing else does.
     use std::io::IsTerminal as _;
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(color)
         .with_writer(std::io::stderr)
         .with_target(true)
-        .try_init();
+        .with_filter(filter);
+    // drill.log beside each report: drill's own lines at debug, whatever stderr shows.
+    let run_log = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(gitops_drill::runlog::RunLogWriter)
+        .with_target(true)
+        .with_filter(EnvFilter::new("gitops_drill=debug,drill=debug"));
+    let _ = tracing_subscriber::registry().with(stderr).with(run_log).try_init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -494,7 +503,10 @@ fn run_once(
         // On a signal the run is cancelled first (its future dropped), so only the
         // cleanup below touches the cluster. A panic (a bug) unwinds out of the run
         // without its teardown: the same cleanup deletes what it registered.
-        let run = std::panic::AssertUnwindSafe(runner::run(plan, opts, &run_id)).catch_unwind();
+        // Every diagnostic of the run carries its id and scenario (drill.log, -v).
+        let span = tracing::info_span!("run", id = %run_id, scenario = %plan.scenario.name);
+        let run = tracing::Instrument::instrument(runner::run(plan, opts, &run_id), span);
+        let run = std::panic::AssertUnwindSafe(run).catch_unwind();
         tokio::select! {
             r = run => match r {
                 Ok(result) => Ok(result),
@@ -523,7 +535,8 @@ fn run_once(
             return Ok(Err(exit));
         }
     };
-    let written = report::write::write_run(report_dir, &result.report, &result.events)?;
+    let log = gitops_drill::runlog::take();
+    let written = report::write::write_run(report_dir, &result.report, &result.events, &log)?;
     match output {
         Output::Table => print!("{}", report::table::render(&result.report)),
         Output::Json => {

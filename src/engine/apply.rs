@@ -44,6 +44,7 @@ pub fn default_namespace(docs: &mut [Value], namespace: &str) {
 
 /// Applies `docs` and waits up to `crd_timeout` for every CRD among them to be Established.
 pub async fn apply_all(client: &Client, docs: &[Value], crd_timeout: Duration) -> Result<()> {
+    tracing::debug!(objects = docs.len(), "applying manifests (server-side)");
     let (first, rest): (Vec<&Value>, Vec<&Value>) = docs.iter().partition(|d| is_first_pass(d));
     apply_batch(client, &first).await?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());

@@ -296,6 +296,7 @@ fn watch_events(
 /// Sends a watch failure as a warning, except a 410 Gone ("too old resource version"):
 /// that one is routine on long watches and the watcher recovers by listing again.
 fn report_watch_error(tx: &Updates, what: &str, err: &watcher::Error) {
+    tracing::debug!(watch = what, "watch failed: {err}");
     if let watcher::Error::WatchError(status) = err
         && status.code == 410
     {

@@ -19,7 +19,7 @@ pub struct Written {
 }
 
 /// Writes report.json, junit.xml, summary.md, table.txt and events.jsonl, then appends history.
-pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent]) -> Result<Written> {
+pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent], log: &[u8]) -> Result<Written> {
     let scenario_dir = report_root.join(&report.scenario);
     fs::create_dir_all(&scenario_dir)
         .with_context(|| format!("failed to create report folder {}", scenario_dir.display()))?;
@@ -42,6 +42,9 @@ pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent]) -> 
         ("table.txt", table::render(report).into_bytes()),
         ("events.jsonl", events_text.into_bytes()),
     ];
+    if !log.is_empty() {
+        files.push(("drill.log", log.to_vec()));
+    }
     if incident::applies(events) {
         files.push(("incident.md", incident::render(report, events).into_bytes()));
     }
@@ -167,8 +170,8 @@ mod tests {
     fn a_run_is_written_whole_with_private_files_and_history() {
         let root = tempfile::tempdir().unwrap();
         let report = failed_report();
-        let first = write_run(root.path(), &report, &[]).unwrap();
-        let second = write_run(root.path(), &report, &[]).unwrap();
+        let first = write_run(root.path(), &report, &[], b"").unwrap();
+        let second = write_run(root.path(), &report, &[], b"").unwrap();
         assert_ne!(
             first.dir, second.dir,
             "a second run in the same second gets its own folder"

@@ -312,7 +312,9 @@ impl Run<'_> {
         }
         let baseline = self.state.ready_set();
         for (step, d) in plan.scenario.disasters.iter().enumerate() {
-            self.run_step(step, d, engine.as_ref(), &baseline).await?;
+            // Diagnostics of the step carry its number (drill.log, -v).
+            let span = tracing::info_span!("step", n = step + 1);
+            tracing::Instrument::instrument(self.run_step(step, d, engine.as_ref(), &baseline), span).await?;
         }
 
         if let Some(cluster) = &self.cluster {

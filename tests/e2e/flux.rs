@@ -108,6 +108,18 @@ fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     assert!(v["engine"].as_str().is_some_and(|e| e.starts_with("flux v2.")), "{v}");
     assert!(v["kubernetes"].as_str().is_some_and(|k| k.starts_with("v1.")), "{v}");
     assert!(v["node_image"].as_str().is_some_and(|i| i.contains("kind-node")), "{v}");
+    // drill.log beside the report: drill's own diagnostics, each line in the run's span.
+    let log = std::fs::read_to_string(run.dir.join("drill.log")).unwrap();
+    let span = format!("run{{id={} scenario=flux-cluster-loss}}", r["run_id"].as_str().unwrap());
+    for needle in [
+        span.as_str(),
+        "running kind",
+        "git request",
+        "observer started",
+        "step{n=1}",
+    ] {
+        assert!(log.contains(needle), "drill.log lacks {needle:?}:\n{log}");
+    }
     assert_eq!(
         phases(r, "cluster-create").len(),
         2,

@@ -60,6 +60,8 @@ pub fn effective_config(
 }
 
 pub(super) async fn kind(args: &[&str]) -> Result<String> {
+    tracing::debug!(?args, "running kind");
+    let started = std::time::Instant::now();
     let output = Command::new("kind")
         .args(args)
         .stdin(Stdio::null())
@@ -74,6 +76,7 @@ pub(super) async fn kind(args: &[&str]) -> Result<String> {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    tracing::debug!(?args, status = %output.status, took = ?started.elapsed(), "kind finished");
     if !output.status.success() {
         let tail: Vec<&str> = text
             .lines()
