@@ -5,31 +5,52 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// A YAML file larger than this is skipped: fleet manifests are kilobytes, and a hostile
+/// or broken checkout must not make drill read gigabytes.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// At most this many entries are looked at in a walk.
+pub const MAX_ENTRIES: usize = 100_000;
+
 /// Every YAML file of the fleet with its text, sorted by path; hidden files and folders
-/// (`.git`, `.sops.yaml`) and unreadable files are skipped.
+/// (`.git`, `.sops.yaml`) and unreadable files are skipped. Only regular files and real
+/// folders count: a symbolic link is never followed (a link cycle or a link to a device
+/// would never end), and files over [`MAX_FILE_BYTES`] are skipped.
 pub fn fleet_yaml_files(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
+    let mut seen = 0usize;
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
         for entry in entries.flatten() {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return sorted(out);
+            }
             let path = entry.path();
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            if path.is_dir() {
+            // The entry's own type: a symbolic link is neither a folder nor a file here.
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
                 stack.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            } else if kind.is_file()
+                && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                && entry.metadata().is_ok_and(|m| m.len() <= MAX_FILE_BYTES)
                 && let Ok(text) = std::fs::read_to_string(&path)
             {
                 out.push((path, text));
             }
         }
     }
-    out.sort();
-    out
+    sorted(out)
+}
+
+fn sorted(mut files: Vec<(PathBuf, String)>) -> Vec<(PathBuf, String)> {
+    files.sort();
+    files
 }
 
 /// The fleet's YAML files reachable from the entry folder: the entry's own files, then
@@ -82,6 +103,26 @@ fn names_folder(text: &str, folder: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hostile_checkout_is_walked_without_following_links_or_reading_huge_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("apps")).unwrap();
+        std::fs::write(root.join("apps/app.yaml"), "kind: ConfigMap\n").unwrap();
+        // A cycle, a link out of the checkout, a device, and a file too big to read.
+        std::os::unix::fs::symlink(root, root.join("apps/loop")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", root.join("zero.yaml")).unwrap();
+        let big = std::fs::File::create(root.join("big.yaml")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let files = fleet_yaml_files(root);
+        let names: Vec<String> = files
+            .iter()
+            .map(|(p, _)| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["apps/app.yaml"]);
+    }
 
     #[test]
     fn a_folder_is_named_as_a_path_not_as_a_prefix() {

@@ -202,7 +202,7 @@ impl ServedRepo {
         let work = self.work_tree().await?;
         run_git(&work, &["pull", "--quiet", "--ff-only"], false).await?;
         for edit in edits {
-            let path = work.join(&edit.file);
+            let path = inside_work_tree(&work, &edit.file)?;
             let text = tokio::fs::read_to_string(&path)
                 .await
                 .with_context(|| format!("cannot edit {}: not in the served repo", edit.file))?;
@@ -233,6 +233,33 @@ impl ServedRepo {
         run_git(work, &["push", "--quiet", "origin", &format!("HEAD:{BRANCH}")], false).await?;
         git(work, &["rev-parse", "HEAD"]).await
     }
+}
+
+/// The file an edit names, proven to be a regular file of the work tree: never in
+/// `.git` (a hook or `core.fsmonitor` there would run code), never through a symlink
+/// (the fleet's Git could point one anywhere drill may write).
+fn inside_work_tree(work: &Path, file: &str) -> Result<PathBuf> {
+    let rel = Path::new(file);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir) || c.as_os_str() == ".git")
+    {
+        bail!("cannot edit {file}: not a file of the fleet (absolute, '..' or inside .git)");
+    }
+    let mut at = work.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        let meta =
+            std::fs::symlink_metadata(&at).with_context(|| format!("cannot edit {file}: not in the served repo"))?;
+        if meta.file_type().is_symlink() {
+            bail!("cannot edit {file}: {} is a symbolic link", at.display());
+        }
+    }
+    if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_file()) {
+        bail!("cannot edit {file}: not a regular file");
+    }
+    Ok(at)
 }
 
 /// A running server; dropping it stops serving.
@@ -560,6 +587,48 @@ mod tests {
             .await
             .unwrap();
         assert!(!push.status.success(), "pushes must be refused");
+    }
+
+    #[tokio::test]
+    async fn edits_refuse_git_internals_and_symbolic_links() {
+        let dir = tempfile::tempdir().unwrap();
+        sh(dir.path(), &["init", "-q"]).await;
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("secret.txt");
+        std::fs::write(&target, "version: 1\n").unwrap();
+        std::fs::write(dir.path().join("app.yaml"), "version: 1\n").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("link.yaml")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked-dir")).unwrap();
+        sh(dir.path(), &["add", "."]).await;
+        sh(dir.path(), &["commit", "-qm", "one"]).await;
+        let pinned = sh(dir.path(), &["rev-parse", "HEAD"]).await;
+        let work = tempfile::tempdir().unwrap();
+        let repo = ServedRepo::prepare(dir.path(), &pinned, work.path()).await.unwrap();
+        for (file, why) in [
+            ("link.yaml", "is a symbolic link"),
+            ("linked-dir/secret.txt", "is a symbolic link"),
+            (".git/config", "inside .git"),
+        ] {
+            let edit = FileEdit {
+                file: file.into(),
+                find: if file == ".git/config" { "[core]" } else { "version: 1" }.into(),
+                replace: "version: 9".into(),
+            };
+            let err = format!("{:#}", repo.commit_edits(&[edit], "hostile").await.unwrap_err());
+            assert!(err.contains(why), "{file}: {err}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "version: 1\n",
+            "nothing outside was written"
+        );
+        // A plain file of the fleet is still edited.
+        let edit = FileEdit {
+            file: "app.yaml".into(),
+            find: "version: 1".into(),
+            replace: "version: 2".into(),
+        };
+        repo.commit_edits(&[edit], "fine").await.unwrap();
     }
 
     #[tokio::test]

@@ -114,7 +114,8 @@ impl JsonSchema for Label {
     }
 }
 
-/// A relative path inside a repository or next to the scenario file: no `..`, not absolute.
+/// A relative path inside a repository or next to the scenario file: no `..`, not
+/// absolute, not inside `.git`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct RelPath(String);
@@ -130,6 +131,10 @@ impl RelPath {
         }
         if trimmed.split('/').any(|part| part == "..") {
             return Err(format!("{text:?} must not contain '..'"));
+        }
+        // Git's own files are never a fleet's: an edit there could run code (hooks).
+        if trimmed.split('/').any(|part| part == ".git") {
+            return Err(format!("{text:?} must not be inside .git"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -331,5 +336,8 @@ mod tests {
         );
         assert!(RelPath::parse("/etc").is_err());
         assert!(RelPath::parse("a/../../b").is_err());
+        assert!(RelPath::parse(".git/config").unwrap_err().contains("inside .git"));
+        assert!(RelPath::parse("apps/.git/hooks/pre-commit").is_err());
+        assert!(RelPath::parse("apps/.github/x.yaml").is_ok());
     }
 }
