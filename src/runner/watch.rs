@@ -34,6 +34,10 @@ impl Run<'_> {
         };
         let (root, source) = engine.roots();
         let mut declared = crate::observe::settled::DeclaredSince::new();
+        // Whether the outcome is settled is asked at most once a second: the question reads
+        // the window's events, and a large fleet sends updates many times a second (its
+        // grace periods are a minute).
+        let mut settled_asked: Option<Instant> = None;
         loop {
             // Judge only on everything the watchers have reported so far.
             while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
@@ -58,12 +62,13 @@ impl Run<'_> {
                         .map(|o| format!("{o} (hand edit not overwritten by Git yet)")),
                 )
                 .collect();
-            if self.opts.fail_fast
-                && let Some(settled) = self.settled_failure(&status.waiting_for, &mut declared)
-            {
-                let reason = settled.describe();
-                self.emit(EventKind::StoppedEarly { reason: reason.clone() });
-                return (false, reason);
+            if self.opts.fail_fast && settled_asked.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                settled_asked = Some(Instant::now());
+                if let Some(settled) = self.settled_failure(&status.waiting_for, &mut declared) {
+                    let reason = settled.describe();
+                    self.emit(EventKind::StoppedEarly { reason: reason.clone() });
+                    return (false, reason);
+                }
             }
             if self.last_wait_note.elapsed() > Duration::from_secs(20) {
                 self.last_wait_note = Instant::now();
