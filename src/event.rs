@@ -90,6 +90,10 @@ impl Versions {
 pub enum EventKind {
     /// What the run ran with (see [`Versions`]); several per run, each adding to the last.
     Versions(Versions),
+    /// A failed run saved what a person would look at next (files under the report folder).
+    EvidenceSaved {
+        files: Vec<String>,
+    },
     RunStarted {
         scenario: String,
         run_id: String,

@@ -535,8 +535,12 @@ fn run_once(
             return Ok(Err(exit));
         }
     };
+    let mut extra = result.evidence;
     let log = gitops_drill::runlog::take();
-    let written = report::write::write_run(report_dir, &result.report, &result.events, &log)?;
+    if !log.is_empty() {
+        extra.push(("drill.log".into(), log));
+    }
+    let written = report::write::write_run(report_dir, &result.report, &result.events, &extra)?;
     match output {
         Output::Table => print!("{}", report::table::render(&result.report)),
         Output::Json => {

@@ -123,6 +123,15 @@ impl ClusterState {
         touched
     }
 
+    /// Objects drill follows that are not Ready now (deleted ones included).
+    pub fn not_ready(&self) -> Vec<ObjectRef> {
+        self.objects
+            .values()
+            .filter(|o| !o.ready)
+            .map(|o| o.object.clone())
+            .collect()
+    }
+
     /// Present and Ready objects: the baseline a later recovery must restore.
     pub fn ready_set(&self) -> BTreeSet<ObjectRef> {
         self.objects

@@ -30,6 +30,10 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
     if let Some(line) = report.versions_line() {
         let _ = writeln!(out, "Ran with {line}.\n");
     }
+    if !report.evidence.is_empty() {
+        let links: Vec<String> = report.evidence.iter().map(|f| format!("[{f}]({f})")).collect();
+        let _ = writeln!(out, "**Failure evidence:** {}\n", links.join(", "));
+    }
     if let Some(error) = &report.error {
         let _ = writeln!(out, "> **Error:** {}\n", one_line(error));
     }

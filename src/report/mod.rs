@@ -268,6 +268,10 @@ pub struct Report {
     /// What the run ran with: drill, the engine, Kubernetes, the node image.
     #[serde(skip_serializing_if = "crate::event::Versions::is_empty", default)]
     pub versions: crate::event::Versions,
+    /// Failure evidence saved beside this report (paths under its folder): Events of the
+    /// failing objects' namespaces, their live status, logs of their not-Ready pods.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub evidence: Vec<String>,
 }
 
 impl Report {
@@ -328,6 +332,7 @@ impl Report {
             drift: timeline.drift.clone(),
             findings: timeline.findings.clone(),
             versions: timeline.versions.clone(),
+            evidence: timeline.evidence.clone(),
         }
     }
 
@@ -540,6 +545,7 @@ pub(crate) mod fixtures {
             drift: vec![],
             findings: vec![],
             versions: Default::default(),
+            evidence: Vec::new(),
         };
         let assertions = vec![
             Assertion {

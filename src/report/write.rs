@@ -14,12 +14,20 @@ use super::markdown::{self, HistoryEntry};
 use super::{Report, incident, junit, table};
 use crate::event::DrillEvent;
 
+#[derive(Debug)]
 pub struct Written {
     pub dir: PathBuf,
 }
 
 /// Writes report.json, junit.xml, summary.md, table.txt and events.jsonl, then appends history.
-pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent], log: &[u8]) -> Result<Written> {
+/// `extra`: more files for the run's folder (drill.log, failure evidence under
+/// `evidence/`), each a relative path without `..`.
+pub fn write_run(
+    report_root: &Path,
+    report: &Report,
+    events: &[DrillEvent],
+    extra: &[(String, Vec<u8>)],
+) -> Result<Written> {
     let scenario_dir = report_root.join(&report.scenario);
     fs::create_dir_all(&scenario_dir)
         .with_context(|| format!("failed to create report folder {}", scenario_dir.display()))?;
@@ -35,15 +43,21 @@ pub fn write_run(report_root: &Path, report: &Report, events: &[DrillEvent], log
         .map(|e| serde_json::to_string(e).map(|line| line + "\n"))
         .collect::<Result<_, _>>()
         .context("failed to encode events")?;
-    let mut files = vec![
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("report.json", report.to_json().into_bytes()),
         ("junit.xml", junit::render(std::slice::from_ref(report)).into_bytes()),
         ("summary.md", markdown::render(report, previous.as_ref()).into_bytes()),
         ("table.txt", table::render(report).into_bytes()),
         ("events.jsonl", events_text.into_bytes()),
     ];
-    if !log.is_empty() {
-        files.push(("drill.log", log.to_vec()));
+    for (name, bytes) in extra {
+        if Path::new(name)
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            anyhow::bail!("report file {name} is not a plain relative path");
+        }
+        files.push((name.as_str(), bytes.clone()));
     }
     if incident::applies(events) {
         files.push(("incident.md", incident::render(report, events).into_bytes()));
@@ -102,7 +116,18 @@ fn publish(parent: &Path, stamp: &str, run_id: &str, files: &[(&str, Vec<u8>)]) 
     fs::create_dir_all(&staging).with_context(|| format!("failed to create {}", staging.display()))?;
     let result = files
         .iter()
-        .try_for_each(|(file, bytes)| write_private(&staging.join(file), bytes))
+        .try_for_each(|(file, bytes)| {
+            let path = staging.join(file);
+            if let Some(folder) = path.parent().filter(|f| *f != staging) {
+                use std::os::unix::fs::DirBuilderExt as _;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(folder)
+                    .with_context(|| format!("failed to create {}", folder.display()))?;
+            }
+            write_private(&path, bytes)
+        })
         .and_then(|()| rename_to_free_name(&staging, parent, stamp));
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
@@ -170,8 +195,8 @@ mod tests {
     fn a_run_is_written_whole_with_private_files_and_history() {
         let root = tempfile::tempdir().unwrap();
         let report = failed_report();
-        let first = write_run(root.path(), &report, &[], b"").unwrap();
-        let second = write_run(root.path(), &report, &[], b"").unwrap();
+        let first = write_run(root.path(), &report, &[], &[]).unwrap();
+        let second = write_run(root.path(), &report, &[], &[]).unwrap();
         assert_ne!(
             first.dir, second.dir,
             "a second run in the same second gets its own folder"
@@ -193,10 +218,32 @@ mod tests {
     }
 
     #[test]
+    fn extra_files_land_in_private_subfolders_and_a_path_out_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let report = failed_report();
+        let extra = vec![
+            ("drill.log".to_string(), b"log\n".to_vec()),
+            ("evidence/logs/users/ghost/app.log".to_string(), b"line\n".to_vec()),
+        ];
+        let written = write_run(root.path(), &report, &[], &extra).unwrap();
+        let log = written.dir.join("evidence/logs/users/ghost/app.log");
+        assert_eq!(fs::read_to_string(&log).unwrap(), "line\n");
+        assert_eq!(fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+        let folder = fs::metadata(written.dir.join("evidence")).unwrap();
+        assert_eq!(folder.permissions().mode() & 0o777, 0o700);
+        for bad in ["../escape.txt", "/etc/x", "evidence/../../x"] {
+            let err = write_run(root.path(), &report, &[], &[(bad.to_string(), vec![])]).unwrap_err();
+            assert!(err.to_string().contains("not a plain relative path"), "{bad}: {err}");
+        }
+        assert!(!root.path().join("escape.txt").exists());
+    }
+
+    #[test]
     fn a_write_that_fails_midway_leaves_nothing_behind() {
         let root = tempfile::tempdir().unwrap();
-        // The second file cannot be created (its folder does not exist): the first is already written.
-        let files = vec![("report.json", b"{}".to_vec()), ("missing/junit.xml", b"<x/>".to_vec())];
+        // The second file cannot be created (its folder would be the first file): the
+        // first is already written.
+        let files = vec![("report.json", b"{}".to_vec()), ("report.json/junit.xml", b"<x/>".to_vec())];
         let err = publish(root.path(), "20261123T100000Z", "run-1", &files).unwrap_err();
         assert!(format!("{err:#}").contains("failed to create"), "{err:#}");
         assert_eq!(

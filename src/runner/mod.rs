@@ -63,6 +63,8 @@ pub struct Operator {
 pub struct RunResult {
     pub report: Report,
     pub events: Vec<DrillEvent>,
+    /// Failure evidence (file under the report folder, redacted bytes); empty on a pass.
+    pub evidence: Vec<(String, Vec<u8>)>,
 }
 
 struct Run<'a> {
@@ -217,10 +219,13 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         Some(why) => Err(anyhow!(why)),
         None => outcome,
     };
+    let evidence = run.save_evidence(outcome.is_err()).await;
     run.emit(EventKind::RunFinished);
     run.teardown().await;
     let error = outcome.err().map(|e| format!("{e:#}"));
-    verdict(plan, run, error)
+    let mut result = verdict(plan, run, error);
+    result.evidence = evidence;
+    result
 }
 
 /// The finished run's events folded into its timeline, judged, and reported.
@@ -235,6 +240,7 @@ fn verdict(plan: &Plan, mut run: Run<'_>, error: Option<String>) -> RunResult {
     RunResult {
         report,
         events: run.events,
+        evidence: Vec::new(),
     }
 }
 
@@ -467,6 +473,44 @@ impl Run<'_> {
         self.mirror = None;
     }
 
+    /// When the run failed or erred with its cluster still there: the evidence of the
+    /// objects not Ready (bounded to half a minute; an unanswering cluster gives none).
+    async fn save_evidence(&mut self, errored: bool) -> Vec<(String, Vec<u8>)> {
+        let failing = self.state.not_ready();
+        let timed_out = self.events.iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::RecoveryTimedOut { .. }
+                    | EventKind::DegradeTimedOut { .. }
+                    | EventKind::StoppedEarly { .. }
+                    | EventKind::PhaseFinished { ok: false, .. }
+            )
+        });
+        let (Some(cluster), Some(engine)) = (self.cluster.clone(), self.engine.clone()) else {
+            return Vec::new();
+        };
+        if failing.is_empty() || !(errored || timed_out) {
+            return Vec::new();
+        }
+        let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
+        let redactor = evidence::Redactor::new(&secrets, self.repo_auth.as_ref().map(|a| a.password.as_str()));
+        let collect = async {
+            let client = cluster.client().await.ok()?;
+            Some(evidence::collect(&client, engine.rules(), &failing, &redactor).await)
+        };
+        let files = tokio::time::timeout(Duration::from_secs(30), collect)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if !files.is_empty() {
+            self.emit(EventKind::EvidenceSaved {
+                files: files.iter().map(|(name, _)| name.clone()).collect(),
+            });
+        }
+        files
+    }
+
     async fn teardown(&mut self) {
         self.observer = None;
         self.server = None;
@@ -508,4 +552,5 @@ impl Run<'_> {
 }
 
 pub mod checks;
+mod evidence;
 pub use setup::mirror_settings;

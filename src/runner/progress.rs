@@ -88,6 +88,12 @@ impl Progress {
             | EventKind::DegradeTimedOut { .. }
             | EventKind::Suspended { .. }
             | EventKind::Action { .. } => self.change_text(&ev.kind),
+            EventKind::EvidenceSaved { files } => {
+                format!(
+                    "  evidence  {} file(s) saved beside the report (evidence/)",
+                    files.len()
+                )
+            }
             EventKind::Versions(v) => match (&v.engine, &v.kubernetes) {
                 (Some(engine), Some(k8s)) => format!("  running   {engine} on Kubernetes {k8s}"),
                 _ => return,

@@ -317,6 +317,8 @@ pub struct Timeline {
     pub findings: Vec<String>,
     /// What the run ran with.
     pub versions: crate::event::Versions,
+    /// Failure evidence saved beside the report (paths under its folder).
+    pub evidence: Vec<String>,
 }
 
 impl Timeline {
@@ -367,6 +369,7 @@ struct Fold {
     window_step: Option<usize>,
     critical_paths: Vec<WindowPath>,
     versions: crate::event::Versions,
+    evidence: Vec<String>,
 }
 
 impl Fold {
@@ -381,6 +384,7 @@ impl Fold {
                 self.window.run_started_at = Some(ev.at);
             }
             EventKind::Versions(v) => self.versions.merge(v),
+            EventKind::EvidenceSaved { files } => self.evidence.extend(files.iter().cloned()),
             EventKind::DisasterStarted { step, .. } => self.open_window(now, *step),
             EventKind::Warning { message } => self.warnings.push(message.clone()),
             EventKind::StoppedEarly { reason } => {
@@ -453,6 +457,7 @@ impl Fold {
             drift: self.drift.finish(self.finished_ms),
             findings,
             versions: self.versions,
+            evidence: self.evidence,
         }
     }
 }

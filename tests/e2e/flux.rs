@@ -270,6 +270,31 @@ fn a_missing_image_fails_the_run_early_and_names_the_app() {
             .any(|i| i["image"].as_str().unwrap().contains("demo-missing") && i["failed"].is_string()),
         "the failed pull is listed: {images:?}"
     );
+    // The evidence a person reads next, saved while the cluster still answered.
+    let evidence: Vec<&str> = r["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for file in ["evidence/events-users.txt", "evidence/status.json"] {
+        assert!(evidence.contains(&file), "{file} in {evidence:?}");
+    }
+    let events = std::fs::read_to_string(run.dir.join("evidence/events-users.txt")).unwrap();
+    assert!(
+        events.contains("demo-missing") && events.contains("Failed"),
+        "the pull failures, with the image: {events}"
+    );
+    let status = std::fs::read_to_string(run.dir.join("evidence/status.json")).unwrap();
+    assert!(
+        status.contains("Deployment/users/ghost") && status.contains("Kustomization/flux-system/ghost"),
+        "{status}"
+    );
+    let summary = std::fs::read_to_string(run.dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("[evidence/events-users.txt](evidence/events-users.txt)"),
+        "{summary}"
+    );
     assert_run_left_nothing(&run);
 }
 
