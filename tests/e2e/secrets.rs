@@ -11,9 +11,17 @@ fn outputs_of(run: &Run) -> Vec<(String, String)> {
         ("stderr".to_string(), run.stderr.clone()),
         ("stdout".into(), run.report.to_string()),
     ];
-    for entry in std::fs::read_dir(&run.dir).unwrap() {
-        let path = entry.unwrap().path();
-        outputs.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+    // Every file of the report folder, evidence/ and its logs included.
+    let mut folders = vec![run.dir.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                outputs.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
     }
     outputs
 }
