@@ -77,22 +77,23 @@ async fn host(checks: &mut Checks, profile: &Profile, docker: Option<&Docker>) {
             "no Docker engine answers: start one (`./hack/testbed up` installs and starts it)".into(),
         ),
     }
-    match std::process::Command::new("kind").arg("version").output() {
-        Ok(o) if o.status.success() => add("kind", true, String::from_utf8_lossy(&o.stdout).trim().to_string()),
-        _ => add(
+    // Every binary drill calls: kind makes clusters; git pins and serves a local fleet.
+    for (binary, version_arg, missing) in [
+        (
             "kind",
-            false,
-            "kind is not on PATH (the test bed builds it into its cache's bin/)".into(),
+            "version",
+            "kind is not on PATH (the test bed builds it into its cache's bin/)",
         ),
-    }
-    // drill pins and serves the fleet with git (a local `repo.path`).
-    match std::process::Command::new("git").arg("--version").output() {
-        Ok(o) if o.status.success() => add("git", true, String::from_utf8_lossy(&o.stdout).trim().to_string()),
-        _ => add(
+        (
             "git",
-            false,
-            "git is not on PATH: drill pins and serves a local fleet checkout with it".into(),
+            "--version",
+            "git is not on PATH: drill pins and serves a local fleet checkout with it",
         ),
+    ] {
+        match std::process::Command::new(binary).arg(version_arg).output() {
+            Ok(o) if o.status.success() => add(binary, true, String::from_utf8_lossy(&o.stdout).trim().to_string()),
+            _ => add(binary, false, missing.into()),
+        }
     }
     let cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "v2"

@@ -243,7 +243,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         // The second file cannot be created (its folder would be the first file): the
         // first is already written.
-        let files = vec![("report.json", b"{}".to_vec()), ("report.json/junit.xml", b"<x/>".to_vec())];
+        let files = vec![
+            ("report.json", b"{}".to_vec()),
+            ("report.json/junit.xml", b"<x/>".to_vec()),
+        ];
         let err = publish(root.path(), "20261123T100000Z", "run-1", &files).unwrap_err();
         assert!(format!("{err:#}").contains("failed to create"), "{err:#}");
         assert_eq!(
