@@ -45,6 +45,9 @@ pub struct EngineRules {
     pub behind: fn(o: &Observation, source: Option<&Observation>, commit: &str) -> Option<String>,
     /// Whether an observation is the engine noticing a hand edit (Argo CD: OutOfSync).
     pub saw_drift: fn(&Observation) -> bool,
+    /// Not-Ready reasons that are the engine's own judgement of health (Argo CD's health
+    /// statuses, Flux's health check), which can lag behind the objects they judge.
+    pub health_reasons: &'static [&'static str],
 }
 
 impl EngineRules {

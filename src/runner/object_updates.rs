@@ -9,10 +9,6 @@ use crate::observe::observation::Observation;
 use crate::observe::readiness::with_holders;
 use crate::observe::rules::is_managed_leaf;
 
-/// Reasons that are an engine's judgement of health (Argo CD's health statuses, Flux's
-/// health check), which can lag behind the objects they judge.
-const HEALTH_REASONS: [&str; 3] = ["Progressing", "Degraded", "HealthCheckFailed"];
-
 /// The last not-Ready message said of each object, so a reason is said once per change.
 #[derive(Default)]
 pub(super) struct Said(BTreeMap<ObjectRef, String>);
@@ -61,7 +57,8 @@ impl Run<'_> {
         };
         let (reason, own) = (o.reason.clone(), o.message.clone());
         let mut message = with_holders(own, self.state.holders(object));
-        if HEALTH_REASONS.contains(&reason.as_str()) && self.state.inside_all_ready(object) {
+        let health_reasons = self.engine.as_ref().map_or(&[][..], |e| e.rules().health_reasons);
+        if health_reasons.contains(&reason.as_str()) && self.state.inside_all_ready(object) {
             message.push_str(
                 "; engine health behind: every object drill follows inside it is Ready by its \
                  own rule (the engine re-checks at its next refresh)",

@@ -30,6 +30,7 @@ pub const RULES: EngineRules = EngineRules {
     always_required: &["Application"],
     behind,
     saw_drift: |o| o.reason == "OutOfSync",
+    health_reasons: &["Progressing", "Degraded"],
 };
 
 /// An Application synced from the served repo must be at the pinned commit (Helm chart

@@ -31,6 +31,8 @@ pub const RULES: EngineRules = EngineRules {
     always_required: &[],
     behind,
     saw_drift: |_| false,
+    // kstatus and the Kustomization's own health check.
+    health_reasons: &["Progressing", "HealthCheckFailed"],
 };
 
 /// A Kustomization is only done when it applied what its source currently holds.
