@@ -66,59 +66,44 @@ fn recovery_within_budget(expect: &Expect, timeline: &Timeline, r: &Recovery) ->
         format!("within RTO {}", expect.rto)
     };
     let name = format!("step {} {}: {what} {within}", r.step + 1, r.disaster);
-    match r.rto_ms {
-        Some(rto) if rto <= budget_ms => Assertion {
-            measured_ms: Some(rto),
-            name,
-            passed: true,
-            message: format!("{what} in {} (budget {budget})", ms(rto)),
-        },
-        Some(rto) => Assertion {
-            measured_ms: Some(rto),
-            name,
-            passed: false,
-            message: format!(
-                "{what} in {}, over the budget of {budget} by {}",
-                ms(rto),
-                ms(rto - budget_ms)
-            ),
-        },
-        None => Assertion {
-            measured_ms: None,
-            name,
-            passed: false,
-            message: format!("not {what} within {budget}: {}", not_ready_summary(timeline)),
-        },
+    against_budget(name, r.rto_ms, budget_ms, |took, over| match (took, over) {
+        (Some(t), None) => format!("{what} in {} (budget {budget})", ms(t)),
+        (Some(t), Some(o)) => format!("{what} in {}, over the budget of {budget} by {}", ms(t), ms(o)),
+        (None, _) => format!("not {what} within {budget}: {}", not_ready_summary(timeline)),
+    })
+}
+
+/// A measured time against its budget: passed, over (by how much), or never measured.
+/// `message` gets the time and, when over, by how much.
+fn against_budget(
+    name: String,
+    measured: Option<u64>,
+    budget_ms: u64,
+    message: impl FnOnce(Option<u64>, Option<u64>) -> String,
+) -> Assertion {
+    let over = measured.filter(|t| *t > budget_ms).map(|t| t - budget_ms);
+    Assertion {
+        passed: measured.is_some() && over.is_none(),
+        message: message(measured, over),
+        measured_ms: measured,
+        name,
     }
 }
 
 /// A run without damage steps: the rebuild from Git is the result, held against the RTO.
 pub fn rebuild_within_budget(expect: &Expect, timeline: &Timeline) -> Assertion {
     let name = format!("rebuilt from Git within RTO {}", expect.rto);
-    match timeline.rebuild_ms {
-        Some(took) if took <= expect.rto.as_millis() => Assertion {
-            measured_ms: Some(took),
-            name,
-            passed: true,
-            message: format!("every object Ready {} after the run started", ms(took)),
-        },
-        Some(took) => Assertion {
-            measured_ms: Some(took),
-            name,
-            passed: false,
-            message: format!(
+    against_budget(name, timeline.rebuild_ms, expect.rto.as_millis(), |took, over| {
+        match (took, over) {
+            (Some(t), None) => format!("every object Ready {} after the run started", ms(t)),
+            (Some(t), Some(o)) => format!(
                 "every object Ready {} after the run started, over the budget by {}",
-                ms(took),
-                ms(took - expect.rto.as_millis())
+                ms(t),
+                ms(o)
             ),
-        },
-        None => Assertion {
-            measured_ms: None,
-            name,
-            passed: false,
-            message: format!("the initial sync did not finish: {}", not_ready_summary(timeline)),
-        },
-    }
+            (None, _) => format!("the initial sync did not finish: {}", not_ready_summary(timeline)),
+        }
+    })
 }
 
 /// Every object Ready at the end, and every image pulled.
