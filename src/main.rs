@@ -130,6 +130,13 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             profile,
         } => cmd_images(scenario, report, engine, profile, verbose),
         Command::Compare { a, b } => cmd_compare(&a, &b),
+        Command::History {
+            scenarios,
+            report_dir,
+            last,
+            objects,
+            output,
+        } => cmd_history(&scenarios, &report_dir, last as usize, objects, output),
         Command::Report { run, format } => cmd_report(&run, format),
     }
 }
@@ -372,6 +379,72 @@ fn cmd_schema(report: bool) -> anyhow::Result<Exit> {
         schemars::schema_for!(scenario::Scenario)
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(Exit::Pass)
+}
+
+/// `drill history`: each scenario's figures over its last runs.
+fn cmd_history(
+    scenarios: &[String],
+    report_dir: &Path,
+    last: usize,
+    objects: bool,
+    output: Output,
+) -> anyhow::Result<Exit> {
+    use gitops_drill::report::history;
+    let names: Vec<String> = if scenarios.is_empty() {
+        let mut found: Vec<String> = std::fs::read_dir(report_dir)
+            .with_context(|| format!("no reports in {}", report_dir.display()))?
+            .flatten()
+            .filter(|e| e.path().join("history.jsonl").is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        found
+    } else {
+        scenarios.to_vec()
+    };
+    if names.is_empty() {
+        anyhow::bail!("no history in {}: runs record it there", report_dir.display());
+    }
+    for name in &names {
+        let path = report_dir.join(name).join("history.jsonl");
+        let entries = history::read(&path);
+        if entries.is_empty() {
+            anyhow::bail!("no recorded runs of {name}: {} is missing or empty", path.display());
+        }
+        let runs = entries.len().min(last);
+        let spreads: Vec<_> = history::spreads(&entries, last)
+            .into_iter()
+            .filter(|s| objects || !s.figure.starts_with("object "))
+            .collect();
+        match output {
+            Output::Json => println!(
+                "{}",
+                serde_json::json!({"scenario": name, "runs": runs, "figures": spreads})
+            ),
+            Output::Table => {
+                println!("{name}: the last {runs} run(s)");
+                let rows: Vec<[String; 6]> = spreads
+                    .iter()
+                    .map(|s| {
+                        let h = gitops_drill::human::ms;
+                        [
+                            s.figure.clone(),
+                            s.runs.to_string(),
+                            h(s.p50_ms),
+                            h(s.p95_ms),
+                            h(s.max_ms),
+                            h(s.last_ms),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    report::table::table(["figure", "runs", "p50", "p95", "max", "last"], rows.into_iter())
+                );
+            }
+        }
+    }
     Ok(Exit::Pass)
 }
 

@@ -711,3 +711,78 @@ fn clean_names_only_dead_runs_work_folders() {
     );
     assert!(dead.exists(), "a dry run removes nothing");
 }
+
+/// `drill history` over ten recorded runs: its p50/p95/max equal the nearest-rank
+/// percentiles computed here by counting, for the RTO and a phase; `--last` narrows it.
+#[test]
+fn history_prints_percentiles_that_match_an_independent_count() {
+    let reports = tempfile::tempdir().unwrap();
+    let folder = reports.path().join("flux-namespace-loss");
+    std::fs::create_dir_all(&folder).unwrap();
+    // Ten runs, oldest first, with a version-1 line (no phases) among them.
+    let rtos: [u64; 10] = [
+        61_000, 58_000, 75_000, 60_000, 59_000, 90_000, 62_000, 57_000, 64_000, 70_000,
+    ];
+    let mut lines = String::new();
+    for (i, rto) in rtos.iter().enumerate() {
+        let line = if i == 3 {
+            serde_json::json!({"run_id": format!("r{i}"), "started_at": null, "result": "pass", "rto_ms": rto})
+        } else {
+            serde_json::json!({"schema": 2, "run_id": format!("r{i}"), "started_at": null, "result": "pass",
+                "rto_ms": rto, "phases": {"reconcile (step 1)": rto - 20_000}})
+        };
+        lines.push_str(&(line.to_string() + "\n"));
+    }
+    std::fs::write(folder.join("history.jsonl"), lines).unwrap();
+    let dir = reports.path().to_str().unwrap();
+
+    // Nearest rank by counting: the smallest value with at least q% of values at or below.
+    let by_count = |values: &[u64], q: f64| {
+        let mut v = values.to_vec();
+        v.sort();
+        *v.iter()
+            .find(|x| v.iter().filter(|y| y <= x).count() as f64 >= q / 100.0 * v.len() as f64)
+            .unwrap()
+    };
+    let (code, out, err) = drill(&["history", "--report-dir", dir, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["scenario"], "flux-namespace-loss");
+    assert_eq!(doc["runs"], 10);
+    let figure = |name: &str| {
+        doc["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["figure"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name}: {doc}"))
+    };
+    let rto = figure("rto");
+    assert_eq!(rto["p50_ms"], by_count(&rtos, 50.0));
+    assert_eq!(rto["p95_ms"], by_count(&rtos, 95.0));
+    assert_eq!(rto["max_ms"], 90_000);
+    assert_eq!(rto["last_ms"], 70_000);
+    let phases: Vec<u64> = rtos
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, r)| r - 20_000)
+        .collect();
+    let reconcile = figure("phase reconcile (step 1)");
+    assert_eq!(reconcile["runs"], 9, "the version-1 line has no phases");
+    assert_eq!(reconcile["p50_ms"], by_count(&phases, 50.0));
+    assert_eq!(reconcile["p95_ms"], by_count(&phases, 95.0));
+
+    let (code, out, _) = drill(&["history", "flux-namespace-loss", "--report-dir", dir, "--last", "3"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("flux-namespace-loss: the last 3 run(s)"), "{out}");
+    assert!(
+        !out.contains("1m 30s"),
+        "the 90 s run is older than the last three: {out}"
+    );
+
+    let (code, _, err) = drill(&["history", "nope", "--report-dir", dir]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no recorded runs of nope"), "{err}");
+}

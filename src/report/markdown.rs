@@ -153,28 +153,7 @@ fn one_line(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// One line of `history.jsonl`, kept per scenario so RTO regressions show.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HistoryEntry {
-    pub run_id: String,
-    pub started_at: Option<jiff::Timestamp>,
-    pub result: Outcome,
-    pub rto_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rebuild_ms: Option<u64>,
-}
-
-impl HistoryEntry {
-    pub fn of(report: &Report) -> Self {
-        HistoryEntry {
-            run_id: report.run_id.clone(),
-            started_at: report.started_at,
-            result: report.result,
-            rto_ms: report.rto_ms,
-            rebuild_ms: report.rebuild_ms,
-        }
-    }
-}
+pub use super::history::HistoryEntry;
 
 #[cfg(test)]
 mod tests {
@@ -196,6 +175,7 @@ mod tests {
             result: Outcome::Pass,
             rto_ms: Some(42_000),
             rebuild_ms: None,
+            ..HistoryEntry::default()
         };
         let md = render(&r, Some(&prev));
         assert!(
@@ -217,6 +197,7 @@ mod tests {
             result: Outcome::Pass,
             rto_ms: None,
             rebuild_ms: Some(100_000),
+            ..HistoryEntry::default()
         };
         let md = render(&r, Some(&prev));
         assert!(

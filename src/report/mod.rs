@@ -2,6 +2,7 @@
 //! for it. Writing to disk is in [`write`], atomically.
 
 pub mod compare;
+pub mod history;
 pub mod incident;
 pub mod junit;
 pub mod markdown;

@@ -69,8 +69,8 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// One table in the terminal's style, ending in a newline.
-fn table<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) -> String {
+/// One table in the terminal's style, ending in a newline (every table drill prints).
+pub fn table<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) -> String {
     let mut b = Builder::default();
     b.push_record(header);
     for row in rows {

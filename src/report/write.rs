@@ -98,9 +98,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Past runs of a scenario, oldest first; unreadable lines are skipped, not fatal.
 pub fn read_history(path: &Path) -> Vec<HistoryEntry> {
-    fs::read_to_string(path)
-        .map(|text| text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default()
+    super::history::read(path)
 }
 
 /// Writes `files` into a hidden staging folder of run `run_id` in `parent`, then renames
