@@ -131,9 +131,10 @@ def kind_config(pods: int) -> str:
     254 addresses, a wider pod range for the node."""
     patches = [f"kind: KubeletConfiguration\nmaxPods: {pods}\n"]
     if pods > 240:
+        # kind writes kubeadm's v1beta3 config, whose extraArgs is a map.
         patches.append(
             "kind: ClusterConfiguration\ncontrollerManager:\n  extraArgs:\n"
-            "    - name: node-cidr-mask-size\n      value: \"22\"\n"
+            "    node-cidr-mask-size: \"22\"\n"
         )
     return json.dumps({
         "kind": "Cluster",
