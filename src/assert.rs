@@ -352,6 +352,7 @@ mod tests {
             all_ready: true,
             objects: vec![],
             max_drift_age: None,
+            regression: None,
         }
     }
 

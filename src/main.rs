@@ -608,6 +608,14 @@ fn run_once(
             return Ok(Err(exit));
         }
     };
+    let mut result = result;
+    if let Some(rule) = &plan.scenario.expect.regression {
+        let history_path = report_dir.join(&result.report.scenario).join("history.jsonl");
+        let past = report::history::read(&history_path);
+        result
+            .report
+            .add_assertion(report::history::regression(rule, &result.report, &past));
+    }
     let mut extra = result.evidence;
     let log = gitops_drill::runlog::take();
     if !log.is_empty() {

@@ -114,6 +114,49 @@ impl JsonSchema for Label {
     }
 }
 
+/// A percentage written with its sign (`25%`), from 1 % to 1000 %.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percent(pub u32);
+
+impl Percent {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let number = text
+            .trim()
+            .strip_suffix('%')
+            .ok_or_else(|| format!("{text:?} must be a percentage such as \"25%\""))?;
+        match number.trim().parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => Ok(Percent(n)),
+            _ => Err(format!("{text:?} must be a whole percentage from 1% to 1000%")),
+        }
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Percent {
+    fn schema_name() -> Cow<'static, str> {
+        "Percent".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A whole percentage with its sign, 1% to 1000%, e.g. \"25%\".",
+            "pattern": "^[0-9]+%$"
+        })
+    }
+}
+
 /// A relative path inside a repository or next to the scenario file: no `..`, not
 /// absolute, not inside `.git`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -326,6 +369,15 @@ mod tests {
         for bad in ["", "Users", "-a", "a-", "a_b", &"x".repeat(64)] {
             assert!(Label::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn percentages_need_their_sign_and_a_sane_range() {
+        assert_eq!(Percent::parse("25%"), Ok(Percent(25)));
+        assert!(Percent::parse("25").unwrap_err().contains("percentage such as"));
+        assert!(Percent::parse("0%").is_err());
+        assert!(Percent::parse("2.5%").is_err());
+        assert_eq!(Percent(25).to_string(), "25%");
     }
 
     #[test]

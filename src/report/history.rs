@@ -11,6 +11,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{Outcome, Report};
+use crate::assert::Assertion;
+use crate::human::ms;
 
 pub const HISTORY_SCHEMA: u32 = 2;
 
@@ -153,9 +155,105 @@ pub fn spreads(entries: &[HistoryEntry], last: usize) -> Vec<Spread> {
         .collect()
 }
 
+/// `expect.regression`: the run's RTO (its rebuild time when it had no damage steps)
+/// against the median of the same figure over the last `window` passed runs.
+pub fn regression(rule: &crate::scenario::Regression, report: &Report, past: &[HistoryEntry]) -> Assertion {
+    let (figure, now) = if report.recoveries.is_empty() {
+        ("rebuild", report.rebuild_ms)
+    } else {
+        ("RTO", report.rto_ms)
+    };
+    let name = format!("{figure} within {} of the recent median", rule.rto);
+    let of = |e: &HistoryEntry| {
+        if report.recoveries.is_empty() {
+            e.rebuild_ms
+        } else {
+            e.rto_ms
+        }
+    };
+    let passed_runs: Vec<u64> = past
+        .iter()
+        .filter(|e| e.result == Outcome::Pass)
+        .filter_map(of)
+        .collect();
+    let mut recent = passed_runs[passed_runs.len().saturating_sub(rule.window as usize)..].to_vec();
+    recent.sort_unstable();
+    let (Some(now), Some(median)) = (now, percentile(&recent, 50).filter(|_| recent.len() >= 3)) else {
+        return Assertion {
+            name,
+            passed: true,
+            message: format!(
+                "not judged: {} passed run(s) recorded with a {figure} (3 needed){}",
+                recent.len(),
+                if now.is_none() { ", and this run has none" } else { "" }
+            ),
+            measured_ms: now,
+        };
+    };
+    let limit = median.saturating_mul(100 + u64::from(rule.rto.0)) / 100;
+    let percent_over = (now.saturating_sub(median)).saturating_mul(100) / median.max(1);
+    let median_text = format!("the median {} of the last {} passed runs", ms(median), recent.len());
+    Assertion {
+        passed: now <= limit,
+        message: if now <= limit {
+            format!("{figure} {} against {median_text} (allowed {} over)", ms(now), rule.rto)
+        } else {
+            format!(
+                "{figure} {} is {percent_over}% over {median_text} (allowed {}): a regression",
+                ms(now),
+                rule.rto
+            )
+        },
+        measured_ms: Some(now),
+        name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_slower_than_the_recent_median_by_more_than_allowed_fails() {
+        use crate::scenario::Regression;
+        let rule = Regression {
+            rto: crate::model::Percent(25),
+            window: 10,
+        };
+        let run = |rto: u64, result: Outcome| HistoryEntry {
+            rto_ms: Some(rto),
+            result,
+            ..HistoryEntry::default()
+        };
+        // Passed runs at 60, 62, 58 s (median 60 s); a failed 300 s run does not count.
+        let past = vec![
+            run(60_000, Outcome::Pass),
+            run(300_000, Outcome::Fail),
+            run(62_000, Outcome::Pass),
+            run(58_000, Outcome::Pass),
+        ];
+        let mut report = crate::report::fixtures::failed_report();
+        report.rto_ms = Some(80_000);
+        let a = regression(&rule, &report, &past);
+        assert!(!a.passed, "{a:?}");
+        assert_eq!(
+            a.message,
+            "RTO 1m 20s is 33% over the median 1m 00s of the last 3 passed runs (allowed 25%): a regression"
+        );
+        report.rto_ms = Some(75_000);
+        assert!(regression(&rule, &report, &past).passed, "exactly 25% over is allowed");
+        let a = regression(&rule, &report, &past[..2]);
+        assert!(
+            a.passed && a.message.starts_with("not judged: 1 passed run(s)"),
+            "{a:?}"
+        );
+        // Added to a passing run, a failed regression makes it fail (exit 1).
+        let mut passing = Report::new(&crate::timeline::Timeline::default(), vec![], 60_000, None);
+        assert_eq!(passing.result, Outcome::Pass);
+        report.rto_ms = Some(80_000);
+        passing.add_assertion(regression(&rule, &report, &past));
+        assert_eq!(passing.result, Outcome::Fail);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

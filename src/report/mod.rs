@@ -276,6 +276,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds an assertion decided outside the run (against its history); a failed one
+    /// makes a passing run fail.
+    pub fn add_assertion(&mut self, a: Assertion) {
+        if !a.passed && self.result == Outcome::Pass {
+            self.result = Outcome::Fail;
+        }
+        self.assertions.push(a);
+    }
+
     /// "drill 0.1.0 · flux v2.9.5 · Kubernetes v1.34.4 · node image …", what is known of it.
     pub fn versions_line(&self) -> Option<String> {
         let v = &self.versions;

@@ -93,6 +93,15 @@ impl Plan {
             }
         }
 
+        if let Some(r) = &scenario.expect.regression
+            && !(3..=1000).contains(&r.window)
+        {
+            return Err(ScenarioError::in_file(
+                file,
+                format!("expect.regression.window: {} runs; a median needs 3 to 1000", r.window),
+            ));
+        }
+
         let engine = match (&scenario.engine.flux, &scenario.engine.argocd) {
             (Some(_), _) => EngineKind::Flux,
             (None, Some(_)) => EngineKind::Argocd,

@@ -283,6 +283,26 @@ pub struct Expect {
     /// Drift that stayed longer than this is a finding (drift steps; default: none).
     #[serde(default)]
     pub max_drift_age: Option<Duration>,
+    /// Fail when the RTO (the rebuild time, for a run without damage) exceeds the median
+    /// of this scenario's recent runs (its history.jsonl) by more than this.
+    #[serde(default)]
+    pub regression: Option<Regression>,
+}
+
+/// `expect.regression: {rto: 25%, window: 10}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Regression {
+    /// How much slower than the median of the window a run may be.
+    pub rto: crate::model::Percent,
+    /// How many of the latest recorded runs make the median (default 10; it needs at
+    /// least 3 to judge).
+    #[serde(default = "ten")]
+    pub window: u32,
+}
+
+fn ten() -> u32 {
+    10
 }
 
 fn yes() -> bool {

@@ -303,12 +303,32 @@ fn a_missing_image_fails_the_run_early_and_names_the_app() {
 fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_pulled_once() {
     let reports = tempfile::tempdir().unwrap();
     let junit = reports.path().join("ci/junit.xml");
+    // Three earlier passed runs in the history, each an hour: this run is judged against
+    // their median by `expect.regression` (a failed run's hour would not count).
+    let history = reports.path().join("flux-rebuild-wide");
+    std::fs::create_dir_all(&history).unwrap();
+    let line = |result: &str| {
+        format!(
+            r#"{{"schema":2,"run_id":"old","started_at":null,"result":"{result}","rto_ms":null,"rebuild_ms":3600000}}"#
+        )
+    };
+    let lines = [line("pass"), line("fail"), line("pass"), line("pass")].join("\n") + "\n";
+    std::fs::write(history.join("history.jsonl"), lines).unwrap();
     let run = drill_run(
         "scenarios/flux-rebuild-wide.yaml",
         &["--junit", junit.to_str().unwrap()],
         reports.path(),
     );
     run.assert_passed();
+    let regression = crate::harness::assertion(&run.report, "of the recent median");
+    assert_eq!(regression["passed"], true, "{regression}");
+    assert!(
+        regression["message"]
+            .as_str()
+            .unwrap()
+            .contains("against the median 1h 00m of the last 3 passed runs"),
+        "{regression}"
+    );
     // The invocation's JUnit file: the rebuild's case timed by what it measured.
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
