@@ -63,6 +63,9 @@ pub struct Versions {
     /// The kind node image drill gave every node (absent: kind's default or an existing cluster).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub node_image: Option<String>,
+    /// The machine drill ran on (its hostname).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub host: Option<String>,
 }
 
 impl Versions {
@@ -73,6 +76,7 @@ impl Versions {
             (&mut self.engine, &newer.engine),
             (&mut self.kubernetes, &newer.kubernetes),
             (&mut self.node_image, &newer.node_image),
+            (&mut self.host, &newer.host),
         ] {
             if theirs.is_some() {
                 mine.clone_from(theirs);

@@ -5,22 +5,14 @@ use std::fmt::Write;
 
 use super::{Outcome, Report};
 
+/// The JUnit XML of `reports`, valid against the strictest JUnit schema in use (Apache
+/// Ant's, which Jenkins, GitLab and the GitHub test-report actions all read): each suite
+/// carries `package`, `id`, `hostname` and a zone-less `timestamp`, `<properties>` first
+/// and `<system-out>`/`<system-err>` last; the totals are the suites' own.
 pub fn render(reports: &[Report]) -> String {
-    let tests: usize = reports.iter().map(case_count).sum();
-    let failures: usize = reports
-        .iter()
-        .map(|r| r.assertions.iter().filter(|a| !a.passed).count())
-        .sum();
-    let errors = reports.iter().filter(|r| r.result == Outcome::Error).count();
-    let time: u64 = reports.iter().map(|r| r.duration_ms).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"drill\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
-        secs(time)
-    );
-    for r in reports {
-        suite(&mut out, r, repeated(reports, r));
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for (id, r) in reports.iter().enumerate() {
+        suite(&mut out, r, id, repeated(reports, r));
     }
     out.push_str("</testsuites>\n");
     out
@@ -36,7 +28,7 @@ fn repeated(reports: &[Report], r: &Report) -> bool {
 /// One run as a test suite: an `run` error case when it could not finish, then one case
 /// per assertion, timed by what it measured. Failure text is in the element's body too
 /// (GitLab shows the body, GitHub and Jenkins the message).
-fn suite(out: &mut String, r: &Report, repeated: bool) {
+fn suite(out: &mut String, r: &Report, id: usize, repeated: bool) {
     let suite_failures = r.assertions.iter().filter(|a| !a.passed).count();
     let suite_errors = usize::from(r.result == Outcome::Error);
     let (name, class) = if repeated {
@@ -47,14 +39,27 @@ fn suite(out: &mut String, r: &Report, repeated: bool) {
     } else {
         (r.scenario.clone(), format!("drill.{}", r.scenario))
     };
+    // Ant's schema wants the time without a zone: it is UTC.
+    let timestamp = r
+        .started_at
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_else(|| "1970-01-01T00:00:00".into());
+    let hostname = r.versions.host.as_deref().unwrap_or("localhost");
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{suite_failures}\" errors=\"{suite_errors}\" time=\"{}\"{}>",
+        "  <testsuite name=\"{}\" package=\"{}\" id=\"{id}\" hostname=\"{}\" timestamp=\"{timestamp}\" \
+         tests=\"{}\" failures=\"{suite_failures}\" errors=\"{suite_errors}\" time=\"{}\">",
         esc(&name),
+        esc(&class),
+        esc(hostname),
         case_count(r),
         secs(r.duration_ms),
-        r.started_at.map(|t| format!(" timestamp=\"{t}\"")).unwrap_or_default()
     );
+    let _ = writeln!(out, "    <properties>");
+    for (key, value) in properties(r) {
+        let _ = writeln!(out, "      <property name=\"{key}\" value=\"{}\"/>", esc(&value));
+    }
+    let _ = writeln!(out, "    </properties>");
     let context = context(r);
     if let Some(error) = &r.error {
         let _ = writeln!(
@@ -91,7 +96,32 @@ fn suite(out: &mut String, r: &Report, repeated: bool) {
             let _ = writeln!(out, "    </testcase>");
         }
     }
+    let _ = writeln!(out, "    <system-out>{}</system-out>", esc(&r.headline()));
+    let _ = writeln!(
+        out,
+        "    <system-err>{}</system-err>",
+        esc(r.error.as_deref().unwrap_or(""))
+    );
     let _ = writeln!(out, "  </testsuite>");
+}
+
+/// What a CI tool shows beside the cases: the run, its verdict, what it ran with.
+fn properties(r: &Report) -> Vec<(&'static str, String)> {
+    let v = &r.versions;
+    [
+        ("run_id", Some(r.run_id.clone())),
+        ("scenario", Some(r.scenario.clone())),
+        ("result", Some(r.result.as_str().to_string())),
+        ("rto_ms", r.rto_ms.map(|m| m.to_string())),
+        ("rebuild_ms", r.rebuild_ms.map(|m| m.to_string())),
+        ("drill", v.drill.clone()),
+        ("engine", v.engine.clone()),
+        ("kubernetes", v.kubernetes.clone()),
+        ("node_image", v.node_image.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect()
 }
 
 /// What a reader of a failure wants beside it: the findings, an early stop, the run.
@@ -174,11 +204,116 @@ mod tests {
             xml.contains("classname=\"drill.flux-namespace-loss.20261123T110000Z-cd34\""),
             "{xml}"
         );
-        assert!(
-            xml.contains("<testsuites name=\"drill\" tests=\"6\" failures=\"4\""),
-            "{xml}"
-        );
+        assert_eq!(xml.matches("failures=\"2\"").count(), 2, "{xml}");
+        assert!(xml.contains(" id=\"0\" ") && xml.contains(" id=\"1\" "), "{xml}");
         let single = render(&[failed_report()]);
         assert!(single.contains("classname=\"drill.flux-namespace-loss\""), "{single}");
+    }
+
+    /// The rules of Apache Ant's JUnit XSD (github.com/windyroad/JUnit-Schema), the
+    /// strictest in use, checked on a parsed document: required attributes and their
+    /// forms, and the order of a suite's children.
+    #[test]
+    fn the_xml_holds_to_the_ant_junit_schema() {
+        use quick_xml::events::Event;
+        let mut errored = failed_report();
+        errored.error = Some("Docker went away".into());
+        errored.result = Outcome::Error;
+        errored.versions.host = Some("ci-runner-7".into());
+        let xml = render(&[failed_report(), errored]);
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut stack: Vec<String> = Vec::new();
+        let mut suite_children: Vec<Vec<String>> = Vec::new();
+        let attrs = |e: &quick_xml::events::BytesStart| -> Vec<(String, String)> {
+            e.attributes()
+                .map(|a| {
+                    let a = a.unwrap();
+                    (
+                        String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                        a.unescape_value().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let require = |element: &str, got: &[(String, String)], names: &[&str]| {
+            for n in names {
+                let v = got.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+                assert!(
+                    v.is_some_and(|v| !v.is_empty()),
+                    "<{element}> lacks {n}: {got:?}\n{xml}"
+                );
+            }
+        };
+        loop {
+            let (e, empty) = match reader.read_event().unwrap() {
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
+                Event::End(_) => {
+                    stack.pop();
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+            let a = attrs(&e);
+            match name.as_str() {
+                "testsuites" => assert!(a.is_empty(), "Ant's testsuites has no attributes: {a:?}"),
+                "testsuite" => {
+                    require(
+                        &name,
+                        &a,
+                        &[
+                            "name",
+                            "package",
+                            "id",
+                            "hostname",
+                            "timestamp",
+                            "tests",
+                            "failures",
+                            "errors",
+                            "time",
+                        ],
+                    );
+                    let ts = &a.iter().find(|(k, _)| k == "timestamp").unwrap().1;
+                    assert!(
+                        jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M:%S", ts).is_ok(),
+                        "timestamp {ts}"
+                    );
+                    for k in ["id", "tests", "failures", "errors"] {
+                        a.iter().find(|(n, _)| n == k).unwrap().1.parse::<i32>().unwrap();
+                    }
+                    suite_children.push(Vec::new());
+                }
+                "property" => require(&name, &a, &["name", "value"]),
+                "testcase" => {
+                    require(&name, &a, &["name", "classname", "time"]);
+                    a.iter().find(|(k, _)| k == "time").unwrap().1.parse::<f64>().unwrap();
+                }
+                "failure" | "error" => require(&name, &a, &["type"]),
+                _ => {}
+            }
+            if stack.last().is_some_and(|p| p == "testsuite") {
+                suite_children.last_mut().unwrap().push(name.clone());
+            }
+            if !empty {
+                stack.push(name);
+            }
+        }
+        assert_eq!(suite_children.len(), 2);
+        for children in &suite_children {
+            // properties, testcase*, system-out, system-err: in that order, each once.
+            assert_eq!(children.first().map(String::as_str), Some("properties"), "{children:?}");
+            assert_eq!(
+                &children[children.len() - 2..],
+                ["system-out", "system-err"],
+                "{children:?}"
+            );
+            assert!(
+                children[1..children.len() - 2].iter().all(|c| c == "testcase"),
+                "{children:?}"
+            );
+        }
+        assert!(xml.contains("hostname=\"ci-runner-7\""), "{xml}");
     }
 }

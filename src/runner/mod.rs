@@ -177,9 +177,14 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         ClusterSpec::Kind(k) => k.node_image.clone().or_else(|| opts.profile.node_image.clone()),
         _ => None,
     };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
     run.emit(EventKind::Versions(crate::event::Versions {
         drill: Some(env!("CARGO_PKG_VERSION").to_string()),
         node_image,
+        host,
         ..Default::default()
     }));
     // A kind cluster lives and dies with the Docker daemon: its loss ends the run.
