@@ -144,7 +144,8 @@ impl Run<'_> {
         self.cluster = Some(cluster.clone());
         let client = cluster.client().await?;
         if let Some(engine) = self.engine.clone() {
-            self.note_versions(&client, engine.as_ref(), true).await;
+            // Not installed by drill: its version is whatever the cluster runs.
+            self.note_versions(&client, engine.as_ref(), false).await;
         }
         self.start_observer(client).await?;
         // No pinned commit: Ready at the revision the cluster's own source holds.
