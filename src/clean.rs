@@ -50,6 +50,49 @@ pub struct Cleaned {
     pub work_folders: Vec<String>,
 }
 
+impl Cleaned {
+    /// The answer as one JSON document (`drill clean -o json`).
+    pub fn to_json(&self, dry_run: bool) -> serde_json::Value {
+        let failed: Vec<_> = (self.failed.iter())
+            .map(|(what, why)| serde_json::json!({"what": what, "why": why}))
+            .collect();
+        let in_use: Vec<_> = (self.in_use.iter())
+            .map(|(cluster, pid)| serde_json::json!({"cluster": cluster, "pid": pid}))
+            .collect();
+        serde_json::json!({"dry_run": dry_run, "clusters": self.clusters, "mirrors": self.mirrors,
+            "left_alone": self.not_drills, "in_use": in_use, "work_folders": self.work_folders,
+            "failed": failed})
+    }
+
+    /// The answer for people, a line per thing (failures are the caller's, on stderr).
+    pub fn lines(&self, dry_run: bool) -> Vec<String> {
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        let mut out = Vec::new();
+        if self.clusters.is_empty() && self.mirrors.is_empty() && self.failed.is_empty() && self.in_use.is_empty() {
+            out.push("no drill clusters found".to_string());
+        }
+        for (name, pid) in &self.in_use {
+            out.push(format!(
+                "left cluster {name} alone: its run is still in progress (drill, pid {pid})"
+            ));
+        }
+        out.extend(
+            self.work_folders
+                .iter()
+                .map(|d| format!("{verb} work folder {d} (no run holds it)")),
+        );
+        out.extend(self.clusters.iter().map(|n| format!("{verb} cluster {n}")));
+        out.extend(self.mirrors.iter().map(|n| format!("{verb} pull-through cache {n}")));
+        out.extend(self.not_drills.iter().map(|n| {
+            format!(
+                "left cluster {n} alone: its nodes carry no drill owner mark, so drill did not create it \
+                 (`kind delete cluster --name {n}` removes it)"
+            )
+        }));
+        out
+    }
+}
+
 /// A run's work folder, where its lock lives.
 fn work_dir_of(run_id: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("drill-{run_id}"))

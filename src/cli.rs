@@ -202,22 +202,7 @@ pub enum Command {
     },
     /// The spread of each scenario's recorded runs: p50, p95 and max of the RTO, the
     /// rebuild and every phase over its last runs (from <report-dir>/<scenario>/history.jsonl).
-    History {
-        /// Scenario names (their report folders); none: every scenario with a history.
-        scenarios: Vec<String>,
-        /// Where the reports are (as given to `drill run --report-dir`).
-        #[arg(long, default_value = "reports")]
-        report_dir: PathBuf,
-        /// How many of the latest runs count.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        last: u32,
-        /// Also each object's ready time (many rows on a large fleet).
-        #[arg(long)]
-        objects: bool,
-        /// A table per scenario, or JSON Lines: one {"scenario", "runs", "figures"} per scenario.
-        #[arg(long, short, value_enum, default_value_t = Output::Table)]
-        output: Output,
-    },
+    History(HistoryArgs),
     /// Re-render a recorded run (its events.jsonl) as a table, JSON, or Markdown.
     Report {
         /// A run folder under reports/ or an events.jsonl file.
@@ -226,6 +211,25 @@ pub enum Command {
         #[arg(long, short = 'o', visible_alias = "output", value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
+}
+
+/// `drill history`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Scenario names (their report folders); none: every scenario with a history.
+    pub scenarios: Vec<String>,
+    /// Where the reports are (as given to `drill run --report-dir`).
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// How many of the latest runs count.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub last: u32,
+    /// Also each object's ready time (many rows on a large fleet).
+    #[arg(long)]
+    pub objects: bool,
+    /// A table per scenario, or JSON Lines: one {"scenario", "runs", "figures"} per scenario.
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -97,6 +97,37 @@ fn is_image_ref(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || "./:-_@+".contains(c))
 }
 
+/// What a recorded run pulled, one line per image, slowest first (with `verbose`: its
+/// time and how it went), and a summary line.
+pub fn pulled_by(report: &crate::report::Report, verbose: bool) -> (Vec<String>, String) {
+    let mut pulls = report.images.clone();
+    pulls.sort_by_key(|p| std::cmp::Reverse(p.pull_ms.unwrap_or(0)));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut lines = Vec::new();
+    for p in pulls.iter().filter(|p| seen.insert(p.image.clone())) {
+        if verbose {
+            let took = p.pull_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
+            let how = match (&p.failed, p.needed()) {
+                (Some(why), _) => why.as_str(),
+                (None, true) => "pulled",
+                (None, false) => "already present",
+            };
+            lines.push(format!("{}\t{took}\t{how}", p.image));
+        } else {
+            lines.push(p.image.clone());
+        }
+    }
+    let total = pulls.iter().filter_map(|p| p.pull_ms).fold(0u64, u64::saturating_add);
+    let summary = format!(
+        "{} image(s) in {} pull(s), {:.1}s of pulling in all (run {})",
+        seen.len(),
+        pulls.iter().filter(|p| p.needed()).count(),
+        total as f64 / 1000.0,
+        report.run_id
+    );
+    (lines, summary)
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

@@ -111,18 +111,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Clean { dry_run, output } => cmd_clean(dry_run, output),
         Command::Validate { scenarios, output } => Ok(cmd_validate(&scenarios, output)),
         Command::Schema { report } => cmd_schema(report),
-        Command::Completions { shell } => {
-            use clap::CommandFactory as _;
-            clap_complete::generate(shell, &mut Cli::command(), "drill", &mut std::io::stdout());
-            Ok(Exit::Pass)
-        }
-        Command::Man => {
-            use clap::CommandFactory as _;
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .context("failed to write the man page")?;
-            Ok(Exit::Pass)
-        }
+        Command::Completions { shell } => cmd_completions(shell),
+        Command::Man => cmd_man(),
         Command::Images {
             scenario,
             report,
@@ -130,13 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             profile,
         } => cmd_images(scenario, report, engine, profile, verbose),
         Command::Compare { a, b } => cmd_compare(&a, &b),
-        Command::History {
-            scenarios,
-            report_dir,
-            last,
-            objects,
-            output,
-        } => cmd_history(&scenarios, &report_dir, last as usize, objects, output),
+        Command::History(args) => cmd_history(&args),
         Command::Report { run, format } => cmd_report(&run, format),
     }
 }
@@ -272,56 +256,23 @@ fn cmd_doctor(scenario: Option<&Path>, profile: Option<&Path>, output: Output) -
 /// `drill clean`: what was (or would be) deleted, and the look-alikes left alone.
 fn cmd_clean(dry_run: bool, output: Output) -> anyhow::Result<Exit> {
     let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
-    let exit = if removed.failed.is_empty() {
+    match output {
+        Output::Json => println!("{}", removed.to_json(dry_run)),
+        Output::Table => {
+            for line in removed.lines(dry_run) {
+                println!("{line}");
+            }
+            // Every failure is said, after everything else was tried.
+            for (what, why) in &removed.failed {
+                eprintln!("error: failed to delete {what}: {why}");
+            }
+        }
+    }
+    Ok(if removed.failed.is_empty() {
         Exit::Pass
     } else {
         Exit::Error
-    };
-    if output == Output::Json {
-        let failed: Vec<_> = (removed.failed.iter())
-            .map(|(what, why)| serde_json::json!({"what": what, "why": why}))
-            .collect();
-        let in_use: Vec<_> = (removed.in_use.iter())
-            .map(|(cluster, pid)| serde_json::json!({"cluster": cluster, "pid": pid}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"dry_run": dry_run, "clusters": removed.clusters, "mirrors": removed.mirrors,
-                "left_alone": removed.not_drills, "in_use": in_use, "work_folders": removed.work_folders,
-                "failed": failed})
-        );
-        return Ok(exit);
-    }
-    let verb = if dry_run { "would delete" } else { "deleted" };
-    if removed.clusters.is_empty()
-        && removed.mirrors.is_empty()
-        && removed.failed.is_empty()
-        && removed.in_use.is_empty()
-    {
-        println!("no drill clusters found");
-    }
-    for (name, pid) in &removed.in_use {
-        println!("left cluster {name} alone: its run is still in progress (drill, pid {pid})");
-    }
-    for dir in &removed.work_folders {
-        println!("{verb} work folder {dir} (no run holds it)");
-    }
-    for name in removed.clusters {
-        println!("{verb} cluster {name}");
-    }
-    for name in removed.mirrors {
-        println!("{verb} pull-through cache {name}");
-    }
-    for name in removed.not_drills {
-        println!(
-            "left cluster {name} alone: its nodes carry no drill owner mark, so drill did not create it (`kind delete cluster --name {name}` removes it)"
-        );
-    }
-    // Every failure is said, after everything else was tried.
-    for (what, why) in &removed.failed {
-        eprintln!("error: failed to delete {what}: {why}");
-    }
-    Ok(exit)
+    })
 }
 
 /// `drill validate`: every file is checked (each error printed), then one verdict.
@@ -372,6 +323,22 @@ fn cmd_validate(scenarios: &[PathBuf], output: Output) -> Exit {
     if failed { Exit::Error } else { Exit::Pass }
 }
 
+/// `drill completions`: from the same definitions as --help.
+fn cmd_completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
+    use clap::CommandFactory as _;
+    clap_complete::generate(shell, &mut Cli::command(), "drill", &mut std::io::stdout());
+    Ok(Exit::Pass)
+}
+
+/// `drill man`: the man page, roff.
+fn cmd_man() -> anyhow::Result<Exit> {
+    use clap::CommandFactory as _;
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut std::io::stdout())
+        .context("failed to write the man page")?;
+    Ok(Exit::Pass)
+}
+
 fn cmd_schema(report: bool) -> anyhow::Result<Exit> {
     let schema = if report {
         schemars::schema_for!(Report)
@@ -383,66 +350,32 @@ fn cmd_schema(report: bool) -> anyhow::Result<Exit> {
 }
 
 /// `drill history`: each scenario's figures over its last runs.
-fn cmd_history(
-    scenarios: &[String],
-    report_dir: &Path,
-    last: usize,
-    objects: bool,
-    output: Output,
-) -> anyhow::Result<Exit> {
+fn cmd_history(args: &gitops_drill::cli::HistoryArgs) -> anyhow::Result<Exit> {
     use gitops_drill::report::history;
-    let names: Vec<String> = if scenarios.is_empty() {
-        let mut found: Vec<String> = std::fs::read_dir(report_dir)
-            .with_context(|| format!("no reports in {}", report_dir.display()))?
-            .flatten()
-            .filter(|e| e.path().join("history.jsonl").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        found.sort();
-        found
-    } else {
-        scenarios.to_vec()
+    let dir = &args.report_dir;
+    let names = match args.scenarios.is_empty() {
+        true => history::scenarios_in(dir).with_context(|| format!("no reports in {}", dir.display()))?,
+        false => args.scenarios.clone(),
     };
     if names.is_empty() {
-        anyhow::bail!("no history in {}: runs record it there", report_dir.display());
+        anyhow::bail!("no history in {}: runs record it there", dir.display());
     }
     for name in &names {
-        let path = report_dir.join(name).join("history.jsonl");
+        let path = dir.join(name).join("history.jsonl");
         let entries = history::read(&path);
         if entries.is_empty() {
             anyhow::bail!("no recorded runs of {name}: {} is missing or empty", path.display());
         }
-        let runs = entries.len().min(last);
-        let spreads: Vec<_> = history::spreads(&entries, last)
-            .into_iter()
-            .filter(|s| objects || !s.figure.starts_with("object "))
+        let runs = entries.len().min(args.last as usize);
+        let spreads: Vec<_> = (history::spreads(&entries, args.last as usize).into_iter())
+            .filter(|s| args.objects || !s.figure.starts_with("object "))
             .collect();
-        match output {
+        match args.output {
             Output::Json => println!(
                 "{}",
                 serde_json::json!({"scenario": name, "runs": runs, "figures": spreads})
             ),
-            Output::Table => {
-                println!("{name}: the last {runs} run(s)");
-                let rows: Vec<[String; 6]> = spreads
-                    .iter()
-                    .map(|s| {
-                        let h = gitops_drill::human::ms;
-                        [
-                            s.figure.clone(),
-                            s.runs.to_string(),
-                            h(s.p50_ms),
-                            h(s.p95_ms),
-                            h(s.max_ms),
-                            h(s.last_ms),
-                        ]
-                    })
-                    .collect();
-                print!(
-                    "{}",
-                    report::table::table(["figure", "runs", "p50", "p95", "max", "last"], rows.into_iter())
-                );
-            }
+            Output::Table => print!("{}", history::table(name, runs, &spreads)),
         }
     }
     Ok(Exit::Pass)
@@ -503,32 +436,11 @@ fn images_of_scenario(
 /// Each image once, in the order of its slowest pull.
 fn images_of_run(run: &Path, verbose: bool) -> anyhow::Result<Exit> {
     let report = rerender(run)?;
-    let mut pulls = report.images.clone();
-    pulls.sort_by_key(|p| std::cmp::Reverse(p.pull_ms.unwrap_or(0)));
-    let mut seen = std::collections::BTreeSet::new();
-    for p in &pulls {
-        if seen.insert(p.image.clone()) {
-            if verbose {
-                let took = p.pull_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0));
-                let how = match (&p.failed, p.needed()) {
-                    (Some(why), _) => why.as_str(),
-                    (None, true) => "pulled",
-                    (None, false) => "already present",
-                };
-                println!("{}\t{took}\t{how}", p.image);
-            } else {
-                println!("{}", p.image);
-            }
-        }
+    let (lines, summary) = gitops_drill::images::pulled_by(&report, verbose);
+    for line in lines {
+        println!("{line}");
     }
-    let total = pulls.iter().filter_map(|p| p.pull_ms).fold(0u64, u64::saturating_add);
-    eprintln!(
-        "{} image(s) in {} pull(s), {:.1}s of pulling in all (run {})",
-        seen.len(),
-        pulls.iter().filter(|p| p.needed()).count(),
-        total as f64 / 1000.0,
-        report.run_id
-    );
+    eprintln!("{summary}");
     Ok(Exit::Pass)
 }
 

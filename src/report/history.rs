@@ -155,6 +155,35 @@ pub fn spreads(entries: &[HistoryEntry], last: usize) -> Vec<Spread> {
         .collect()
 }
 
+/// The scenarios under `report_dir` with a history, by name.
+pub fn scenarios_in(report_dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut found: Vec<String> = std::fs::read_dir(report_dir)?
+        .flatten()
+        .filter(|e| e.path().join("history.jsonl").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// One scenario's spreads as a table under a line naming it.
+pub fn table(scenario: &str, runs: usize, spreads: &[Spread]) -> String {
+    let rows = spreads.iter().map(|s| {
+        [
+            s.figure.clone(),
+            s.runs.to_string(),
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.max_ms),
+            ms(s.last_ms),
+        ]
+    });
+    format!(
+        "{scenario}: the last {runs} run(s)\n{}",
+        super::table::table(["figure", "runs", "p50", "p95", "max", "last"], rows)
+    )
+}
+
 /// `expect.regression`: the run's RTO (its rebuild time when it had no damage steps)
 /// against the median of the same figure over the last `window` passed runs.
 pub fn regression(rule: &crate::scenario::Regression, report: &Report, past: &[HistoryEntry]) -> Assertion {

@@ -173,20 +173,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         scenario: plan.scenario.name.to_string(),
         run_id: run_id.to_string(),
     });
-    let node_image = match &plan.scenario.cluster {
-        ClusterSpec::Kind(k) => k.node_image.clone().or_else(|| opts.profile.node_image.clone()),
-        _ => None,
-    };
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty());
-    run.emit(EventKind::Versions(crate::event::Versions {
-        drill: Some(env!("CARGO_PKG_VERSION").to_string()),
-        node_image,
-        host,
-        ..Default::default()
-    }));
+    run.note_start_versions();
     // A kind cluster lives and dies with the Docker daemon: its loss ends the run.
     let docker = Docker::connect_with_local_defaults()
         .ok()
@@ -220,21 +207,16 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         None => run.execute(run_id).await,
     };
     // A panicked watch made every wait stop short: that, not a verdict, is the outcome.
-    let outcome = match run.watch_panic.clone() {
-        Some(why) => Err(anyhow!(why)),
-        None => outcome,
-    };
+    let outcome = run.watch_panic.clone().map_or(outcome, |why| Err(anyhow!(why)));
     let evidence = run.save_evidence(outcome.is_err()).await;
     run.emit(EventKind::RunFinished);
     run.teardown().await;
     let error = outcome.err().map(|e| format!("{e:#}"));
-    let mut result = verdict(plan, run, error);
-    result.evidence = evidence;
-    result
+    verdict(plan, run, error, evidence)
 }
 
 /// The finished run's events folded into its timeline, judged, and reported.
-fn verdict(plan: &Plan, mut run: Run<'_>, error: Option<String>) -> RunResult {
+fn verdict(plan: &Plan, mut run: Run<'_>, error: Option<String>, evidence: Vec<(String, Vec<u8>)>) -> RunResult {
     let timeline = timeline::build(&run.events);
     let mut assertions = std::mem::take(&mut run.extra);
     assertions.extend(assert::evaluate(&plan.scenario.expect, &timeline, &run.object_checks));
@@ -245,7 +227,7 @@ fn verdict(plan: &Plan, mut run: Run<'_>, error: Option<String>) -> RunResult {
     RunResult {
         report,
         events: run.events,
-        evidence: Vec::new(),
+        evidence,
     }
 }
 

@@ -153,6 +153,27 @@ impl Run<'_> {
         Ok(docker)
     }
 
+    /// Records what is known at the start: drill's version, the node image it gives
+    /// kind, the machine.
+    pub(super) fn note_start_versions(&mut self) {
+        let node_image = match &self.plan.scenario.cluster {
+            crate::scenario::ClusterSpec::Kind(k) => {
+                k.node_image.clone().or_else(|| self.opts.profile.node_image.clone())
+            }
+            _ => None,
+        };
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty());
+        self.emit(EventKind::Versions(crate::event::Versions {
+            drill: Some(env!("CARGO_PKG_VERSION").to_string()),
+            node_image,
+            host,
+            ..Default::default()
+        }));
+    }
+
     /// Records the API server's version and, when drill installed it, the engine's (from
     /// its install manifest). Best effort: a version drill cannot read is left out.
     async fn note_versions(&mut self, client: &Client, engine: &dyn Engine, installed: bool) {

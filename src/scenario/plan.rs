@@ -72,35 +72,7 @@ impl Plan {
         for disaster in &scenario.disasters {
             disaster.as_step().check(&facts)?;
         }
-        for check in &scenario.expect.objects {
-            if check.field.is_some() != check.equals.is_some() {
-                return Err(ScenarioError::in_file(
-                    file,
-                    format!(
-                        "expect.objects: {} {}: `field` and `equals` go together",
-                        check.kind, check.name
-                    ),
-                ));
-            }
-            if !check.exists && check.field.is_some() {
-                return Err(ScenarioError::in_file(
-                    file,
-                    format!(
-                        "expect.objects: {} {}: `exists: false` cannot also check a field",
-                        check.kind, check.name
-                    ),
-                ));
-            }
-        }
-
-        if let Some(r) = &scenario.expect.regression
-            && !(3..=1000).contains(&r.window)
-        {
-            return Err(ScenarioError::in_file(
-                file,
-                format!("expect.regression.window: {} runs; a median needs 3 to 1000", r.window),
-            ));
-        }
+        check_expect(&scenario.expect, file)?;
 
         let engine = match (&scenario.engine.flux, &scenario.engine.argocd) {
             (Some(_), _) => EngineKind::Flux,
@@ -299,4 +271,38 @@ fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, Sce
             credentials: credentials.clone(),
         }),
     }
+}
+
+/// Rules across `expect`'s fields that serde cannot state.
+fn check_expect(expect: &super::spec::Expect, file: &Path) -> Result<(), ScenarioError> {
+    for check in &expect.objects {
+        if check.field.is_some() != check.equals.is_some() {
+            return Err(ScenarioError::in_file(
+                file,
+                format!(
+                    "expect.objects: {} {}: `field` and `equals` go together",
+                    check.kind, check.name
+                ),
+            ));
+        }
+        if !check.exists && check.field.is_some() {
+            return Err(ScenarioError::in_file(
+                file,
+                format!(
+                    "expect.objects: {} {}: `exists: false` cannot also check a field",
+                    check.kind, check.name
+                ),
+            ));
+        }
+    }
+
+    if let Some(r) = &expect.regression
+        && !(3..=1000).contains(&r.window)
+    {
+        return Err(ScenarioError::in_file(
+            file,
+            format!("expect.regression.window: {} runs; a median needs 3 to 1000", r.window),
+        ));
+    }
+    Ok(())
 }
