@@ -326,7 +326,7 @@ fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_
         regression["message"]
             .as_str()
             .unwrap()
-            .contains("against the median 1h 00m of the last 3 passed runs"),
+            .contains("against the median 60m 00s of the last 3 passed runs"),
         "{regression}"
     );
     // The invocation's JUnit file: the rebuild's case timed by what it measured.
