@@ -72,7 +72,8 @@ fn is_secret(c: &ObjectCheck) -> bool {
     c.kind == "Secret" && c.api_version == "v1"
 }
 
-const REDACTED: &str = "<redacted>";
+/// What drill writes where a secret value would be (checks, failure evidence).
+pub(super) const REDACTED: &str = "<redacted>";
 
 fn describe(c: &ObjectCheck, target: &str) -> String {
     match (&c.field, &c.equals, c.exists) {

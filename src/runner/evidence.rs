@@ -74,7 +74,7 @@ impl Redactor {
         let mut out = text.to_string();
         for needle in &self.needles {
             if out.contains(needle.as_str()) {
-                out = out.replace(needle.as_str(), "<redacted>");
+                out = out.replace(needle.as_str(), super::checks::REDACTED);
             }
         }
         out

@@ -62,10 +62,7 @@ impl Run<'_> {
     /// Waits, driven by watch updates, until `done` holds or `deadline` passes.
     pub(super) async fn wait_until(&mut self, deadline: Instant, mut done: impl FnMut(&Self) -> bool) -> bool {
         loop {
-            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
-                self.apply(u);
-            }
-            if self.watch_panic.is_some() {
+            if self.drain_updates().is_err() {
                 return false;
             }
             if done(self) {
@@ -96,10 +93,7 @@ impl Run<'_> {
         let mut since: BTreeMap<ObjectRef, Instant> = BTreeMap::new();
         let first_event = self.events.len();
         loop {
-            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
-                self.apply(u);
-            }
-            if self.watch_panic.is_some() {
+            if self.drain_updates().is_err() {
                 return false;
             }
             let commit = self.commit.clone();

@@ -40,11 +40,8 @@ impl Run<'_> {
         let mut settled_asked: Option<Instant> = None;
         loop {
             // Judge only on everything the watchers have reported so far.
-            while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
-                self.apply(u);
-            }
-            if let Some(why) = &self.watch_panic {
-                return (false, why.clone());
+            if let Err(why) = self.drain_updates() {
+                return (false, why);
             }
             let commit = self.commit.clone();
             let status = self.state.recovery(engine.rules(), &root, &source, &commit, baseline);
@@ -114,6 +111,16 @@ impl Run<'_> {
             .rposition(|e| matches!(e.kind, EventKind::DisasterStarted { .. }))
             .unwrap_or(0);
         &self.events[start..]
+    }
+
+    /// Applies every update the watchers have sent so far, so a wait judges on all of
+    /// it. Err when a watch has panicked: what it followed is no longer seen, and every
+    /// wait must stop (the run ends as that error).
+    pub(super) fn drain_updates(&mut self) -> Result<(), String> {
+        while let Some(u) = self.observer.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+            self.apply(u);
+        }
+        self.watch_panic.clone().map_or(Ok(()), Err)
     }
 
     /// Applies one update; the events it causes are stamped with when it was received.
