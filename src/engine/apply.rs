@@ -71,10 +71,7 @@ async fn apply_batch(client: &Client, docs: &[&Value]) -> Result<()> {
     if docs.is_empty() {
         return Ok(());
     }
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .context("API discovery failed")?;
+    let discovery = discover(client, docs).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for doc in docs {
         let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
@@ -115,6 +112,41 @@ async fn apply_batch(client: &Client, docs: &[&Value]) -> Result<()> {
             .with_context(|| format!("failed to apply {kind} {name}"))?;
     }
     Ok(())
+}
+
+/// How long discovery may keep answering 404/503, or keep missing a kind a just-applied CRD
+/// declares, before the apply fails. A freshly started API server (a rebuilt cluster) lists
+/// groups whose version endpoints answer 404 for a second or two, and its discovery of a
+/// newly Established CRD lags the CRD's condition.
+const DISCOVERY_SETTLE: Duration = Duration::from_secs(20);
+const DISCOVERY_RETRY: Duration = Duration::from_millis(500);
+
+/// Runs API discovery until it answers and resolves every kind in `docs`, or until
+/// [`DISCOVERY_SETTLE`] has passed (then the last answer is returned, and an unresolved kind
+/// is reported by the caller with its object's name).
+async fn discover(client: &Client, docs: &[&Value]) -> Result<Discovery> {
+    let deadline = tokio::time::Instant::now() + DISCOVERY_SETTLE;
+    loop {
+        let late = tokio::time::Instant::now() >= deadline;
+        match Discovery::new(client.clone()).run().await {
+            Ok(discovery) if late || docs.iter().all(|d| resolves(&discovery, d)) => return Ok(discovery),
+            Ok(_) => tracing::debug!("discovery does not yet list every kind to apply; retrying"),
+            Err(kube::Error::Api(status)) if !late && matches!(status.code, 404 | 503) => {
+                tracing::debug!(code = status.code, "API discovery answered {}; retrying", status.code);
+            }
+            Err(e) => return Err(e).context("API discovery failed"),
+        }
+        tokio::time::sleep(DISCOVERY_RETRY).await;
+    }
+}
+
+fn resolves(discovery: &Discovery, doc: &Value) -> bool {
+    let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    discovery
+        .resolve_gvk(&kube::core::GroupVersionKind::gvk(group, version, kind))
+        .is_some()
 }
 
 #[cfg(test)]
