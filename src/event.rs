@@ -66,6 +66,14 @@ pub struct Versions {
     /// The machine drill ran on (its hostname).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub host: Option<String>,
+    /// Where the engine's install came from: the repo's own (`flux bootstrap`'s
+    /// gotk-components.yaml) or the profile's manifest.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub engine_from: Option<String>,
+    /// What the cluster synced from: drill's served copy of the checkout, or the remote URL
+    /// (with a `flux bootstrap` gotk-sync.yaml, whether its URL was kept or redirected).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
 }
 
 impl Versions {
@@ -77,6 +85,8 @@ impl Versions {
             (&mut self.kubernetes, &newer.kubernetes),
             (&mut self.node_image, &newer.node_image),
             (&mut self.host, &newer.host),
+            (&mut self.engine_from, &newer.engine_from),
+            (&mut self.source, &newer.source),
         ] {
             if theirs.is_some() {
                 mine.clone_from(theirs);

@@ -219,6 +219,21 @@ impl ServedRepo {
         self.push(&work).await
     }
 
+    /// Commits whole files (path in the repo, content) on the served branch; returns the
+    /// new commit.
+    pub async fn commit_files(&self, files: &[(String, String)], message: &str) -> Result<String> {
+        let work = self.work_tree().await?;
+        run_git(&work, &["pull", "--quiet", "--ff-only"], false).await?;
+        for (file, content) in files {
+            let path = inside_work_tree(&work, file)?;
+            tokio::fs::write(&path, content)
+                .await
+                .with_context(|| format!("failed to write {}", path.display()))?;
+        }
+        run_git(&work, &["commit", "--quiet", "--all", "--message", message], false).await?;
+        self.push(&work).await
+    }
+
     /// `git revert`s `commit` (a new commit; history is never rewritten) and returns it.
     pub async fn revert(&self, commit: &str) -> Result<String> {
         let work = self.work_tree().await?;

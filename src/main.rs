@@ -303,6 +303,7 @@ fn cmd_validate(scenarios: &[PathBuf], output: Output) -> Exit {
                     plan.scenario.disasters.len(),
                     preflight.restored.len() + usize::from(preflight.repo_auth.is_some())
                 );
+                plan.layout_note().into_iter().for_each(|note| println!("  {note}"));
                 for warning in preflight.warnings {
                     eprintln!("warning: {}: {warning}", path.display());
                 }

@@ -786,3 +786,162 @@ fn history_prints_percentiles_that_match_an_independent_count() {
     assert_eq!(code, 2);
     assert!(err.contains("no recorded runs of nope"), "{err}");
 }
+
+/// A checkout shaped as `flux bootstrap` leaves one (a stand-in install: validate reads
+/// only its controllers' names), and a scenario rehearsing it.
+fn bootstrap_repo(dir: &std::path::Path, keep_source_url: bool) -> std::path::PathBuf {
+    let flux = dir.join("clusters/prod/flux-system");
+    std::fs::create_dir_all(&flux).unwrap();
+    std::fs::write(
+        flux.join("gotk-components.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: source-controller\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kustomize-controller\n",
+    )
+    .unwrap();
+    std::fs::write(
+        flux.join("gotk-sync.yaml"),
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n  namespace: flux-system\nspec:\n  ref: {branch: main}\n  secretRef: {name: flux-system}\n  url: ssh://git@github.com/acme/fleet\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: flux-system\n  namespace: flux-system\nspec:\n  path: ./clusters/prod\n  sourceRef: {kind: GitRepository, name: flux-system}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::copy("kind-configs/1node.yaml", dir.join("kind.yaml")).unwrap();
+    let scenario = dir.join("rehearsal.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: bootstrap\ncluster: {{kind: {{config: kind.yaml}}}}\nengine:\n  flux:\n    repo: {{path: .}}\n    path: clusters/prod\n    keep-source-url: {keep_source_url}\ndisasters: [{{delete-cluster: {{}}}}]\nexpect: {{rto: 5m}}\n"
+        ),
+    )
+    .unwrap();
+    scenario
+}
+
+#[test]
+fn a_flux_bootstrap_layout_is_followed_and_a_partial_or_unreachable_one_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = bootstrap_repo(dir.path(), false);
+    let (code, out, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("flux bootstrap layout: Flux from the repo's clusters/prod/flux-system/gotk-components.yaml, source ssh://git@github.com/acme/fleet redirected to drill's served copy"),
+        "{out}"
+    );
+
+    // Keeping an ssh URL needs a deploy key drill cannot restore yet: said before any cluster.
+    let scenario = bootstrap_repo(dir.path(), true);
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "flux-system/gotk-sync.yaml: GitRepository flux-system: spec.url \"ssh://git@github.com/acme/fleet\""
+        ),
+        "{err}"
+    );
+    assert!(err.contains("cannot restore an ssh deploy key"), "{err}");
+
+    // A partial folder names the file that is there and the one missing.
+    std::fs::remove_file(dir.path().join("clusters/prod/flux-system/gotk-components.yaml")).unwrap();
+    let scenario = bootstrap_repo(dir.path(), false);
+    std::fs::remove_file(dir.path().join("clusters/prod/flux-system/gotk-components.yaml")).unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("flux-system/gotk-sync.yaml: a partial flux-system folder: gotk-components.yaml"),
+        "{err}"
+    );
+    let (code, _, err) = drill(&["run", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "run refuses it before any cluster: {err}");
+    assert!(!err.contains("cluster-create"), "{err}");
+
+    // keep-source-url on a fleet drill bootstraps itself is a mistake, said in the scenario.
+    let plain = tempfile::tempdir().unwrap();
+    let scenario = bootstrap_repo(plain.path(), true);
+    std::fs::remove_dir_all(plain.path().join("clusters/prod/flux-system")).unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rehearsal.yaml: engine.flux.keep-source-url"), "{err}");
+}
+
+#[path = "common/release_server.rs"]
+mod release_server;
+use release_server::ReleaseServer;
+
+#[test]
+fn an_engine_version_is_fetched_verified_and_refused_on_a_bad_or_missing_release() {
+    let tree = tempfile::tempdir().unwrap();
+    let release = tree.path().join("fluxcd/flux2/releases/download/v2.9.5");
+    std::fs::create_dir_all(&release).unwrap();
+    let manifest = "apiVersion: v1\nkind: Namespace\nmetadata: {name: flux-system}\n";
+    std::fs::write(release.join("install.yaml"), manifest).unwrap();
+    // The published checksum is wrong: nothing may be installed or cached.
+    std::fs::write(
+        release.join("flux_2.9.5_checksums.txt"),
+        format!("{}  install.yaml\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let server = ReleaseServer::start(tree.path());
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = shipped_copy(
+        dir.path(),
+        "flux-namespace-loss.yaml",
+        &[("    interval: 1m\n", "    interval: 1m\n    version: v2.9.5\n")],
+    );
+    let no_profile = dir.path().join("empty.env");
+    std::fs::write(&no_profile, "").unwrap();
+    let env = [
+        ("DRILL_RELEASES_URL", server.url.as_str()),
+        ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
+        ("DRILL_PROFILE", no_profile.to_str().unwrap()),
+        // Empty is unset: no install manifest but the release's.
+        ("DRILL_FLUX_INSTALL", ""),
+    ];
+    let (code, err) = drill_run_preflight(scenario.to_str().unwrap(), &env);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("releases/download/v2.9.5/install.yaml has SHA-256"),
+        "{err}"
+    );
+    assert!(err.contains("not installed, not cached"), "{err}");
+    assert!(
+        !cache
+            .path()
+            .join("gitops-drill/releases/flux/v2.9.5/install.yaml")
+            .exists()
+    );
+    assert!(!err.contains("cluster-create"), "{err}");
+
+    // A version the release server does not have: exit 2, naming the URL.
+    let other = tempfile::tempdir().unwrap();
+    let missing = shipped_copy(
+        other.path(),
+        "flux-namespace-loss.yaml",
+        &[("    interval: 1m\n", "    interval: 1m\n    version: v2.99.0\n")],
+    );
+    let (code, err) = drill_run_preflight(missing.to_str().unwrap(), &env);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "flux v2.99.0: no install manifest at {}/fluxcd/flux2/releases/download/v2.99.0/install.yaml",
+            server.url
+        )),
+        "{err}"
+    );
+    assert!(err.contains("404"), "{err}");
+
+    // No published checksum and no pin: refused, with the download's digest to check.
+    std::fs::remove_file(release.join("flux_2.9.5_checksums.txt")).unwrap();
+    let (code, err) = drill_run_preflight(scenario.to_str().unwrap(), &env);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("publishes no checksum of install.yaml; pin one in the scenario (engine.flux.sha256)"),
+        "{err}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.contains("/fluxcd/flux2/releases/download/")),
+        "{:?}",
+        server.requests()
+    );
+}

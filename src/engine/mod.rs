@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod argocd;
 pub mod flux;
+pub mod release;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -77,6 +78,13 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
         served: Option<SocketAddr>,
         branch: &'a str,
     ) -> BoxFuture<'a, Result<()>>;
+
+    /// Files of drill's served copy to rewrite before the root sync, as (path in the repo,
+    /// content); the runner commits them. Flux: a `flux bootstrap` gotk-sync.yaml pointed
+    /// at the served copy, since the root Kustomization re-applies it from Git.
+    fn served_rewrites(&self, _url: &str, _branch: &str) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
 
     /// The root of the desired state, and the object whose revision must be the served commit.
     fn roots(&self) -> (ObjectRef, ObjectRef);

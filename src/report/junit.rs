@@ -118,6 +118,8 @@ fn properties(r: &Report) -> Vec<(&'static str, String)> {
         ("engine", v.engine.clone()),
         ("kubernetes", v.kubernetes.clone()),
         ("node_image", v.node_image.clone()),
+        ("engine_from", v.engine_from.clone()),
+        ("source", v.source.clone()),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))

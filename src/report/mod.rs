@@ -293,6 +293,8 @@ impl Report {
             v.engine.clone(),
             v.kubernetes.as_ref().map(|k| format!("Kubernetes {k}")),
             v.node_image.as_ref().map(|i| format!("node image {i}")),
+            v.engine_from.as_ref().map(|f| format!("engine from {f}")),
+            v.source.as_ref().map(|s| format!("source {s}")),
         ]
         .into_iter()
         .flatten()

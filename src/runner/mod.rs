@@ -286,8 +286,15 @@ impl Run<'_> {
 
     async fn execute(&mut self, run_id: &str) -> Result<()> {
         let plan = self.plan;
-        let engine = setup::engine_for(plan, &self.opts.profile)?;
+        let install = setup::resolve_install(plan, &self.opts.profile).await?;
+        let engine = setup::engine_for(plan, install.path)?;
         self.engine = Some(engine.clone());
+        if let Some(origin) = install.origin {
+            self.emit(EventKind::Versions(crate::event::Versions {
+                engine_from: Some(origin),
+                ..Default::default()
+            }));
+        }
         self.preflight()?;
         // Connected once the checks that need no Docker have passed: a refusal is the same
         // whether Docker runs or not.

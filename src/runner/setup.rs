@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result, anyhow, bail};
 use bollard::Docker;
 use kube::Client;
@@ -82,11 +84,34 @@ impl Run<'_> {
             self.note(&format!("  Git server {} on the kind network", server.url()));
             self.server = Some(server);
         }
+        let commit = self.rewrite_served_copy().await?.unwrap_or(commit);
 
         let client = self.install_engine(cluster.as_ref()).await?;
         self.start_observer(client).await?;
         self.commit = commit;
         Ok(docker.clone())
+    }
+
+    /// Commits the engine's rewrites of the served copy (a `flux bootstrap` gotk-sync.yaml
+    /// pointed at drill's server); returns the new commit the cluster must reach.
+    async fn rewrite_served_copy(&mut self) -> Result<Option<String>> {
+        let (Some(server), Some(engine)) = (&self.server, &self.engine) else {
+            return Ok(None);
+        };
+        let url = engine.repo_url(server.addr, &server.repo.name);
+        let files = engine.served_rewrites(&url, &self.branch)?;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let names: Vec<&str> = files.iter().map(|(path, _)| path.as_str()).collect();
+        let message = format!("drill: sync from the served copy ({})", names.join(", "));
+        let commit = server.repo.commit_files(&files, &message).await?;
+        self.note(&format!(
+            "  {}: its source now drill's served copy (commit {})",
+            names.join(", "),
+            &commit[..12.min(commit.len())]
+        ));
+        Ok(Some(commit))
     }
 
     /// Pins the commit the cluster must reach: the local checkout prepared for serving,
@@ -104,6 +129,15 @@ impl Run<'_> {
                     &served.source_commit[..12],
                     &commit[..12]
                 ));
+                let source = match &plan.flux_layout {
+                    Some(l) => format!(
+                        "drill's served copy of {} (gotk-sync.yaml's {} redirected to it)",
+                        dir.display(),
+                        l.source_url
+                    ),
+                    None => format!("drill's served copy of {}", dir.display()),
+                };
+                self.note_source(source);
                 (Some(served), commit)
             }
             RepoSource::Remote { url, git_ref, .. } => {
@@ -116,6 +150,12 @@ impl Run<'_> {
                     "syncing from {url} branch {git_ref} at {}",
                     &commit[..12.min(commit.len())]
                 ));
+                let kept = if plan.flux_layout.is_some() {
+                    " (gotk-sync.yaml's URL, kept)"
+                } else {
+                    ""
+                };
+                self.note_source(format!("{url} branch {git_ref}{kept}"));
                 self.branch = git_ref.clone();
                 (None, commit)
             }
@@ -170,6 +210,13 @@ impl Run<'_> {
             drill: Some(env!("CARGO_PKG_VERSION").to_string()),
             node_image,
             host,
+            ..Default::default()
+        }));
+    }
+
+    fn note_source(&mut self, source: String) {
+        self.emit(EventKind::Versions(crate::event::Versions {
+            source: Some(source),
             ..Default::default()
         }));
     }
@@ -332,9 +379,71 @@ async fn fits_on_this_machine(docker: Option<&Docker>, kind_nodes: &[String]) ->
     ))
 }
 
-/// The plan's engine, with its install manifest from the profile.
-pub(super) fn engine_for(plan: &crate::scenario::Plan, profile: &Profile) -> Result<std::sync::Arc<dyn Engine>> {
-    let existing = matches!(plan.scenario.cluster, crate::scenario::ClusterSpec::Existing(_));
+/// Where the engine's install comes from, decided before anything is created.
+#[derive(Debug, Default)]
+pub(super) struct Install {
+    pub path: Option<PathBuf>,
+    /// For the report: the repo's own, the profile's, or an upstream release.
+    pub origin: Option<String>,
+}
+
+/// The engine's install: the repo's own (a `flux bootstrap` layout), else the profile's
+/// manifest (it wins: air-gapped use), else the release the scenario names (fetched once,
+/// verified, cached). None for an existing cluster, which runs its own engine.
+pub(super) async fn resolve_install(plan: &crate::scenario::Plan, profile: &Profile) -> Result<Install> {
+    use crate::scenario::EngineKind;
+    if matches!(plan.scenario.cluster, crate::scenario::ClusterSpec::Existing(_)) {
+        return Ok(Install::default());
+    }
+    if let Some(layout) = &plan.flux_layout {
+        let file = layout
+            .sync_in_repo
+            .replace(engine::flux::layout::SYNC, engine::flux::layout::COMPONENTS);
+        return Ok(Install {
+            path: Some(layout.components.clone()),
+            origin: Some(format!("the repo's {file}")),
+        });
+    }
+    let (from_profile, release) = match plan.engine {
+        EngineKind::Flux => (
+            &profile.flux_install,
+            plan.scenario.engine.flux.as_ref().map(|f| (&f.version, &f.sha256)),
+        ),
+        EngineKind::Argocd => (
+            &profile.argocd_install,
+            plan.scenario.engine.argocd.as_ref().map(|a| (&a.version, &a.sha256)),
+        ),
+    };
+    if let Some(path) = from_profile {
+        return Ok(Install {
+            path: Some(path.clone()),
+            origin: Some(format!("the profile's {}", path.display())),
+        });
+    }
+    let Some((Some(version), sha256)) = release else {
+        let (name, title) = match plan.engine {
+            EngineKind::Flux => ("flux", "Flux"),
+            EngineKind::Argocd => ("argocd", "Argo CD"),
+        };
+        bail!(
+            "no {title} install manifest: set engine.{name}.version in the scenario (fetched once from the release, then cached), \
+             DRILL_{}_INSTALL (a manifest on disk), or use a profile (--profile / DRILL_PROFILE)",
+            name.to_ascii_uppercase()
+        );
+    };
+    let path = engine::release::install_manifest(plan.engine, version, sha256.as_deref()).await?;
+    Ok(Install {
+        origin: Some(format!(
+            "the {} {version} release (SHA-256 verified, cached at {})",
+            plan.engine.as_str(),
+            path.display()
+        )),
+        path: Some(path),
+    })
+}
+
+/// The plan's engine, installed from `install`.
+pub(super) fn engine_for(plan: &crate::scenario::Plan, install: Option<PathBuf>) -> Result<std::sync::Arc<dyn Engine>> {
     match plan.engine {
         crate::scenario::EngineKind::Flux => {
             let spec = plan
@@ -343,17 +452,12 @@ pub(super) fn engine_for(plan: &crate::scenario::Plan, profile: &Profile) -> Res
                 .flux
                 .as_ref()
                 .context("the scenario has no engine.flux")?;
-            // An existing cluster already runs its engine: nothing to install.
-            let install = match &profile.flux_install {
-                Some(p) => Some(p.clone()),
-                None if existing => None,
-                None => bail!(
-                    "no Flux install manifest: set DRILL_FLUX_INSTALL (e.g. `flux install --export > flux.yaml`) or use a profile (--profile / DRILL_PROFILE)"
-                ),
-            };
             let credentials = plan.repo.credentials().is_some();
             let flux = engine::flux::Flux::new(install, spec.path.as_str().to_string(), spec.interval.0, credentials);
-            Ok(std::sync::Arc::new(flux))
+            Ok(match plan.flux_layout.clone() {
+                Some(layout) => std::sync::Arc::new(flux.with_layout(layout)),
+                None => std::sync::Arc::new(flux),
+            })
         }
         crate::scenario::EngineKind::Argocd => {
             let spec = plan
@@ -362,9 +466,7 @@ pub(super) fn engine_for(plan: &crate::scenario::Plan, profile: &Profile) -> Res
                 .argocd
                 .as_ref()
                 .context("the scenario has no engine.argocd")?;
-            let install = profile.argocd_install.clone().context(
-                "no Argo CD install manifest: set DRILL_ARGOCD_INSTALL (Argo CD's install.yaml) or use a profile (--profile / DRILL_PROFILE)",
-            )?;
+            let install = install.context("no Argo CD install manifest")?;
             let argocd = engine::argocd::ArgoCd::new(install, spec.path.as_str().to_string(), spec.sync_policy);
             Ok(std::sync::Arc::new(argocd))
         }

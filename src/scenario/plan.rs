@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::spec::{ClusterSpec, Credentials, EngineKind, EngineSpec, Repo, Scenario, SecretName};
 use crate::disaster::Disaster;
 use crate::disaster::validate::{ScenarioFacts, Sequence};
+use crate::engine::flux::layout::{self, BootstrapLayout};
 use crate::model::ScenarioError;
 
 /// A validated scenario with every path resolved against the scenario file's folder.
@@ -22,6 +23,9 @@ pub struct Plan {
     pub reverts: std::collections::BTreeMap<usize, usize>,
     /// The engine this run uses.
     pub engine: EngineKind,
+    /// A Flux fleet made by `flux bootstrap`, in a local checkout drill creates a cluster
+    /// for: Flux is installed from its gotk-components.yaml and synced by its gotk-sync.yaml.
+    pub flux_layout: Option<BootstrapLayout>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +77,7 @@ impl Plan {
             disaster.as_step().check(&facts)?;
         }
         check_expect(&scenario.expect, file)?;
+        check_versions(&scenario.engine, file)?;
 
         let engine = match (&scenario.engine.flux, &scenario.engine.argocd) {
             (Some(_), _) => EngineKind::Flux,
@@ -88,19 +93,97 @@ impl Plan {
             Some(repo) => resolve_repo(repo, &base, file)?,
             None => return Err(ScenarioError::in_file(file, "engine: no repo")),
         };
-        let served = matches!(scenario.cluster, ClusterSpec::Kind(_));
-        let reverts = check_steps(&scenario.disasters, &repo, served, file)?;
-        let plan = Plan {
+        let mut plan = Plan {
             scenario,
             file: file.to_path_buf(),
             kind_config,
             kind_nodes,
             repo,
-            reverts,
+            reverts: BTreeMap::new(),
             engine,
+            flux_layout: None,
         };
+        plan.follow_flux_layout()?;
+        let served = matches!(plan.scenario.cluster, ClusterSpec::Kind(_));
+        plan.reverts = check_steps(&plan.scenario.disasters, &plan.repo, served, file)?;
         plan.check_existing()?;
         Ok(plan)
+    }
+
+    /// Reads a `flux bootstrap` layout in the bootstrap path of a local checkout. With
+    /// `keep-source-url` the cluster syncs from gotk-sync.yaml's URL, so the plan's repo
+    /// becomes that remote (pinned and reached as any `url:` repo).
+    fn follow_flux_layout(&mut self) -> Result<(), ScenarioError> {
+        self.flux_layout = None;
+        let Some(flux) = self
+            .scenario
+            .engine
+            .flux
+            .as_ref()
+            .filter(|_| self.engine == EngineKind::Flux)
+        else {
+            return Ok(());
+        };
+        let local = match (&self.repo, &self.scenario.cluster) {
+            (RepoSource::Local { dir, .. }, ClusterSpec::Kind(_)) => Some(dir.clone()),
+            _ => None,
+        };
+        let found = match &local {
+            Some(dir) => {
+                layout::detect(dir, flux.path.as_str()).map_err(|e| ScenarioError::in_file(&e.file, e.message))?
+            }
+            None => None,
+        };
+        if !flux.keep_source_url {
+            self.flux_layout = found;
+            return Ok(());
+        }
+        let Some(found) = found else {
+            return Err(ScenarioError::in_file(
+                &self.file,
+                "engine.flux.keep-source-url: the bootstrap path of a local checkout must hold flux-system/gotk-sync.yaml (a fleet made by `flux bootstrap`)",
+            ));
+        };
+        let url = &found.source_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ScenarioError::in_file(
+                &found.sync,
+                format!(
+                    "GitRepository flux-system: spec.url {url:?}: engine.flux.keep-source-url needs an http(s) URL; \
+                     drill cannot restore an ssh deploy key yet. Rehearse from drill's served copy (leave keep-source-url unset)"
+                ),
+            ));
+        }
+        let credentials = self.repo.credentials().cloned();
+        let secret = &found.source_secret;
+        match (secret, &credentials) {
+            (Some(name), None) => {
+                return Err(ScenarioError::in_file(
+                    &found.sync,
+                    format!(
+                        "GitRepository flux-system: spec.secretRef names Secret {name}, and the scenario restores no repo.credentials"
+                    ),
+                ));
+            }
+            (Some(name), Some(_)) if name != crate::engine::flux::REPO_SECRET => {
+                return Err(ScenarioError::in_file(
+                    &found.sync,
+                    format!(
+                        "GitRepository flux-system: spec.secretRef names Secret {name}; drill restores repo.credentials as Secret {}",
+                        crate::engine::flux::REPO_SECRET
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let branch = found.source_branch.clone().unwrap_or_else(|| "master".into());
+        self.repo = RepoSource::Remote {
+            url: url.clone(),
+            git_ref: branch,
+            credentials,
+        };
+        self.flux_layout = Some(found);
+        Ok(())
     }
 
     /// An existing cluster already runs its engine from its own source: drill installs,
@@ -132,6 +215,20 @@ impl Plan {
         Ok(())
     }
 
+    /// What a `flux bootstrap` layout changes, in one line (None without one).
+    pub fn layout_note(&self) -> Option<String> {
+        let l = self.flux_layout.as_ref()?;
+        let how = match &self.repo {
+            RepoSource::Remote { .. } => "kept (engine.flux.keep-source-url)",
+            RepoSource::Local { .. } => "redirected to drill's served copy of the checkout",
+        };
+        Some(format!(
+            "flux bootstrap layout: Flux from the repo's {}, source {} {how}",
+            l.sync_in_repo.replace(layout::SYNC, layout::COMPONENTS),
+            l.source_url
+        ))
+    }
+
     /// Switches to `engine` (`drill run --engine`); the scenario must configure it.
     pub fn with_engine(mut self, engine: EngineKind) -> Result<Plan, ScenarioError> {
         let Some(repo) = engine_repo(&self.scenario.engine, engine).cloned() else {
@@ -147,6 +244,7 @@ impl Plan {
         let base = self.file.parent().map(Path::to_path_buf).unwrap_or_default();
         self.repo = resolve_repo(&repo, &base, &self.file)?;
         self.engine = engine;
+        self.follow_flux_layout()?;
         self.check_existing()?;
         Ok(self)
     }
@@ -173,6 +271,52 @@ impl Plan {
                 .map(|a| a.path.as_str().to_string()),
         }
     }
+}
+
+/// `version:` is a release tag (v1.2.3, a pre-release suffix allowed); `sha256:` is 64
+/// hex digits and pins a `version:`.
+fn check_versions(spec: &EngineSpec, file: &Path) -> Result<(), ScenarioError> {
+    let sections = [
+        ("flux", spec.flux.as_ref().map(|f| (&f.version, &f.sha256))),
+        ("argocd", spec.argocd.as_ref().map(|a| (&a.version, &a.sha256))),
+    ];
+    for (name, fields) in sections {
+        let Some((version, sha256)) = fields else { continue };
+        if let Some(v) = version {
+            let core = v
+                .strip_prefix('v')
+                .map(|c| c.split_once('-').map_or(c, |(core, _)| core));
+            let is_tag = core.is_some_and(|c| {
+                let parts: Vec<&str> = c.split('.').collect();
+                parts.len() == 3
+                    && parts
+                        .iter()
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if !is_tag {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!("engine.{name}.version: {v:?} is not a release tag like v2.9.5"),
+                ));
+            }
+        }
+        match (version, sha256) {
+            (None, Some(_)) => {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!("engine.{name}.sha256 pins a `version:`, and there is none"),
+                ));
+            }
+            (_, Some(h)) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Err(ScenarioError::in_file(
+                    file,
+                    format!("engine.{name}.sha256: {h:?} is not 64 hex digits"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn engine_repo(spec: &EngineSpec, engine: EngineKind) -> Option<&Repo> {

@@ -113,6 +113,15 @@ pub struct ArgoCdEngine {
     /// The sync policy of the root Application (children carry their own in Git).
     #[serde(default)]
     pub sync_policy: SyncPolicy,
+    /// The engine's version, for a repo that does not pin its install (e.g. v2.9.5 /
+    /// v3.2.11): its upstream release's install.yaml is fetched once ($DRILL_RELEASES_URL,
+    /// default https://github.com), verified and cached. A profile's install manifest wins.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The SHA-256 of that install.yaml, when the release publishes none (Argo CD) or to
+    /// pin it harder than the release's checksum file does.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -124,6 +133,21 @@ pub struct FluxEngine {
     /// Reconcile interval of the root GitRepository and Kustomization.
     #[serde(default = "default_interval")]
     pub interval: Duration,
+    /// For a fleet made by `flux bootstrap` (the path holds flux-system/gotk-sync.yaml):
+    /// keep gotk-sync.yaml's GitRepository URL, so the cluster fetches from the team's Git
+    /// host with the restored `repo.credentials`, instead of drill's served copy of the
+    /// checkout (the default). Commit steps need the served copy.
+    #[serde(default)]
+    pub keep_source_url: bool,
+    /// The engine's version, for a repo that does not pin its install (e.g. v2.9.5 /
+    /// v3.2.11): its upstream release's install.yaml is fetched once ($DRILL_RELEASES_URL,
+    /// default https://github.com), verified and cached. A profile's install manifest wins.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The SHA-256 of that install.yaml, when the release publishes none (Argo CD) or to
+    /// pin it harder than the release's checksum file does.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 fn default_interval() -> Duration {

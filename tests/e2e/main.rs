@@ -14,6 +14,7 @@ mod harness;
 mod argocd;
 mod drift;
 mod flux;
+mod repos;
 mod safety;
 mod secrets;
 mod timing;

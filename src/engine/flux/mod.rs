@@ -11,6 +11,7 @@ use kube::runtime::wait::await_condition;
 use kube::{Client, discovery};
 use serde_json::{Value, json};
 
+pub mod layout;
 pub mod readiness;
 
 use std::net::SocketAddr;
@@ -199,6 +200,8 @@ pub struct Flux {
     /// The repo needs credentials: the root GitRepository names their Secret, which
     /// may be missing (a rehearsal of losing it).
     credentials: bool,
+    /// A fleet made by `flux bootstrap`: its gotk-sync.yaml is the root sync.
+    layout: Option<layout::BootstrapLayout>,
 }
 
 impl Flux {
@@ -210,6 +213,26 @@ impl Flux {
             path,
             interval,
             credentials,
+            layout: None,
+        }
+    }
+
+    /// Follows a `flux bootstrap` layout: installed from its gotk-components.yaml, synced
+    /// by its gotk-sync.yaml.
+    pub fn with_layout(mut self, layout: layout::BootstrapLayout) -> Flux {
+        self.install = Some(layout.components.clone());
+        self.layout = Some(layout);
+        self
+    }
+
+    /// The root sync objects: drill's own, or the layout's gotk-sync.yaml (pointed at
+    /// drill's served copy when drill serves the repo, as Git holds it otherwise).
+    fn root_sync(&self, url: &str, served: bool, branch: &str) -> Result<Vec<Value>> {
+        let secret = self.credentials.then_some(REPO_SECRET);
+        match &self.layout {
+            None => Ok(root_objects(url, branch, &self.path, self.interval, secret)),
+            Some(layout) if served => parse_manifest(&layout::redirect(layout, url, branch, secret)?),
+            Some(layout) => layout::sync_objects(layout),
         }
     }
 }
@@ -251,12 +274,21 @@ impl Engine for Flux {
         &'a self,
         client: &'a Client,
         url: &'a str,
-        _served: Option<SocketAddr>,
+        served: Option<SocketAddr>,
         branch: &'a str,
     ) -> BoxFuture<'a, Result<()>> {
+        async move { bootstrap(client, &self.root_sync(url, served.is_some(), branch)?).await }.boxed()
+    }
+
+    fn served_rewrites(&self, url: &str, branch: &str) -> Result<Vec<(String, String)>> {
+        let Some(layout) = &self.layout else {
+            return Ok(Vec::new());
+        };
         let secret = self.credentials.then_some(REPO_SECRET);
-        let objects = root_objects(url, branch, &self.path, self.interval, secret);
-        async move { bootstrap(client, &objects).await }.boxed()
+        Ok(vec![(
+            layout.sync_in_repo.clone(),
+            layout::redirect(layout, url, branch, secret)?,
+        )])
     }
 
     fn roots(&self) -> (ObjectRef, ObjectRef) {

@@ -1,0 +1,219 @@
+//! Teams' own repos as they are: a fleet made by `flux bootstrap`, rehearsed with the
+//! Flux version it pins and the root sync it commits.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+#[path = "../common/release_server.rs"]
+mod release_server;
+use release_server::ReleaseServer;
+
+use crate::harness::{
+    KindClusterGuard, assert_ready_times_agree_with_api, drill_run_env, kept_cluster, kind_bin_path, profile,
+};
+
+fn kubectl_json(kubeconfig: &str, args: &[&str]) -> Value {
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig])
+        .args(args)
+        .args(["-o", "json"])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The test bed profile without its Flux install: a run can only take the repo's.
+fn profile_without_flux_install(dir: &Path) -> (std::path::PathBuf, String) {
+    let text = std::fs::read_to_string(profile()).unwrap();
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("DRILL_FLUX_VERSION="))
+        .expect("the test bed profile names its Flux version")
+        .trim_matches('"')
+        .to_string();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("DRILL_FLUX_INSTALL=")).collect();
+    let path = dir.join("profile.env");
+    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    (path, version)
+}
+
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_flux_bootstrap_repo_is_rebuilt_with_its_own_flux_from_drills_served_copy() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("fleet-infra");
+    let made = Command::new("hack/flux-bootstrap-example")
+        .arg(&repo)
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (bare_profile, flux_version) = profile_without_flux_install(work.path());
+    let reports = tempfile::tempdir().unwrap();
+    let scenario = repo.join("drill/rehearsal.yaml");
+    let run = drill_run_env(
+        scenario.to_str().unwrap(),
+        &["--keep-cluster"],
+        &[("DRILL_PROFILE", bare_profile.to_str().unwrap())],
+        reports.path(),
+    );
+    let (name, kubeconfig) = kept_cluster(&run);
+    let _cleanup = KindClusterGuard(name);
+    run.assert_passed();
+
+    // The report says where Flux and the desired state came from.
+    let v = &run.report["versions"];
+    assert_eq!(v["engine"], format!("flux {flux_version}"), "{v}");
+    assert_eq!(
+        v["engine_from"], "the repo's clusters/staging/flux-system/gotk-components.yaml",
+        "{v}"
+    );
+    assert!(
+        v["source"]
+            .as_str()
+            .unwrap()
+            .contains("(gotk-sync.yaml's ssh://git@github.com/example-org/fleet-infra redirected to it)"),
+        "{v}"
+    );
+    assert_eq!(
+        run.report["recoveries"].as_array().unwrap().len(),
+        2,
+        "namespace loss, then cluster loss"
+    );
+
+    // The API server's own view of the rebuilt cluster: Flux from the repo's file, its
+    // root source on drill's served copy (kept there by Flux itself re-applying the
+    // served gotk-sync.yaml), every Kustomization Ready at that revision, and the
+    // staging overlay's two replicas serving.
+    let controllers = kubectl_json(&kubeconfig, &["-n", "flux-system", "get", "deploy"]);
+    for d in controllers["items"].as_array().unwrap() {
+        assert_eq!(
+            d["metadata"]["labels"]["app.kubernetes.io/version"],
+            flux_version.as_str(),
+            "{}",
+            d["metadata"]
+        );
+    }
+    let source = kubectl_json(
+        &kubeconfig,
+        &["-n", "flux-system", "get", "gitrepository", "flux-system"],
+    );
+    let url = source["spec"]["url"].as_str().unwrap();
+    assert!(url.starts_with("http://") && url.ends_with("/fleet-infra.git"), "{url}");
+    assert_eq!(source["spec"].get("secretRef"), None, "no credentials: no Secret named");
+    let revision = source["status"]["artifact"]["revision"].as_str().unwrap().to_string();
+    let kustomizations = kubectl_json(&kubeconfig, &["-n", "flux-system", "get", "kustomizations"]);
+    let items = kustomizations["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "flux-system, infra-configs, apps");
+    for k in items {
+        assert_eq!(
+            k["status"]["lastAppliedRevision"],
+            revision.as_str(),
+            "{}",
+            k["metadata"]["name"]
+        );
+        let ready = k["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["status"], "True", "{}: {ready}", k["metadata"]["name"]);
+    }
+    let guestbook = kubectl_json(&kubeconfig, &["-n", "guestbook", "get", "deploy", "guestbook"]);
+    assert_eq!(guestbook["status"]["readyReplicas"], 2, "{}", guestbook["status"]);
+    // The served revision is the commit drill made on top of the checkout, not the checkout's.
+    let head = Command::new("git")
+        .args(["-C"])
+        .arg(&repo)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert!(
+        revision.starts_with("main@sha1:") && !revision.ends_with(&head),
+        "{revision} vs checkout {head}"
+    );
+
+    assert_ready_times_agree_with_api(&run.dir, &["Deployment", "Kustomization"], &[0, 1], 1);
+}
+
+/// A scenario naming its Flux version, run with no install manifest in the profile:
+/// Flux comes from the release server (a release-shaped tree on loopback holding the test
+/// bed's install and its checksum), once; the second run takes it from the cache and
+/// sends no request at all (the server is gone by then).
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn an_engine_version_in_the_scenario_is_installed_from_its_release_then_from_the_cache() {
+    let work = tempfile::tempdir().unwrap();
+    let (bare_profile, version) = profile_without_flux_install(work.path());
+    let profile_text = std::fs::read_to_string(profile()).unwrap();
+    let install = profile_text
+        .lines()
+        .find_map(|l| l.strip_prefix("DRILL_FLUX_INSTALL="))
+        .unwrap()
+        .trim_matches('"');
+    let bytes = std::fs::read(install).unwrap();
+    let tree = work.path().join("releases");
+    let dir = tree.join(format!("fluxcd/flux2/releases/download/{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("install.yaml"), &bytes).unwrap();
+    let digest = gitops_drill::engine::release::sha256_hex(&bytes);
+    std::fs::write(
+        dir.join(format!("flux_{}_checksums.txt", version.trim_start_matches('v'))),
+        format!("{}  flux_linux_amd64.tar.gz\n{digest}  install.yaml\n", "1".repeat(64)),
+    )
+    .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scenario = work.path().join("flux-bootstrap.yaml");
+    let text = std::fs::read_to_string(root.join("scenarios/flux-bootstrap.yaml"))
+        .unwrap()
+        .replace(
+            "    interval: 1m\n",
+            &format!("    interval: 1m\n    version: {version}\n"),
+        )
+        .replace("../", &format!("{}/", root.display()));
+    assert!(text.contains("version: v"), "{text}");
+    std::fs::write(&scenario, text).unwrap();
+    let cache = work.path().join("cache");
+    let server = ReleaseServer::start(&tree);
+    let url = server.url.clone();
+    let env = [
+        ("DRILL_PROFILE", bare_profile.to_str().unwrap()),
+        ("DRILL_RELEASES_URL", url.as_str()),
+        ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+    ];
+    let reports = tempfile::tempdir().unwrap();
+    let first = drill_run_env(scenario.to_str().unwrap(), &[], &env, reports.path());
+    first.assert_passed();
+    let asked = server.requests();
+    assert_eq!(asked.len(), 2, "the manifest and its checksums, once: {asked:?}");
+    let cached = cache.join(format!("gitops-drill/releases/flux/{version}/install.yaml"));
+    assert_eq!(std::fs::read(&cached).unwrap(), bytes);
+    let v = &first.report["versions"];
+    assert_eq!(v["engine"], format!("flux {version}"), "{v}");
+    assert!(
+        v["engine_from"].as_str().unwrap().starts_with(&format!(
+            "the flux {version} release (SHA-256 verified, cached at {}",
+            cached.display()
+        )),
+        "{v}"
+    );
+
+    drop(server);
+    let second = drill_run_env(scenario.to_str().unwrap(), &[], &env, reports.path());
+    second.assert_passed();
+    assert_eq!(
+        second.report["versions"]["engine_from"],
+        first.report["versions"]["engine_from"]
+    );
+}
