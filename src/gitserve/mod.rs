@@ -7,30 +7,19 @@
 //! The protocol work is done by `git upload-pack --stateless-rpc`; this module only
 //! frames the three HTTP exchanges of the smart protocol.
 
-use std::convert::Infallible;
-use std::io::Read as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpListener;
 use tokio::process::Command;
-use tokio::task::JoinHandle;
 
 use crate::repo_auth::RepoAuth;
 
+mod http;
+pub use http::{GitServer, Limits};
+
 /// The branch the served repository exposes; GitRepository objects point at it.
 pub const BRANCH: &str = "main";
-/// Largest fetch negotiation accepted (git sends "have" lines; a few MB is plenty).
-const MAX_REQUEST_BYTES: usize = 16 << 20;
 
 /// A checkout's folder at one commit, ready to serve.
 #[derive(Debug, Clone)]
@@ -277,58 +266,6 @@ fn inside_work_tree(work: &Path, file: &str) -> Result<PathBuf> {
     Ok(at)
 }
 
-/// A running server; dropping it stops serving.
-pub struct GitServer {
-    pub addr: SocketAddr,
-    pub repo: ServedRepo,
-    task: JoinHandle<()>,
-}
-
-impl GitServer {
-    /// Serves `repo` on `bind` (port 0 picks a free port). With `auth`, every request
-    /// must carry those basic-auth credentials, as a private Git host demands.
-    pub async fn start(repo: ServedRepo, bind: SocketAddr, auth: Option<RepoAuth>) -> Result<GitServer> {
-        let listener = TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("failed to listen on {bind} for the Git server"))?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(repo.clone());
-        let auth = Arc::new(auth);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
-                let repo = shared.clone();
-                let auth = auth.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let (repo, auth) = (repo.clone(), auth.clone());
-                        async move { Ok::<_, Infallible>(handle(&repo, auth.as_ref().as_ref(), req).await) }
-                    });
-                    if let Err(err) = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                    {
-                        tracing::debug!(%peer, "git client connection ended: {err}");
-                    }
-                });
-            }
-        });
-        Ok(GitServer { addr, repo, task })
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}/{}.git", self.addr, self.repo.name)
-    }
-}
-
-impl Drop for GitServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// The commit `git_ref` names in a remote repository (`git ls-remote`), so a run pins
 /// what the cluster must reach. Credentials go in the environment, never on the command
 /// line, where other users could read them; git never prompts.
@@ -368,143 +305,6 @@ pub async fn remote_commit(url: &str, git_ref: &str, auth: Option<&RepoAuth>) ->
         }
     }
     bail!("{url} has no branch or tag {git_ref:?}")
-}
-
-async fn handle(repo: &ServedRepo, auth: Option<&RepoAuth>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    if let Some(auth) = auth {
-        let header = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if !auth.accepts(header) {
-            tracing::debug!(path = %req.uri().path(), "git request without the repo credentials");
-            let mut resp = plain(StatusCode::UNAUTHORIZED, "authentication required".into());
-            resp.headers_mut().insert(
-                hyper::header::WWW_AUTHENTICATE,
-                hyper::header::HeaderValue::from_static("Basic realm=\"drill\""),
-            );
-            return resp;
-        }
-    }
-    let base = format!("/{}.git", repo.name);
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let protocol = req
-        .headers()
-        .get("git-protocol")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    tracing::debug!(method = %req.method(), %path, "git request");
-    let result = match (req.method(), path.strip_prefix(&base)) {
-        (&Method::GET, Some("/info/refs")) if query.split('&').any(|q| q == "service=git-upload-pack") => {
-            advertise(repo, protocol.as_deref()).await
-        }
-        (&Method::POST, Some("/git-upload-pack")) => upload_pack(repo, req, protocol.as_deref()).await,
-        (_, Some(p)) if p.contains("receive-pack") => {
-            Err((StatusCode::FORBIDDEN, "drill serves repositories read-only".into()))
-        }
-        _ => Err((StatusCode::NOT_FOUND, format!("no such repository path {path}"))),
-    };
-    result.unwrap_or_else(|(status, message)| plain(status, message))
-}
-
-type HandlerResult = std::result::Result<Response<Full<Bytes>>, (StatusCode, String)>;
-
-async fn advertise(repo: &ServedRepo, protocol: Option<&str>) -> HandlerResult {
-    let refs = upload_pack_process(repo, &["--advertise-refs"], protocol, Vec::new()).await?;
-    let mut body = pkt_line("# service=git-upload-pack\n");
-    body.extend_from_slice(b"0000");
-    body.extend_from_slice(&refs);
-    Ok(git_response("application/x-git-upload-pack-advertisement", body))
-}
-
-async fn upload_pack(repo: &ServedRepo, req: Request<Incoming>, protocol: Option<&str>) -> HandlerResult {
-    let gzip = req
-        .headers()
-        .get("content-encoding")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let body = Limited::new(req.into_body(), MAX_REQUEST_BYTES)
-        .collect()
-        .await
-        .map_err(|err| (StatusCode::PAYLOAD_TOO_LARGE, format!("bad request body: {err}")))?
-        .to_bytes();
-    let input = if gzip {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .take(MAX_REQUEST_BYTES as u64)
-            .read_to_end(&mut out)
-            .map_err(|err| (StatusCode::BAD_REQUEST, format!("bad gzip body: {err}")))?;
-        out
-    } else {
-        body.to_vec()
-    };
-    let out = upload_pack_process(repo, &[], protocol, input).await?;
-    Ok(git_response("application/x-git-upload-pack-result", out))
-}
-
-async fn upload_pack_process(
-    repo: &ServedRepo,
-    extra: &[&str],
-    protocol: Option<&str>,
-    input: Vec<u8>,
-) -> std::result::Result<Vec<u8>, (StatusCode, String)> {
-    let internal = |what: &str, err: std::io::Error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {err}"));
-    let mut cmd = Command::new("git");
-    cmd.args(["upload-pack", "--stateless-rpc"])
-        .args(extra)
-        .arg(&repo.bare_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(p) = protocol {
-        cmd.env("GIT_PROTOCOL", p);
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| internal("failed to start git upload-pack", e))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&input)
-            .await
-            .map_err(|e| internal("failed to feed git upload-pack", e))?;
-    }
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|e| internal("git upload-pack failed", e))?;
-    if !output.status.success() {
-        return Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("git upload-pack: {}", String::from_utf8_lossy(&output.stderr).trim()),
-        ));
-    }
-    Ok(output.stdout)
-}
-
-fn pkt_line(text: &str) -> Vec<u8> {
-    format!("{:04x}{text}", text.len() + 4).into_bytes()
-}
-
-fn git_response(content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    let headers = resp.headers_mut();
-    headers.insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_str(content_type)
-            .unwrap_or(hyper::header::HeaderValue::from_static("application/octet-stream")),
-    );
-    headers.insert(
-        hyper::header::CACHE_CONTROL,
-        hyper::header::HeaderValue::from_static("no-cache"),
-    );
-    resp
-}
-
-fn plain(status: StatusCode, message: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(message + "\n")));
-    *resp.status_mut() = status;
-    resp
 }
 
 #[cfg(test)]
