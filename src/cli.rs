@@ -203,7 +203,7 @@ pub enum Command {
     /// The spread of each scenario's recorded runs: p50, p95 and max of the RTO, the
     /// rebuild and every phase over its last runs (from <report-dir>/<scenario>/history.jsonl).
     History(HistoryArgs),
-    /// Re-render a recorded run (its events.jsonl) as a table, JSON, or Markdown.
+    /// Re-render a recorded run (its events.jsonl) as a table, JSON, Markdown, JUnit or HTML.
     Report {
         /// A run folder under reports/ or an events.jsonl file.
         run: PathBuf,
@@ -257,6 +257,8 @@ pub enum ReportFormat {
     Json,
     Markdown,
     Junit,
+    /// report.html: one self-contained page with the timeline as an SVG Gantt.
+    Html,
 }
 
 /// Consent for `cluster: existing`, a cluster drill did not create (see docs/safety.md).

@@ -458,6 +458,7 @@ fn cmd_report(run: &Path, format: ReportFormat) -> anyhow::Result<Exit> {
         ReportFormat::Json => report.to_json(),
         ReportFormat::Markdown => report::markdown::render(&report, None),
         ReportFormat::Junit => report::junit::render(std::slice::from_ref(&report)),
+        ReportFormat::Html => report::html::render(&report),
     };
     print!("{text}");
     // Rendering succeeded: the recorded verdict is in the text, not the exit code, so

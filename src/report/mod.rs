@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod history;
+pub mod html;
 pub mod incident;
 pub mod junit;
 pub mod markdown;

@@ -19,7 +19,8 @@ pub struct Written {
     pub dir: PathBuf,
 }
 
-/// Writes report.json, junit.xml, summary.md, table.txt and events.jsonl, then appends history.
+/// Writes report.json, junit.xml, summary.md, report.html, table.txt and events.jsonl, then
+/// appends history.
 /// `extra`: more files for the run's folder (drill.log, failure evidence under
 /// `evidence/`), each a relative path without `..`.
 pub fn write_run(
@@ -47,6 +48,7 @@ pub fn write_run(
         ("report.json", report.to_json().into_bytes()),
         ("junit.xml", junit::render(std::slice::from_ref(report)).into_bytes()),
         ("summary.md", markdown::render(report, previous.as_ref()).into_bytes()),
+        ("report.html", super::html::render(report).into_bytes()),
         ("table.txt", table::render(report).into_bytes()),
         ("events.jsonl", events_text.into_bytes()),
     ];
@@ -199,7 +201,14 @@ mod tests {
             first.dir, second.dir,
             "a second run in the same second gets its own folder"
         );
-        for name in ["report.json", "junit.xml", "summary.md", "table.txt", "events.jsonl"] {
+        for name in [
+            "report.json",
+            "junit.xml",
+            "summary.md",
+            "report.html",
+            "table.txt",
+            "events.jsonl",
+        ] {
             let meta = fs::metadata(first.dir.join(name)).unwrap();
             assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
         }

@@ -6,8 +6,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::harness::{
-    KindClusterGuard, Run, assert_ready_times_agree_with_api, assert_run_left_nothing, assertion, drill_gameday,
-    drill_run, event_at, events_at, kept_cluster, kind_bin_path, phases, step, verdict,
+    KindClusterGuard, Run, assert_ready_times_agree_with_api, assert_report_html_renders, assert_run_left_nothing,
+    assertion, drill_gameday, drill_run, event_at, events_at, kept_cluster, kind_bin_path, phases, step, verdict,
 };
 
 #[test]
@@ -270,6 +270,14 @@ fn a_missing_image_fails_the_run_early_and_names_the_app() {
             .any(|i| i["image"].as_str().unwrap().contains("demo-missing") && i["failed"].is_string()),
         "the failed pull is listed: {images:?}"
     );
+    // The page a person opens: the failure drawn in red, named in "What went wrong".
+    assert_report_html_renders(&run.dir, &reports.path().join("shots"));
+    let page = std::fs::read_to_string(run.dir.join("report.html")).unwrap();
+    assert!(
+        page.contains("id=\"failures\"") && page.contains("Kustomization flux-system/ghost"),
+        "report.html names the app"
+    );
+    assert!(page.contains("class=\"bar bad\""), "the never-Ready app is a red bar");
     // The evidence a person reads next, saved while the cluster still answered.
     let evidence: Vec<&str> = r["evidence"]
         .as_array()

@@ -406,3 +406,38 @@ pub fn serve_fleet(
     });
     (server, work, rt)
 }
+
+/// The run's report.html, opened in headless chromium by the test bed's
+/// hack/testbed.d/report-shot.mjs: every section drew something, the timeline has bars,
+/// and the page asked no network. Its screenshots land in `shots`.
+pub fn assert_report_html_renders(run_dir: &Path, shots: &Path) {
+    let tools = profile().parent().unwrap().join("tools");
+    let playwright = std::fs::read_dir(&tools)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (./hack/testbed up installs the report viewer)",
+                tools.display()
+            )
+        })
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("playwright-core-"))
+        .expect("playwright-core in the test bed's tools (./hack/testbed up)");
+    let html = run_dir.join("report.html");
+    assert!(html.is_file(), "no report.html in {}", run_dir.display());
+    std::fs::create_dir_all(shots).unwrap();
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/testbed.d/report-shot.mjs"))
+        .arg(&html)
+        .arg(shots)
+        .env("PLAYWRIGHT_DIR", &playwright)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("report.html in chromium: {text}");
+    assert!(out.status.success(), "report.html did not render: {text}");
+}

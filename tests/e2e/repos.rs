@@ -12,7 +12,8 @@ mod release_server;
 use release_server::ReleaseServer;
 
 use crate::harness::{
-    API_SLACK_MS, KindClusterGuard, drill_run_env, kept_cluster, kind_bin_path, profile, ready_times_against_api,
+    API_SLACK_MS, KindClusterGuard, assert_report_html_renders, drill_run_env, kept_cluster, kind_bin_path, profile,
+    ready_times_against_api,
 };
 
 fn kubectl_json(kubeconfig: &str, args: &[&str]) -> Value {
@@ -328,4 +329,5 @@ fn the_ci_recipes_commands_rehearse_on_the_test_bed_and_fail_the_job_on_a_bad_sc
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(runs[0].path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["result"], "pass");
+    assert_report_html_renders(&runs[0].path(), &job.path().join("shots"));
 }
