@@ -2,7 +2,9 @@
 //! = SIGTERM) or panicked. The caller first cancels the run (drops its future, so
 //! nothing else tears down concurrently), then calls [`clean_up_after`]: the run's
 //! cluster, pull-through cache and work folder are deleted, and drill exits only when
-//! the deletion has finished. A second signal during cleanup skips it and says how to
+//! the deletion has finished. A second signal does not stop it: CI cancels send two
+//! (GitHub Actions: SIGINT, then SIGTERM some seconds later), and a cluster left by a
+//! cancelled nightly job would stay forever. A third skips the cleanup and says how to
 //! finish (`drill clean`).
 
 use std::path::{Path, PathBuf};
@@ -79,22 +81,10 @@ pub async fn clean_up_after(why: &str) {
     let current = CURRENT.lock().ok().and_then(|mut c| c.take());
     let Some(current) = current else { return };
     eprintln!(
-        "{why}: deleting cluster {} (interrupt again to skip; then run `drill clean`)",
+        "{why}: deleting cluster {} (two more interrupts skip this; then run `drill clean`)",
         current.cluster
     );
-    let delete = crate::cluster::kind::delete_cluster_fully(&current.cluster, Some(&current.kubeconfig));
-    let skipped = tokio::select! {
-        result = delete => {
-            if let Err(err) = result {
-                eprintln!("failed to delete cluster {}: {err:#}; run `drill clean`", current.cluster);
-            }
-            false
-        }
-        _ = interrupted() => {
-            eprintln!("cleanup skipped: run `drill clean` to remove {}", current.cluster);
-            true
-        }
-    };
+    let skipped = delete_unless_interrupted_twice(&current.cluster, &current.kubeconfig).await;
     if current.mirror && !skipped {
         let removed = match bollard::Docker::connect_with_local_defaults() {
             Ok(docker) => crate::cluster::mirror::remove(&docker, &current.cluster).await,
@@ -105,4 +95,38 @@ pub async fn clean_up_after(why: &str) {
         }
     }
     let _ = std::fs::remove_dir_all(&current.work_dir);
+}
+
+/// Deletes the cluster; the first signal meanwhile is said and ignored, the second
+/// stops waiting. Returns whether the deletion was skipped.
+async fn delete_unless_interrupted_twice(cluster: &str, kubeconfig: &Path) -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        // No signal handling: just delete.
+        if let Err(err) = crate::cluster::kind::delete_cluster_fully(cluster, Some(kubeconfig)).await {
+            eprintln!("failed to delete cluster {cluster}: {err:#}; run `drill clean`");
+        }
+        return false;
+    };
+    let delete = crate::cluster::kind::delete_cluster_fully(cluster, Some(kubeconfig));
+    tokio::pin!(delete);
+    let mut ignored = false;
+    loop {
+        tokio::select! {
+            result = &mut delete => {
+                if let Err(err) = result {
+                    eprintln!("failed to delete cluster {cluster}: {err:#}; run `drill clean`");
+                }
+                return false;
+            }
+            _ = async { tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} } } => {
+                if ignored {
+                    eprintln!("cleanup skipped: run `drill clean` to remove {cluster}");
+                    return true;
+                }
+                ignored = true;
+                eprintln!("still deleting cluster {cluster} (one more interrupt skips it)");
+            }
+        }
+    }
 }

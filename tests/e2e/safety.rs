@@ -58,31 +58,70 @@ fn sigint_during_a_rebuild_removes_the_new_cluster_and_the_pull_through_cache() 
     assert_nothing_left_of(&cluster);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn a_second_sigint_skips_the_cleanup_and_says_how_to_finish_it() {
+/// Interrupts a run once its cluster exists, then sends `more` signals one by one while
+/// the cleanup runs, each after the line the previous one caused. Returns the cluster's
+/// name, the lines after the last signal, and the exit status.
+fn interrupt_during_cleanup(more: &[&str]) -> (String, Vec<String>, std::process::ExitStatus) {
     let (mut child, mut lines, _reports) = spawn_run("scenarios/flux-bootstrap.yaml");
-    let sigint = |pid: u32| {
-        Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let send = |sig: &str, pid: u32| {
+        Command::new("kill").args([sig, &pid.to_string()]).status().unwrap();
     };
     let mut seen = Vec::new();
     let mut cluster = None;
+    let mut pending = more.iter();
     for line in lines.by_ref() {
         let line = line.unwrap();
         seen.push(line.clone());
         if line.contains("✓ cluster-create") {
-            sigint(child.id());
+            send("-INT", child.id());
         }
-        // The cleanup has begun: the operator interrupts it.
         if let Some(rest) = line.strip_prefix("interrupted by SIGINT: deleting cluster ") {
             cluster = rest.split_whitespace().next().map(str::to_string);
-            sigint(child.id());
-            break;
+        }
+        let cleaning =
+            cluster.is_some() && (line.starts_with("interrupted by SIGINT") || line.starts_with("still deleting"));
+        if cleaning {
+            match pending.next() {
+                Some(sig) => send(sig, child.id()),
+                None => break,
+            }
+            if pending.len() == 0 {
+                break;
+            }
         }
     }
     let cluster = cluster.unwrap_or_else(|| panic!("the cleanup never began: {seen:?}"));
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
+    (cluster, rest, status)
+}
+
+/// What a CI cancel does (GitHub Actions: SIGINT, then SIGTERM seconds later): the second
+/// signal does not stop the cleanup, and nothing of the run is left.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_ci_cancel_sigint_then_sigterm_still_deletes_the_cluster() {
+    let (cluster, rest, status) = interrupt_during_cleanup(&["-TERM"]);
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "the first signal sets the exit code: {rest:?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l == &format!("still deleting cluster {cluster} (one more interrupt skips it)")),
+        "{rest:?}"
+    );
+    assert!(!rest.iter().any(|l| l.contains("cleanup skipped")), "{rest:?}");
+    assert_nothing_left_of(&cluster);
+}
+
+/// A third signal is an operator who wants out now: the cleanup is skipped, and drill
+/// says how to finish it.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_third_signal_skips_the_cleanup_and_says_how_to_finish_it() {
+    let (cluster, rest, status) = interrupt_during_cleanup(&["-TERM", "-INT"]);
     assert_eq!(status.code(), Some(130), "{rest:?}");
     assert!(
         rest.iter()
