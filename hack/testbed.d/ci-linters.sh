@@ -3,6 +3,11 @@
 # from PyPI into a virtualenv in the cache). Both keyed by version.
 # shellcheck shell=bash
 
+# Their versions live here, not in versions.env: every image key hashes that file, and a
+# linter's version must not rebuild the node image.
+ACTIONLINT_VERSION=v1.7.12         # github.com/rhysd/actionlint, cmd/actionlint
+CHECK_JSONSCHEMA_VERSION=0.39.0    # PyPI check-jsonschema; vendors GitLab's and GitHub's CI schemas
+
 build_ci_linters() {
   local out; out=$(go_install_cached actionlint github.com/rhysd/actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint)
   ln -sf "$out/actionlint" "$BIN_DIR/actionlint"

@@ -3,6 +3,9 @@
 # screenshots; the e2e harness calls it on real reports.
 # shellcheck shell=bash
 
+# Not in versions.env, whose every change rebuilds the node image.
+PLAYWRIGHT_CORE_VERSION=1.65.2
+
 REPORT_VIEWER_DIR=$CACHE_ROOT/tools/playwright-core-$PLAYWRIGHT_CORE_VERSION
 
 build_report_viewer() {
