@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use super::junit::esc;
 use super::{App, Outcome, Report};
 use crate::human::ms;
 
@@ -297,22 +298,6 @@ fn failures(r: &Report) -> String {
     }
     s.push_str("</ul></section>\n");
     s
-}
-
-/// Text for HTML and SVG: every markup character escaped.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

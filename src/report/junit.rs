@@ -147,9 +147,9 @@ fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
 }
 
-/// Escapes text for an XML attribute or element body; control characters XML 1.0
-/// forbids are dropped.
-fn esc(text: &str) -> String {
+/// Escapes text for an XML attribute or element body (HTML's and SVG's too: report.html
+/// uses it); control characters XML 1.0 forbids are dropped.
+pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
