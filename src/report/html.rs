@@ -110,95 +110,110 @@ fn ordered_apps(r: &Report) -> Vec<&App> {
     apps
 }
 
+/// The Gantt's geometry: the run's time axis mapped onto the chart's width.
+struct Chart {
+    end: u64,
+    height: u64,
+}
+
+impl Chart {
+    fn x(&self, t: u64) -> u64 {
+        LABEL_WIDTH + t.min(self.end) * CHART_WIDTH / self.end
+    }
+
+    fn axis(&self, svg: &mut String) {
+        for i in 0..=4u64 {
+            let t = self.end * i / 4;
+            let anchor = if i == 4 { "end" } else { "middle" };
+            let _ = writeln!(
+                svg,
+                "<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/><text x=\"{0}\" y=\"14\" text-anchor=\"{anchor}\">{3}</text>",
+                self.x(t),
+                TOP - 8,
+                self.height - 16,
+                ms(t)
+            );
+        }
+    }
+
+    fn phase_rows(&self, r: &Report, svg: &mut String) {
+        for (row, p) in r.phases.iter().enumerate() {
+            let y = TOP + row as u64 * ROW;
+            let crit = if on_critical_path(r, p.name.as_str()) {
+                " crit"
+            } else {
+                ""
+            };
+            // A phase still running when the run ended lasts to the end.
+            let duration = p.duration_ms.unwrap_or(self.end.saturating_sub(p.start_ms));
+            let class = if p.ok { format!("phase{crit}") } else { "bar bad".into() };
+            let message = p.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default();
+            let detail = format!("{}: {} from {}{message}", p.label(), ms(duration), ms(p.start_ms));
+            let (from, to) = (self.x(p.start_ms), self.x(p.start_ms + duration));
+            svg.push_str(&bar_row(y, &p.label(), from, to, &class, &detail));
+        }
+    }
+
+    fn app_rows(&self, r: &Report, apps: &[&App], svg: &mut String) {
+        let start = window_start(r);
+        for (i, a) in apps.iter().enumerate() {
+            let y = TOP + (r.phases.len() + i) as u64 * ROW;
+            let crit = if on_critical_path(r, &app_key(a)) { " crit" } else { "" };
+            let (to, class) = match a.ready_ms {
+                Some(t) => (start + t, format!("bar{crit}")),
+                None if a.ready => (start, "bar".to_string()),
+                None => (self.end, "bar bad".to_string()),
+            };
+            let detail = format!("{}: {}", a.label(), app_detail(a));
+            svg.push_str(&bar_row(y, &a.label(), self.x(start), self.x(to), &class, &detail));
+            // Its first Ready, when it fell back after: a tick on the bar.
+            if let (Some(first), Some(last)) = (a.first_ready_ms, a.ready_ms)
+                && first < last
+            {
+                let _ = writeln!(
+                    svg,
+                    "<line stroke=\"#1b1f24\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"><title>first Ready at {3}</title></line>",
+                    self.x(start + first),
+                    y + 2,
+                    y + ROW - 2,
+                    ms(first)
+                );
+            }
+        }
+    }
+
+    fn step_marks(&self, r: &Report, svg: &mut String) {
+        for s in &r.steps {
+            let _ = writeln!(
+                svg,
+                "<g><title>step {}: {}</title><line class=\"step\" x1=\"{2}\" y1=\"{3}\" x2=\"{2}\" y2=\"{4}\"/><text x=\"{2}\" y=\"{5}\" fill=\"#cf222e\">step {0} {6}</text></g>",
+                s.step + 1,
+                esc(&s.description),
+                self.x(s.started_ms),
+                TOP - 8,
+                self.height - 16,
+                self.height - 4,
+                esc(&s.kind),
+            );
+        }
+    }
+}
+
 fn timeline(r: &Report) -> String {
     let apps = ordered_apps(r);
-    let end = r.duration_ms.max(1);
-    let x = |t: u64| LABEL_WIDTH + t.min(end) * CHART_WIDTH / end;
     let rows = r.phases.len() as u64 + apps.len() as u64;
-    let height = TOP + rows * ROW + 20;
-    let width = LABEL_WIDTH + CHART_WIDTH + 20;
+    let chart = Chart {
+        end: r.duration_ms.max(1),
+        height: TOP + rows * ROW + 20,
+    };
+    let (width, height) = (LABEL_WIDTH + CHART_WIDTH + 20, chart.height);
     let mut svg = format!(
         "<section id=\"timeline\"><h2>Timeline</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"phases and objects on one time axis\">\n"
     );
-    for i in 0..=4u64 {
-        let t = end * i / 4;
-        let anchor = if i == 4 { "end" } else { "middle" };
-        let _ = writeln!(
-            svg,
-            "<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/><text x=\"{0}\" y=\"14\" text-anchor=\"{anchor}\">{3}</text>",
-            x(t),
-            TOP - 8,
-            height - 16,
-            ms(t)
-        );
-    }
-    let mut row = 0;
-    for p in &r.phases {
-        let y = TOP + row * ROW;
-        let crit = if on_critical_path(r, p.name.as_str()) {
-            " crit"
-        } else {
-            ""
-        };
-        // A phase still running when the run ended lasts to the end.
-        let duration = p.duration_ms.unwrap_or(end.saturating_sub(p.start_ms));
-        let class = if p.ok { format!("phase{crit}") } else { "bar bad".into() };
-        let detail = format!(
-            "{}: {} from {}{}",
-            p.label(),
-            ms(duration),
-            ms(p.start_ms),
-            p.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
-        );
-        svg.push_str(&bar_row(
-            y,
-            &p.label(),
-            x(p.start_ms),
-            x(p.start_ms + duration),
-            &class,
-            &detail,
-        ));
-        row += 1;
-    }
-    let start = window_start(r);
-    for a in &apps {
-        let y = TOP + row * ROW;
-        let crit = if on_critical_path(r, &app_key(a)) { " crit" } else { "" };
-        let (to, class) = match a.ready_ms {
-            Some(t) => (start + t, format!("bar{crit}")),
-            None if a.ready => (start, "bar".to_string()),
-            None => (end, "bar bad".to_string()),
-        };
-        let detail = format!("{}: {}", a.label(), app_detail(a));
-        svg.push_str(&bar_row(y, &a.label(), x(start), x(to), &class, &detail));
-        // Its first Ready, when it fell back after: a tick on the bar.
-        if let (Some(first), Some(last)) = (a.first_ready_ms, a.ready_ms)
-            && first < last
-        {
-            let _ = writeln!(
-                svg,
-                "<line stroke=\"#1b1f24\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"><title>first Ready at {3}</title></line>",
-                x(start + first),
-                y + 2,
-                y + ROW - 2,
-                ms(first)
-            );
-        }
-        row += 1;
-    }
-    for s in &r.steps {
-        let _ = writeln!(
-            svg,
-            "<g><title>step {}: {}</title><line class=\"step\" x1=\"{2}\" y1=\"{3}\" x2=\"{2}\" y2=\"{4}\"/><text x=\"{2}\" y=\"{5}\" fill=\"#cf222e\">step {0} {6}</text></g>",
-            s.step + 1,
-            esc(&s.description),
-            x(s.started_ms),
-            TOP - 8,
-            height - 16,
-            height - 4,
-            esc(&s.kind),
-        );
-    }
+    chart.axis(&mut svg);
+    chart.phase_rows(r, &mut svg);
+    chart.app_rows(r, &apps, &mut svg);
+    chart.step_marks(r, &mut svg);
     svg.push_str("</svg>\n<p class=\"muted\">Bars: phases from their start; objects from the start of the last window (the last step, else the run) to their last Ready. Orange: the critical path. Red: failed or never Ready. Dashed: a step's damage. Hover for detail.</p></section>\n");
     svg
 }
