@@ -408,20 +408,24 @@ fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_del
 
     // The same context, pointed at an address that is no container of this machine.
     let text = std::fs::read_to_string(kubeconfig).unwrap();
-    let elsewhere = work.path().join("elsewhere-kubeconfig");
-    let moved: String = text
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("server: ") {
-                "    server: https://10.255.255.1:6443".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert_ne!(moved, text);
-    std::fs::write(&elsewhere, moved).unwrap();
+    let pointed_at = |server: &str, file: &str| {
+        let moved: String = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("server: ") {
+                    format!("    server: {server}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(moved, text);
+        let path = work.path().join(file);
+        std::fs::write(&path, moved).unwrap();
+        path
+    };
+    let elsewhere = pointed_at("https://10.255.255.1:6443", "elsewhere-kubeconfig");
     let refused = drill_run(
         &scenario_with(elsewhere.to_str().unwrap(), "elsewhere.yaml"),
         &["--allow-context", &context],
@@ -432,6 +436,22 @@ fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_del
         refused
             .stderr
             .contains("is not a container on this machine's Docker networks"),
+        "{}",
+        refused.stderr
+    );
+    // A local container that is no kind node (the test bed's registry, publishing
+    // 127.0.0.1:5001) stands where a proxy in front of a real cluster would: refused.
+    let proxy = pointed_at("https://127.0.0.1:5001", "proxy-kubeconfig");
+    let refused = drill_run(
+        &scenario_with(proxy.to_str().unwrap(), "proxy.yaml"),
+        &["--allow-context", &context],
+        reports.path(),
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("gitops-drill-registry answers for the API server but is not a kind node"),
         "{}",
         refused.stderr
     );
@@ -449,7 +469,9 @@ fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_del
     run.assert_passed();
     assert!(
         run.stderr
-            .contains(&format!("is container {name}-control-plane on this machine")),
+            .contains(&format!(
+                "is container {name}-control-plane on this machine, a node of kind cluster {name} (nodes: {name}-control-plane)"
+            )),
         "{}",
         run.stderr
     );

@@ -2,7 +2,10 @@
 //! create only when the user names its context twice (scenario and `--allow-context`),
 //! and only when its API server is a container on this machine's Docker networks,
 //! unless the user also consents to more. The decision is made from the kubeconfig and
-//! Docker's own inventory, before any request reaches the cluster.
+//! Docker's own inventory, before any request reaches the cluster; then the answering
+//! server must prove to be that kind cluster (its nodes are that cluster's containers),
+//! so a proxy container in front of a real cluster does not pass. The kubeconfig is read
+//! once: the run uses the checked copy, whatever happens to the file afterwards.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -23,10 +26,15 @@ pub struct Consent {
     pub not_a_test_cluster: bool,
 }
 
+/// kind's label on every node container, naming its cluster.
+pub const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+
 /// A running container's addresses, from Docker.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerAddrs {
     pub name: String,
+    /// The kind cluster it is a node of (its `io.x-k8s.kind.cluster` label).
+    pub kind_cluster: Option<String>,
     /// Its addresses on Docker networks.
     pub ips: Vec<IpAddr>,
     /// Host ports published to it.
@@ -71,24 +79,7 @@ pub fn kubeconfig_path(from_scenario: Option<&str>, scenario_dir: &Path) -> Resu
 
 /// The API server URL of `context` in `kubeconfig`.
 pub fn server_of(kubeconfig: &Path, context: &str) -> Result<String> {
-    let config = kube::config::Kubeconfig::read_from(kubeconfig)
-        .with_context(|| format!("failed to read kubeconfig {}", kubeconfig.display()))?;
-    let Some(ctx) = config.contexts.iter().find(|c| c.name == context) else {
-        let known: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
-        bail!(
-            "kubeconfig {} has no context {context:?} (it has: {})",
-            kubeconfig.display(),
-            known.join(", ")
-        );
-    };
-    let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
-    config
-        .clusters
-        .iter()
-        .find(|c| c.name == cluster_name)
-        .and_then(|c| c.cluster.as_ref())
-        .and_then(|c| c.server.clone())
-        .with_context(|| format!("context {context:?} names cluster {cluster_name:?}, which has no server"))
+    PinnedKubeconfig::read(kubeconfig)?.server(context)
 }
 
 /// Splits `https://host:port/...` into host and port (443 when none is given).
@@ -129,8 +120,47 @@ pub async fn containers(docker: &Docker) -> Result<Vec<ContainerAddrs>> {
                 .filter_map(|(_, n)| n.ip_address.and_then(|ip| ip.parse().ok()))
                 .collect(),
             published: c.ports.into_iter().flatten().filter_map(|p| p.public_port).collect(),
+            kind_cluster: c.labels.and_then(|l| l.get(KIND_CLUSTER_LABEL).cloned()),
         })
         .collect())
+}
+
+/// The kind cluster whose API server answers: the matched container must be a kind node,
+/// and every node the API server lists must be a container of that same kind cluster
+/// (kind names node containers after their nodes). A proxy in front of another cluster
+/// fails one or the other.
+pub fn kind_identity(matched: &ContainerAddrs, nodes: &[String], containers: &[ContainerAddrs]) -> Result<String> {
+    let Some(cluster) = &matched.kind_cluster else {
+        bail!(
+            "container {} answers for the API server but is not a kind node (no {KIND_CLUSTER_LABEL} label): \
+             it may be a proxy in front of a real cluster",
+            matched.name
+        );
+    };
+    let members: Vec<&str> = containers
+        .iter()
+        .filter(|c| c.kind_cluster.as_deref() == Some(cluster))
+        .map(|c| c.name.as_str())
+        .collect();
+    let strangers: Vec<&str> = nodes
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !members.contains(n))
+        .collect();
+    if nodes.is_empty() || !strangers.is_empty() {
+        bail!(
+            "the API server behind container {} lists node(s) [{}] that are not containers of kind cluster {cluster} \
+             ({}): it is not that cluster's API server",
+            matched.name,
+            if nodes.is_empty() {
+                "none".to_string()
+            } else {
+                strangers.join(", ")
+            },
+            members.join(", ")
+        );
+    }
+    Ok(cluster.clone())
 }
 
 /// Checks consent and locality; returns the cluster handle (not owned: never deleted)
@@ -156,11 +186,26 @@ pub async fn guard(
     docker: &Docker,
 ) -> Result<(ExistingProvider, String)> {
     check_consent(context, consent)?;
-    let server = server_of(kubeconfig, context)?;
+    // Read once: the copy checked here is the one the run uses.
+    let pinned = PinnedKubeconfig::read(kubeconfig)?;
+    let server = pinned.server(context)?;
     let (host, port) = host_and_port(&server)?;
     let found = containers(docker).await?;
+    let provider = ExistingProvider::new(context, pinned.clone());
     let place = match local_container(&host, port, &found) {
-        Some(c) => format!("its API server {server} is container {} on this machine", c.name),
+        Some(c) if consent.not_a_test_cluster => {
+            format!("its API server {server} is container {} on this machine", c.name)
+        }
+        Some(c) => {
+            let client = crate::cluster::provider::ClusterProvider::client(&provider).await?;
+            let nodes = node_names(&client).await?;
+            let cluster = kind_identity(c, &nodes, &found).with_context(|| format!("context {context:?}"))?;
+            format!(
+                "its API server {server} is container {} on this machine, a node of kind cluster {cluster} (nodes: {})",
+                c.name,
+                nodes.join(", ")
+            )
+        }
         None if consent.not_a_test_cluster => {
             format!(
                 "its API server {server} is not a local container; going ahead on --i-know-this-is-not-a-test-cluster"
@@ -172,7 +217,58 @@ pub async fn guard(
              only if it is yours to break)"
         ),
     };
-    Ok((ExistingProvider::new(context, kubeconfig), place))
+    Ok((provider, place))
+}
+
+/// The names of the cluster's nodes, as its API server lists them.
+async fn node_names(client: &kube::Client) -> Result<Vec<String>> {
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    let list = nodes
+        .list(&kube::api::ListParams::default())
+        .await
+        .context("failed to list the cluster's nodes")?;
+    Ok(list.items.into_iter().filter_map(|n| n.metadata.name).collect())
+}
+
+/// A kubeconfig read once, at the guard: clients and the run's copy come from it.
+#[derive(Debug, Clone)]
+pub struct PinnedKubeconfig {
+    pub config: kube::config::Kubeconfig,
+    /// Where it was read from, for messages.
+    pub source: PathBuf,
+}
+
+impl PinnedKubeconfig {
+    /// Reads it (relative file references made absolute, as kube does).
+    pub fn read(source: &Path) -> Result<PinnedKubeconfig> {
+        let config = kube::config::Kubeconfig::read_from(source)
+            .with_context(|| format!("failed to read kubeconfig {}", source.display()))?;
+        Ok(PinnedKubeconfig {
+            config,
+            source: source.to_path_buf(),
+        })
+    }
+
+    /// The API server URL of `context`.
+    pub fn server(&self, context: &str) -> Result<String> {
+        let config = &self.config;
+        let Some(ctx) = config.contexts.iter().find(|c| c.name == context) else {
+            let known: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
+            bail!(
+                "kubeconfig {} has no context {context:?} (it has: {})",
+                self.source.display(),
+                known.join(", ")
+            );
+        };
+        let cluster_name = ctx.context.as_ref().map(|c| c.cluster.clone()).unwrap_or_default();
+        config
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster_name)
+            .and_then(|c| c.cluster.as_ref())
+            .and_then(|c| c.server.clone())
+            .with_context(|| format!("context {context:?} names cluster {cluster_name:?}, which has no server"))
+    }
 }
 
 #[cfg(test)]
@@ -184,7 +280,77 @@ mod tests {
             name: "demo-control-plane".into(),
             ips: vec!["172.18.0.3".parse().unwrap()],
             published: vec![40123],
+            kind_cluster: Some("demo".into()),
         }
+    }
+
+    #[test]
+    fn only_a_kind_node_whose_cluster_lists_its_own_containers_as_nodes_passes() {
+        let worker = ContainerAddrs {
+            name: "demo-worker".into(),
+            kind_cluster: Some("demo".into()),
+            ..Default::default()
+        };
+        let others = [kind_node(), worker];
+        let nodes = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            kind_identity(&others[0], &nodes(&["demo-control-plane", "demo-worker"]), &others).unwrap(),
+            "demo"
+        );
+        // A proxy container (socat, kubectl proxy) publishing the port: no kind label.
+        let proxy = ContainerAddrs {
+            name: "api-proxy".into(),
+            published: vec![40123],
+            ..Default::default()
+        };
+        let e = kind_identity(&proxy, &nodes(&["prod-node-1"]), &others)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("api-proxy answers for the API server but is not a kind node"),
+            "{e}"
+        );
+        // A container labelled as a kind node, but the server behind it lists other nodes.
+        let e = kind_identity(&others[0], &nodes(&["ip-10-0-0-5.ec2.internal"]), &others)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[ip-10-0-0-5.ec2.internal] that are not containers of kind cluster demo"),
+            "{e}"
+        );
+        let e = kind_identity(&others[0], &[], &others).unwrap_err().to_string();
+        assert!(e.contains("[none]"), "{e}");
+    }
+
+    #[test]
+    fn the_kubeconfig_is_read_once_and_a_rewrite_afterwards_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let config = |server: &str| {
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"{server}\", certificate-authority: ca.crt}}\ncontexts:\n- name: kind-demo\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user: {{token: t}}\n"
+            )
+        };
+        std::fs::write(&path, config("https://127.0.0.1:40123")).unwrap();
+        let pinned = PinnedKubeconfig::read(&path).unwrap();
+        std::fs::write(&path, config("https://prod.example.com:443")).unwrap();
+        assert_eq!(pinned.server("kind-demo").unwrap(), "https://127.0.0.1:40123");
+        // Relative file references point where the file was, not where drill runs.
+        let ca = pinned.config.clusters[0]
+            .cluster
+            .as_ref()
+            .unwrap()
+            .certificate_authority
+            .clone()
+            .unwrap();
+        assert_eq!(std::path::Path::new(&ca), dir.path().join("ca.crt"));
+        assert!(
+            pinned
+                .server("other")
+                .unwrap_err()
+                .to_string()
+                .contains("has no context \"other\"")
+        );
     }
 
     #[test]

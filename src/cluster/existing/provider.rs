@@ -1,28 +1,41 @@
 //! An existing cluster, by kubeconfig context, let through the blast-radius guard
 //! ([`super::guard`], the only place that makes one): drill never creates, deletes or
-//! touches its containers.
+//! touches its containers. Its clients come from the kubeconfig as the guard read and
+//! checked it, never from the file again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
-use crate::cluster::provider::{ClusterProvider, client_for};
+use super::PinnedKubeconfig;
+use crate::cluster::provider::ClusterProvider;
 
 #[derive(Debug, Clone)]
 pub struct ExistingProvider {
     context: String,
-    kubeconfig: PathBuf,
+    kubeconfig: PinnedKubeconfig,
 }
 
 impl ExistingProvider {
-    pub(super) fn new(context: &str, kubeconfig: &Path) -> ExistingProvider {
+    pub(super) fn new(context: &str, kubeconfig: PinnedKubeconfig) -> ExistingProvider {
         ExistingProvider {
             context: context.to_string(),
-            kubeconfig: kubeconfig.to_path_buf(),
+            kubeconfig,
         }
+    }
+
+    async fn pinned_client(&self) -> Result<kube::Client> {
+        let options = kube::config::KubeConfigOptions {
+            context: Some(self.context.clone()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(self.kubeconfig.config.clone(), &options)
+            .await
+            .with_context(|| format!("invalid kubeconfig {}", self.kubeconfig.source.display()))?;
+        kube::Client::try_from(config).context("failed to build a Kubernetes client")
     }
 }
 
@@ -32,11 +45,11 @@ impl ClusterProvider for ExistingProvider {
     }
 
     fn kubeconfig(&self) -> &Path {
-        &self.kubeconfig
+        &self.kubeconfig.source
     }
 
     fn client(&self) -> BoxFuture<'_, Result<kube::Client>> {
-        client_for(&self.kubeconfig, Some(self.context.clone())).boxed()
+        self.pinned_client().boxed()
     }
 
     fn owner_run(&self) -> Option<&str> {
