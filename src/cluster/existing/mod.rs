@@ -125,18 +125,24 @@ pub async fn containers(docker: &Docker) -> Result<Vec<ContainerAddrs>> {
         .collect())
 }
 
+/// The kind cluster the matched container is a node of; checked before any request is
+/// sent to it.
+pub fn kind_cluster_of(matched: &ContainerAddrs) -> Result<&str> {
+    matched.kind_cluster.as_deref().with_context(|| {
+        format!(
+            "container {} answers for the API server but is not a kind node (no {KIND_CLUSTER_LABEL} label): \
+             it may be a proxy in front of a real cluster",
+            matched.name
+        )
+    })
+}
+
 /// The kind cluster whose API server answers: the matched container must be a kind node,
 /// and every node the API server lists must be a container of that same kind cluster
 /// (kind names node containers after their nodes). A proxy in front of another cluster
 /// fails one or the other.
 pub fn kind_identity(matched: &ContainerAddrs, nodes: &[String], containers: &[ContainerAddrs]) -> Result<String> {
-    let Some(cluster) = &matched.kind_cluster else {
-        bail!(
-            "container {} answers for the API server but is not a kind node (no {KIND_CLUSTER_LABEL} label): \
-             it may be a proxy in front of a real cluster",
-            matched.name
-        );
-    };
+    let cluster = kind_cluster_of(matched)?;
     let members: Vec<&str> = containers
         .iter()
         .filter(|c| c.kind_cluster.as_deref() == Some(cluster))
@@ -160,7 +166,7 @@ pub fn kind_identity(matched: &ContainerAddrs, nodes: &[String], containers: &[C
             members.join(", ")
         );
     }
-    Ok(cluster.clone())
+    Ok(cluster.to_string())
 }
 
 /// Checks consent and locality; returns the cluster handle (not owned: never deleted)
@@ -197,6 +203,8 @@ pub async fn guard(
             format!("its API server {server} is container {} on this machine", c.name)
         }
         Some(c) => {
+            // No request reaches a container that is no kind node.
+            kind_cluster_of(c).with_context(|| format!("context {context:?}"))?;
             let client = crate::cluster::provider::ClusterProvider::client(&provider).await?;
             let nodes = node_names(&client).await?;
             let cluster = kind_identity(c, &nodes, &found).with_context(|| format!("context {context:?}"))?;
