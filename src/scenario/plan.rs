@@ -283,16 +283,18 @@ fn check_versions(spec: &EngineSpec, file: &Path) -> Result<(), ScenarioError> {
     for (name, fields) in sections {
         let Some((version, sha256)) = fields else { continue };
         if let Some(v) = version {
-            let core = v
+            // It becomes a URL path and a cache folder: a pre-release suffix may hold
+            // letters, digits and dots only.
+            let (core, suffix) = v
                 .strip_prefix('v')
-                .map(|c| c.split_once('-').map_or(c, |(core, _)| core));
-            let is_tag = core.is_some_and(|c| {
-                let parts: Vec<&str> = c.split('.').collect();
-                parts.len() == 3
-                    && parts
-                        .iter()
-                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            });
+                .map(|c| c.split_once('-').unwrap_or((c, "")))
+                .unwrap_or(("", ""));
+            let parts: Vec<&str> = core.split('.').collect();
+            let is_tag = parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && suffix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
             if !is_tag {
                 return Err(ScenarioError::in_file(
                     file,

@@ -303,3 +303,31 @@ fn a_history_rollback_needs_argo_cd_and_lost_secrets_need_a_restore() {
         "{err}"
     );
 }
+
+#[test]
+fn engine_versions_are_release_tags_and_a_sha256_pins_one() {
+    let with = |extra: &str| VALID.replace("    interval: 30s\n", &format!("    interval: 30s\n{extra}"));
+    let (_dir, file) = fixture(&with(
+        &("    version: v2.9.5-rc.1\n    sha256: ".to_string() + &"a".repeat(64) + "\n"),
+    ));
+    assert!(load(&file).is_ok());
+    for (extra, wanted) in [
+        (
+            "    version: 2.9.5\n",
+            "engine.flux.version: \"2.9.5\" is not a release tag like v2.9.5",
+        ),
+        ("    version: v2.9\n", "is not a release tag"),
+        ("    version: v2.9.5-../../x\n", "is not a release tag"),
+        (
+            "    sha256: abc\n",
+            "engine.flux.sha256 pins a `version:`, and there is none",
+        ),
+        (
+            "    version: v2.9.5\n    sha256: xyz\n",
+            "engine.flux.sha256: \"xyz\" is not 64 hex digits",
+        ),
+    ] {
+        let e = error_of(&with(extra));
+        assert!(e.contains(wanted), "{extra:?}: {e}");
+    }
+}
