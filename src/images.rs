@@ -12,6 +12,24 @@ use serde_json::Value;
 
 use crate::fleet::reachable_files;
 
+/// The install manifest a run of `plan` would use, without downloading anything: the
+/// repo's own (`flux bootstrap`), the profile's, else a cached release of the version
+/// the scenario names.
+pub fn install_of(plan: &crate::scenario::Plan, profile: &crate::profile::Profile) -> Option<std::path::PathBuf> {
+    use crate::scenario::EngineKind;
+    let (install, version) = match plan.engine {
+        EngineKind::Flux => (
+            (plan.flux_layout.as_ref().map(|l| l.components.clone())).or(profile.flux_install.clone()),
+            plan.scenario.engine.flux.as_ref().and_then(|f| f.version.clone()),
+        ),
+        EngineKind::Argocd => (
+            profile.argocd_install.clone(),
+            plan.scenario.engine.argocd.as_ref().and_then(|a| a.version.clone()),
+        ),
+    };
+    install.or_else(|| crate::engine::release::cached(plan.engine, version.as_deref()?))
+}
+
 /// One image and the files that name it (relative to the fleet, or the install manifest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeededImage {

@@ -405,10 +405,7 @@ fn images_of_scenario(
 ) -> anyhow::Result<Exit> {
     let plan = with_engine_arg(scenario::load(path)?, engine)?;
     let profile = load_profile(profile)?;
-    let install = match plan.engine {
-        scenario::EngineKind::Flux => profile.flux_install.clone(),
-        scenario::EngineKind::Argocd => profile.argocd_install.clone(),
-    };
+    let install = gitops_drill::images::install_of(&plan, &profile);
     let scenario::RepoSource::Local { dir, .. } = &plan.repo else {
         anyhow::bail!(
             "{}: the fleet is a remote repo; list its images from a recorded run (--report)",

@@ -794,7 +794,7 @@ fn bootstrap_repo(dir: &std::path::Path, keep_source_url: bool) -> std::path::Pa
     std::fs::create_dir_all(&flux).unwrap();
     std::fs::write(
         flux.join("gotk-components.yaml"),
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: source-controller\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kustomize-controller\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: source-controller\nspec:\n  template:\n    spec:\n      containers:\n      - image: ghcr.io/fluxcd/source-controller:v9.9.9\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kustomize-controller\n",
     )
     .unwrap();
     std::fs::write(
@@ -823,6 +823,13 @@ fn a_flux_bootstrap_layout_is_followed_and_a_partial_or_unreachable_one_refused_
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("flux bootstrap layout: Flux from the repo's clusters/prod/flux-system/gotk-components.yaml, source ssh://git@github.com/acme/fleet redirected to drill's served copy"),
+        "{out}"
+    );
+    // What a rebuild pulls includes the Flux the repo pins, whatever the profile says.
+    let (code, out, err) = drill(&["images", scenario.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l == "ghcr.io/fluxcd/source-controller:v9.9.9"),
         "{out}"
     );
 

@@ -131,6 +131,13 @@ pub async fn install_manifest(engine: EngineKind, version: &str, pinned: Option<
     Ok(path)
 }
 
+/// The cached install of `engine` at `version`, if it is cached (never downloads: for
+/// listing what a run would use).
+pub fn cached(engine: EngineKind, version: &str) -> Option<PathBuf> {
+    let path = cache_path(&cache_root().ok()?, engine, version);
+    path.is_file().then_some(path)
+}
+
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<u8>> {
     let response = client
         .get(url)
