@@ -396,12 +396,9 @@ pub(super) async fn resolve_install(plan: &crate::scenario::Plan, profile: &Prof
         return Ok(Install::default());
     }
     if let Some(layout) = &plan.flux_layout {
-        let file = layout
-            .sync_in_repo
-            .replace(engine::flux::layout::SYNC, engine::flux::layout::COMPONENTS);
         return Ok(Install {
             path: Some(layout.components.clone()),
-            origin: Some(format!("the repo's {file}")),
+            origin: Some(format!("the repo's {}", layout.components_in_repo())),
         });
     }
     let (from_profile, release) = match plan.engine {

@@ -224,7 +224,7 @@ impl Plan {
         };
         Some(format!(
             "flux bootstrap layout: Flux from the repo's {}, source {} {how}",
-            l.sync_in_repo.replace(layout::SYNC, layout::COMPONENTS),
+            l.components_in_repo(),
             l.source_url
         ))
     }

@@ -425,35 +425,28 @@ fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_del
         std::fs::write(&path, moved).unwrap();
         path
     };
-    let elsewhere = pointed_at("https://10.255.255.1:6443", "elsewhere-kubeconfig");
-    let refused = drill_run(
-        &scenario_with(elsewhere.to_str().unwrap(), "elsewhere.yaml"),
-        &["--allow-context", &context],
-        reports.path(),
-    );
-    assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(
-        refused
-            .stderr
-            .contains("is not a container on this machine's Docker networks"),
-        "{}",
-        refused.stderr
+    // Each refused with exit 2, naming why, before anything is touched.
+    let refused = |server: &str, name: &str, why: &str| {
+        let config = pointed_at(server, &format!("{name}-kubeconfig"));
+        let run = drill_run(
+            &scenario_with(config.to_str().unwrap(), &format!("{name}.yaml")),
+            &["--allow-context", &context],
+            reports.path(),
+        );
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+    };
+    refused(
+        "https://10.255.255.1:6443",
+        "elsewhere",
+        "is not a container on this machine's Docker networks",
     );
     // A local container that is no kind node (the test bed's registry, publishing
-    // 127.0.0.1:5001) stands where a proxy in front of a real cluster would: refused.
-    let proxy = pointed_at("https://127.0.0.1:5001", "proxy-kubeconfig");
-    let refused = drill_run(
-        &scenario_with(proxy.to_str().unwrap(), "proxy.yaml"),
-        &["--allow-context", &context],
-        reports.path(),
-    );
-    assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(
-        refused
-            .stderr
-            .contains("gitops-drill-registry answers for the API server but is not a kind node"),
-        "{}",
-        refused.stderr
+    // 127.0.0.1:5001) stands where a proxy in front of a real cluster would.
+    refused(
+        "https://127.0.0.1:5001",
+        "proxy",
+        "gitops-drill-registry answers for the API server but is not a kind node",
     );
 
     let scenario = scenario_with(kubeconfig, "existing.yaml");

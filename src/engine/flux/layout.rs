@@ -90,6 +90,13 @@ pub fn detect(fleet: &Path, entry: &str) -> Result<Option<BootstrapLayout>, Layo
     }))
 }
 
+impl BootstrapLayout {
+    /// gotk-components.yaml's path inside the served repository, for messages.
+    pub fn components_in_repo(&self) -> String {
+        self.sync_in_repo.replace(SYNC, COMPONENTS)
+    }
+}
+
 fn parse(file: &Path, text: &str) -> Result<Vec<Value>, LayoutError> {
     super::super::apply::parse_manifest(text).or_else(|e| fail(file, format!("{e}")))
 }
