@@ -338,6 +338,7 @@ fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_
         "{regression}"
     );
     // The invocation's JUnit file: the rebuild's case timed by what it measured.
+    crate::harness::assert_junit_holds_to_xsds(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("name=\"rebuilt from Git within RTO 10m\" time=\"") && !xml.contains("<failure"),

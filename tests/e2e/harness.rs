@@ -37,6 +37,32 @@ pub fn assert_holds_to_schema(report: &Value) {
     );
 }
 
+/// A real JUnit file holds to Ant's and Jenkins' JUnit XSDs (fetched by the test bed,
+/// hack/testbed.d/junit-xsd.sh), as xmllint reads them.
+pub fn assert_junit_holds_to_xsds(junit: &Path) {
+    let tools = profile().parent().unwrap().join("tools");
+    let dir = std::fs::read_dir(&tools)
+        .unwrap_or_else(|e| panic!("{}: {e} (./hack/testbed up fetches the JUnit XSDs)", tools.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("junit-xsd-"))
+        .expect("the JUnit XSDs in the test bed's tools (./hack/testbed up)");
+    for xsd in ["ant.xsd", "jenkins.xsd"] {
+        let out = Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(dir.join(xsd))
+            .arg(junit)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} does not hold to {xsd}: {}",
+            junit.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// The failed assertions, the error and every step's figures of a report, one per line.
 pub fn verdict(r: &Value) -> String {
     let mut lines = vec![format!("result {} · {}", r["result"], r["error"])];
@@ -111,6 +137,10 @@ pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], repor
         .map(PathBuf::from)
         .expect("the reports folder is printed");
     assert_holds_to_schema(&report);
+    let junit = dir.join("junit.xml");
+    if junit.is_file() {
+        assert_junit_holds_to_xsds(&junit);
+    }
     Run {
         code: out.status.code().unwrap_or(-1),
         stderr,
