@@ -264,6 +264,26 @@ pub enum EventKind {
         #[serde(default)]
         message: String,
     },
+    /// A probe (`expect.probes`) starts asking its Service (after the first sync).
+    ProbeStarted {
+        probe: String,
+        target: String,
+    },
+    /// A probe was not served: its first failure after an answer (or its first attempt's).
+    ProbeDown {
+        probe: String,
+        detail: String,
+    },
+    /// A probe was served again (or on its first attempt).
+    ProbeUp {
+        probe: String,
+    },
+    /// How many attempts a probe made and how many were served (once, at the end).
+    ProbeTotals {
+        probe: String,
+        attempts: u64,
+        served: u64,
+    },
     /// What the terminal showed between typed events (a served commit, a kept cluster,
     /// a teardown warning): recorded so `events.jsonl` holds everything that was shown.
     Note {

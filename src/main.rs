@@ -453,7 +453,7 @@ fn cmd_report(run: &Path, format: ReportFormat) -> anyhow::Result<Exit> {
     let text = match format {
         ReportFormat::Table => report::table::render(&report),
         ReportFormat::Json => report.to_json(),
-        ReportFormat::Markdown => report::markdown::render(&report, None),
+        ReportFormat::Markdown => report::markdown::render(&report, &[]),
         ReportFormat::Junit => report::junit::render(std::slice::from_ref(&report)),
         ReportFormat::Html => report::html::render(&report),
     };

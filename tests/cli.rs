@@ -952,3 +952,36 @@ fn an_engine_version_is_fetched_verified_and_refused_on_a_bad_or_missing_release
         server.requests()
     );
 }
+
+#[test]
+fn a_probe_that_would_leave_its_service_or_repeats_a_name_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let escaping = shipped_copy(
+        dir.path(),
+        "argocd-namespace-loss.yaml",
+        &[("path: /readyz", "path: /../../secrets")],
+    );
+    let (code, _, err) = drill(&["validate", escaping.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    let line = std::fs::read_to_string(&escaping)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("/../../secrets"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("argocd-namespace-loss.yaml:{line}:")) && err.contains("must not leave the Service"),
+        "{err}"
+    );
+    let twice = shipped_copy(
+        dir.path(),
+        "flux-namespace-loss.yaml",
+        &[(
+            "      path: /readyz\n",
+            "      path: /readyz\n    - {namespace: users, service: users-api, port: http}\n",
+        )],
+    );
+    let (code, _, err) = drill(&["validate", twice.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("two probes are called \"users-api\""), "{err}");
+}

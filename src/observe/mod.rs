@@ -6,6 +6,7 @@
 
 pub mod kubelet;
 pub mod observation;
+pub mod probe;
 pub mod readiness;
 pub mod rules;
 pub mod settled;
@@ -59,6 +60,12 @@ pub enum Update {
         reason: String,
         message: String,
         at: Option<Timestamp>,
+    },
+    /// One attempt of an availability probe: whether the Service served it, and why not.
+    Probe {
+        probe: String,
+        served: bool,
+        detail: String,
     },
     /// The watch `watch` panicked (a bug in drill) and stopped: what it followed is no
     /// longer seen, so the run cannot judge and must end as an error.
@@ -119,10 +126,12 @@ impl Updates {
 
     /// Sends an update stamped now; a closed channel (the run ended) drops it.
     pub fn send(&self, update: Update) {
-        let _ = self.0.send(Received {
-            at: std::time::Instant::now(),
-            update,
-        });
+        self.send_at(update, std::time::Instant::now());
+    }
+
+    /// Sends an update stamped with an earlier instant (when what it reports began).
+    pub fn send_at(&self, update: Update, at: std::time::Instant) {
+        let _ = self.0.send(Received { at, update });
     }
 }
 
@@ -189,6 +198,15 @@ impl Observer {
     }
 
     /// Follows one object closely (every change, as [`Update::Live`]).
+    /// Starts one availability probe per target; they stop with the observer.
+    pub fn probe(&mut self, client: &Client, targets: &[probe::ProbeTarget]) {
+        for target in targets {
+            let watch = format!("probe {}", target.name);
+            let task = probe::run(client.clone(), target.clone(), self.tx.clone());
+            self.tasks.push(spawn_watch(watch, self.tx.clone(), task));
+        }
+    }
+
     pub fn watch_object(&mut self, api: Api<DynamicObject>, object: ObjectRef) {
         tracing::debug!(%object, "watching one object");
         let tx = self.tx.clone();

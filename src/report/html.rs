@@ -20,12 +20,17 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}\
 .verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}\
 .pass{background:#1a7f37}.fail{background:#cf222e}.error{background:#9a6700}\
 .muted{color:#57606a}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #d0d7de;text-align:left}\
-.bar{fill:#54aeff}.bar.crit{fill:#fb8500}.bar.bad{fill:#cf222e}.phase{fill:#8c959f}.phase.crit{fill:#fb8500}\
+.bar{fill:#54aeff}.served{fill:#4ac26b}.bar.crit{fill:#fb8500}.bar.bad{fill:#cf222e}.phase{fill:#8c959f}.phase.crit{fill:#fb8500}\
 .step{stroke:#cf222e;stroke-dasharray:4 3}.axis{stroke:#d0d7de}text{font:12px system-ui,sans-serif;fill:#1b1f24}\
 .ok{color:#1a7f37}.ko{color:#cf222e}.pull{display:inline-block;height:10px;background:#54aeff}";
 
-/// The whole page.
+/// The whole page, without the trend (a run re-rendered alone).
 pub fn render(report: &Report) -> String {
+    render_with_history(report, &[])
+}
+
+/// The whole page; `past` (the scenario's runs before this one) gives the trend.
+pub fn render_with_history(report: &Report, past: &[super::history::HistoryEntry]) -> String {
     let mut page = String::new();
     let _ = write!(
         page,
@@ -33,7 +38,7 @@ pub fn render(report: &Report) -> String {
         esc(&report.scenario),
         report.result.as_str()
     );
-    page.push_str(&header(report));
+    page.push_str(&header(report, past));
     page.push_str(&timeline(report));
     page.push_str(&images(report));
     page.push_str(&assertions(report));
@@ -42,7 +47,7 @@ pub fn render(report: &Report) -> String {
     page
 }
 
-fn header(r: &Report) -> String {
+fn header(r: &Report, past: &[super::history::HistoryEntry]) -> String {
     let class = match r.result {
         Outcome::Pass => "pass",
         Outcome::Fail => "fail",
@@ -63,7 +68,17 @@ fn header(r: &Report) -> String {
     if let Some(v) = r.versions_line() {
         let _ = write!(h, " · {}", esc(&v));
     }
-    h.push_str("</p></header>\n");
+    h.push_str("</p>\n");
+    let trend = super::trend::figures(r, past);
+    if !trend.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"muted\">{} {}</p>",
+            super::trend::svg(&trend),
+            esc(&super::trend::line(r, &trend))
+        );
+    }
+    h.push_str("</header>\n");
     h
 }
 
@@ -182,6 +197,36 @@ impl Chart {
         }
     }
 
+    /// One lane per probe from its start: green, with its outages in red over it.
+    fn probe_rows(&self, r: &Report, first_row: usize, svg: &mut String) {
+        for (i, p) in r.probes.iter().enumerate() {
+            let y = TOP + (first_row + i) as u64 * ROW;
+            let label = format!("probe {}", p.name);
+            let detail = format!("{} ({}): downtime {}", label, p.target, super::probes::downtime(p));
+            svg.push_str(&bar_row(
+                y,
+                &label,
+                self.x(p.started_ms),
+                self.x(self.end),
+                "served",
+                &detail,
+            ));
+            for o in &p.outages {
+                let to = o.to_ms.unwrap_or(self.end);
+                let _ = writeln!(
+                    svg,
+                    "<rect class=\"bar bad\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>not served for {}: {}</title></rect>",
+                    self.x(o.from_ms),
+                    y + 3,
+                    self.x(to).saturating_sub(self.x(o.from_ms)).max(2),
+                    ROW - 6,
+                    ms(o.duration_ms),
+                    esc(&o.reason)
+                );
+            }
+        }
+    }
+
     fn step_marks(&self, r: &Report, svg: &mut String) {
         for s in &r.steps {
             let _ = writeln!(
@@ -201,7 +246,7 @@ impl Chart {
 
 fn timeline(r: &Report) -> String {
     let apps = ordered_apps(r);
-    let rows = r.phases.len() as u64 + apps.len() as u64;
+    let rows = (r.phases.len() + apps.len() + r.probes.len()) as u64;
     let chart = Chart {
         end: r.duration_ms.max(1),
         height: TOP + rows * ROW + 20,
@@ -213,8 +258,9 @@ fn timeline(r: &Report) -> String {
     chart.axis(&mut svg);
     chart.phase_rows(r, &mut svg);
     chart.app_rows(r, &apps, &mut svg);
+    chart.probe_rows(r, r.phases.len() + apps.len(), &mut svg);
     chart.step_marks(r, &mut svg);
-    svg.push_str("</svg>\n<p class=\"muted\">Bars: phases from their start; objects from the start of the last window (the last step, else the run) to their last Ready. Orange: the critical path. Red: failed or never Ready. Dashed: a step's damage. Hover for detail.</p></section>\n");
+    svg.push_str("</svg>\n<p class=\"muted\">Bars: phases from their start; objects from the start of the last window (the last step, else the run) to their last Ready; probes green while served, red while not. Orange: the critical path. Red: failed or never Ready. Dashed: a step's damage. Hover for detail.</p></section>\n");
     svg
 }
 

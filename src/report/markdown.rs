@@ -5,8 +5,10 @@ use std::fmt::Write;
 use super::{Outcome, Report};
 use crate::human::ms;
 
-/// `previous` is the last recorded run of the same scenario, to show RTO regressions.
-pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
+/// `past`: the scenario's recorded runs before this one (oldest first), to show the
+/// change since the last run and the trend.
+pub fn render(report: &Report, past: &[HistoryEntry]) -> String {
+    let previous = past.last();
     let mut out = String::new();
     let verdict = match report.result {
         Outcome::Pass => "✅ PASS",
@@ -27,6 +29,10 @@ pub fn render(report: &Report, previous: Option<&HistoryEntry>) -> String {
         let _ = write!(out, ", previous run {} ({sign}{})", ms(prev), ms(delta.unsigned_abs()));
     }
     let _ = writeln!(out, " · run `{}`\n", report.run_id);
+    let trend = super::trend::figures(report, past);
+    if !trend.is_empty() {
+        let _ = writeln!(out, "{}\n", super::trend::line(report, &trend));
+    }
     if let Some(line) = report.versions_line() {
         let _ = writeln!(out, "Ran with {line}.\n");
     }
@@ -84,6 +90,17 @@ fn judged(out: &mut String, report: &Report) {
         );
         for d in &report.drift {
             let row = super::drift_row(d).map(|c| one_line(&c));
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+    }
+    if !report.probes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Availability\n\n| {} |\n|---|---|---|---:|",
+            super::probes::HEADER.join(" | ")
+        );
+        for p in &report.probes {
+            let row = super::probes::row(p).map(|c| one_line(&c));
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
     }
@@ -162,7 +179,7 @@ mod tests {
 
     #[test]
     fn summary_of_a_failed_run() {
-        insta::assert_snapshot!(render(&failed_report(), None));
+        insta::assert_snapshot!(render(&failed_report(), &[]));
     }
 
     #[test]
@@ -177,7 +194,11 @@ mod tests {
             rebuild_ms: None,
             ..HistoryEntry::default()
         };
-        let md = render(&r, Some(&prev));
+        let md = render(&r, std::slice::from_ref(&prev));
+        assert!(
+            md.contains("RTO over the last 2 runs: ▁█ (42.0s … 50.0s, this run last)"),
+            "{md}"
+        );
         assert!(
             md.contains("**RTO 50.0s (budget 1m 00s)**, previous run 42.0s (+8.0s)"),
             "{md}"
@@ -199,7 +220,7 @@ mod tests {
             rebuild_ms: Some(100_000),
             ..HistoryEntry::default()
         };
-        let md = render(&r, Some(&prev));
+        let md = render(&r, std::slice::from_ref(&prev));
         assert!(
             md.contains("**rebuilt from Git in 1m 35s (budget 1m 00s)**, previous run 1m 40s (-5.0s)"),
             "{md}"

@@ -7,7 +7,9 @@ pub mod html;
 pub mod incident;
 pub mod junit;
 pub mod markdown;
+pub mod probes;
 pub mod table;
+pub mod trend;
 pub mod write;
 
 use jiff::Timestamp;
@@ -274,6 +276,10 @@ pub struct Report {
     /// failing objects' namespaces, their live status, logs of their not-Ready pods.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub evidence: Vec<String>,
+    /// Availability probes (`expect.probes`): each one's outages, the step each began
+    /// in, and its attempts.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub probes: Vec<crate::timeline::ProbeTiming>,
 }
 
 impl Report {
@@ -346,6 +352,7 @@ impl Report {
             findings: timeline.findings.clone(),
             versions: timeline.versions.clone(),
             evidence: timeline.evidence.clone(),
+            probes: timeline.probes.clone(),
         }
     }
 
@@ -559,6 +566,22 @@ pub(crate) mod fixtures {
             findings: vec![],
             versions: Default::default(),
             evidence: Vec::new(),
+            probes: vec![crate::timeline::ProbeTiming {
+                name: "users-api".into(),
+                target: "users/users-api:8080/readyz".into(),
+                started_ms: 30_000,
+                attempts: 64,
+                served: 52,
+                outages: vec![crate::timeline::Outage {
+                    step: Some(0),
+                    from_ms: 60_400,
+                    to_ms: Some(72_900),
+                    duration_ms: 12_500,
+                    reason: "HTTP 503: no endpoints available for service \"users-api\"".into(),
+                }],
+                served_at_end: true,
+                ever_served: true,
+            }],
         };
         let assertions = vec![
             Assertion {
@@ -620,7 +643,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["versions"]["engine"], "flux v2.9.5");
         assert!(table::render(&report).contains("\nran with drill 0.1.0 · flux v2.9.5"));
-        assert!(markdown::render(&report, None).contains("Ran with drill 0.1.0"));
+        assert!(markdown::render(&report, &[]).contains("Ran with drill 0.1.0"));
         // A report recorded before versions were kept has none, and says nothing of them.
         assert_eq!(fixtures::failed_report().versions_line(), None);
     }

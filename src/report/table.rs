@@ -65,6 +65,12 @@ pub fn render(report: &Report) -> String {
             report.drift.iter().map(super::drift_row),
         ));
     }
+    if !report.probes.is_empty() {
+        out.push_str(&table(
+            super::probes::HEADER,
+            report.probes.iter().map(super::probes::row),
+        ));
+    }
     out.push_str(&verdict_lines(report));
     out
 }
@@ -122,7 +128,7 @@ mod tests {
             out.contains("1 image(s) per node were already present: no pull needed"),
             "{out}"
         );
-        let md = crate::report::markdown::render(&r, None);
+        let md = crate::report::markdown::render(&r, &[]);
         assert!(
             !md.contains("cached:1") && md.contains("1 image(s) per node were already present"),
             "{md}"

@@ -33,7 +33,7 @@ pub fn write_run(
     fs::create_dir_all(&scenario_dir)
         .with_context(|| format!("failed to create report folder {}", scenario_dir.display()))?;
     let history_path = scenario_dir.join("history.jsonl");
-    let previous = read_history(&history_path).pop();
+    let past = read_history(&history_path);
 
     let stamp = report
         .started_at
@@ -47,8 +47,11 @@ pub fn write_run(
     let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("report.json", report.to_json().into_bytes()),
         ("junit.xml", junit::render(std::slice::from_ref(report)).into_bytes()),
-        ("summary.md", markdown::render(report, previous.as_ref()).into_bytes()),
-        ("report.html", super::html::render(report).into_bytes()),
+        ("summary.md", markdown::render(report, &past).into_bytes()),
+        (
+            "report.html",
+            super::html::render_with_history(report, &past).into_bytes(),
+        ),
         ("table.txt", table::render(report).into_bytes()),
         ("events.jsonl", events_text.into_bytes()),
     ];

@@ -114,6 +114,9 @@ impl StepContext for Run<'_> {
 
     fn cluster_lost(&mut self) {
         self.observer = None;
+        for kind in self.probes.cluster_lost() {
+            self.emit(kind);
+        }
         for object in self.state.ready_set() {
             self.emit(EventKind::ObjectNotReady {
                 object,

@@ -5,6 +5,7 @@
 
 mod context;
 mod object_updates;
+mod probes;
 mod progress;
 mod setup;
 pub mod signals;
@@ -113,6 +114,8 @@ struct Run<'a> {
     lock: Option<crate::runlock::RunLock>,
     /// A watch panicked: every wait stops, and this is the run's error (exit 2).
     watch_panic: Option<String>,
+    /// `expect.probes`: each one's state and attempts.
+    probes: probes::Probes,
 }
 
 pub fn run_id() -> String {
@@ -168,6 +171,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         said: Default::default(),
         lock: None,
         watch_panic: None,
+        probes: Default::default(),
     };
     run.emit(EventKind::RunStarted {
         scenario: plan.scenario.name.to_string(),
@@ -209,6 +213,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
     // A panicked watch made every wait stop short: that, not a verdict, is the outcome.
     let outcome = run.watch_panic.clone().map_or(outcome, |why| Err(anyhow!(why)));
     let evidence = run.save_evidence(outcome.is_err()).await;
+    run.emit_probe_totals();
     run.emit(EventKind::RunFinished);
     run.teardown().await;
     let error = outcome.err().map(|e| format!("{e:#}"));
@@ -310,6 +315,7 @@ impl Run<'_> {
         if !self.initial_sync().await {
             return Ok(());
         }
+        self.start_probes().await?;
         let baseline = self.state.ready_set();
         for (step, d) in plan.scenario.disasters.iter().enumerate() {
             // Diagnostics of the step carry its number (drill.log, -v).
@@ -422,6 +428,9 @@ impl Run<'_> {
                     EventKind::RecoveryTimedOut { step }
                 });
                 if done {
+                    // Users are served again when every probe is: the next damage, or
+                    // the run's end, waits for that (its downtime is measured in full).
+                    self.wait_served(deadline).await;
                     d.as_step().after_recovery(self, step).await;
                 }
             }

@@ -88,6 +88,11 @@ impl Progress {
             | EventKind::DegradeTimedOut { .. }
             | EventKind::Suspended { .. }
             | EventKind::Action { .. } => self.change_text(&ev.kind),
+            EventKind::ProbeStarted { probe, target } => format!("  probing   {target} as {probe}"),
+            EventKind::ProbeDown { probe, detail } => {
+                self.paint("31", &format!("  probe {probe}: not served: {detail}"))
+            }
+            EventKind::ProbeUp { probe } => self.paint("32", &format!("  probe {probe}: served")),
             EventKind::EvidenceSaved { files } => {
                 format!(
                     "  evidence  {} file(s) saved beside the report (evidence/)",
@@ -101,6 +106,7 @@ impl Progress {
             EventKind::ObjectObserved { .. }
             | EventKind::ImagePulling { .. }
             | EventKind::ImagePresent { .. }
+            | EventKind::ProbeTotals { .. }
             | EventKind::RunFinished => return,
         };
         // Progress is best effort: a closed stderr must not end the run.

@@ -338,8 +338,9 @@ impl Run<'_> {
     pub(super) async fn start_observer(&mut self, client: Client) -> Result<()> {
         let (tx, rx) = Updates::channel();
         let engine = self.engine.as_ref().context("no engine")?;
-        let observer = Observer::start(client, engine.rules(), tx).await?;
+        let observer = Observer::start(client.clone(), engine.rules(), tx).await?;
         self.observer = Some((observer, rx));
+        self.resume_probes(&client);
         Ok(())
     }
 }

@@ -161,6 +161,11 @@ impl Run<'_> {
                 };
                 self.emit(kind);
             }
+            Update::Probe { probe, served, detail } => {
+                if let Some(kind) = self.probes.record(&probe, served, detail) {
+                    self.emit(kind);
+                }
+            }
             Update::Live { object, value } => self.live_changed(&object, value.as_ref()),
             Update::EngineEvent { object, message, .. } => self.engine_event(&object, &message),
             Update::WatchError {

@@ -6,11 +6,13 @@
 
 mod kind_config;
 mod plan;
+pub mod probe;
 pub mod spec;
 pub use crate::model::values as types;
 
 pub use crate::model::ScenarioError;
 pub use plan::{Plan, RepoSource};
+pub use probe::Probe;
 pub use spec::*;
 pub use types::{Duration, Label, RelPath};
 

@@ -77,6 +77,7 @@ impl Plan {
             disaster.as_step().check(&facts)?;
         }
         check_expect(&scenario.expect, file)?;
+        super::probe::check_probes(&scenario.expect.probes, file)?;
         check_versions(&scenario.engine, file)?;
 
         let engine = match (&scenario.engine.flux, &scenario.engine.argocd) {

@@ -311,6 +311,10 @@ pub struct Expect {
     /// of this scenario's recent runs (its history.jsonl) by more than this.
     #[serde(default)]
     pub regression: Option<Regression>,
+    /// Services asked over HTTP from the first sync to the end of the run: each one's
+    /// downtime per step and success ratio; one not served again by the end fails the run.
+    #[serde(default)]
+    pub probes: Vec<super::probe::Probe>,
 }
 
 /// `expect.regression: {rto: 25%, window: 10}`.

@@ -14,6 +14,7 @@ mod findings;
 mod images;
 mod objects;
 mod phases;
+mod probes;
 mod recoveries;
 mod steps;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use self::phases::kinds_ending;
+pub use self::probes::{Outage, ProbeTiming};
 use crate::event::{DrillEvent, EventKind, FieldDrift, ObjectRef};
 use crate::scenario::{PhaseName, StepOutcome};
 
@@ -319,6 +321,8 @@ pub struct Timeline {
     pub versions: crate::event::Versions,
     /// Failure evidence saved beside the report (paths under its folder).
     pub evidence: Vec<String>,
+    /// Availability probes: outages per step, attempts.
+    pub probes: Vec<ProbeTiming>,
 }
 
 impl Timeline {
@@ -370,6 +374,7 @@ struct Fold {
     critical_paths: Vec<WindowPath>,
     versions: crate::event::Versions,
     evidence: Vec<String>,
+    probes: probes::Probes,
 }
 
 impl Fold {
@@ -401,6 +406,7 @@ impl Fold {
         let overwritten = self.drift.apply(now, &ev.kind);
         self.objects.apply(now, &ev.kind, self.window);
         self.images.apply(now, &ev.kind);
+        self.probes.apply(now, &ev.kind);
         let seen = findings::Seen {
             steps: self.steps.list(),
             overwritten,
@@ -458,6 +464,7 @@ impl Fold {
             findings,
             versions: self.versions,
             evidence: self.evidence,
+            probes: self.probes.finish(self.finished_ms),
         }
     }
 }

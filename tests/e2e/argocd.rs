@@ -2,14 +2,51 @@
 //! break glass with a self-healing parent, and a history rollback that auto-sync undoes.
 //! (Drift and repo credentials, rehearsed by both engines, are in `drift` and `secrets`.)
 
-use crate::harness::{assert_run_left_nothing, assertion, drill_run, phases, step, verdict};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::harness::{
+    app, assert_run_left_nothing, assertion, drill_run, drill_run_beside, kind_bin_path, phases, step, verdict,
+};
+
+/// An observer of users-api's Service independent of drill: kubectl (its own process,
+/// client and clock) asks the same proxy path every 500 ms until drill ends, and notes
+/// each change of "served" with the wall time its attempt began (as drill stamps its own).
+fn users_api_served(kubeconfig: PathBuf, done: Arc<AtomicBool>) -> Vec<(jiff::Timestamp, bool)> {
+    let mut changes = Vec::new();
+    while !done.load(Ordering::SeqCst) {
+        if kubeconfig.is_file() {
+            let asked = jiff::Timestamp::now();
+            let served = std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args([
+                    "get",
+                    "--raw",
+                    "/api/v1/namespaces/users/services/users-api:80/proxy/readyz",
+                    "--request-timeout=2s",
+                ])
+                .env("PATH", kind_bin_path())
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if changes.last().is_none_or(|(_, last)| *last != served) {
+                changes.push((asked, served));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    changes
+}
 
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn namespace_loss_recovers_with_every_application_synced_and_healthy() {
     let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/argocd-namespace-loss.yaml", &[], reports.path());
+    let (run, observed) = drill_run_beside("scenarios/argocd-namespace-loss.yaml", reports.path(), users_api_served);
     run.assert_passed();
+    probe_downtime_brackets_the_recovery(&run.report, &observed);
     let r = &run.report;
     let apps = r["apps"].as_array().unwrap();
     for name in [
@@ -33,6 +70,63 @@ fn namespace_loss_recovers_with_every_application_synced_and_healthy() {
     );
     assert!(r["rto_ms"].as_u64().unwrap() <= 300_000);
     assert_run_left_nothing(&run);
+}
+
+/// users-api's probe saw one outage in step 1: from the namespace's deletion to
+/// users-api's Deployment Ready again (the API server's own time), within the recovery,
+/// and the independent observer saw the same outage within 2.5 s at both ends.
+fn probe_downtime_brackets_the_recovery(r: &serde_json::Value, observed: &[(jiff::Timestamp, bool)]) {
+    let probe = &r["probes"][0];
+    assert_eq!(probe["name"], "users-api", "{probe}");
+    let outages = probe["outages"].as_array().unwrap();
+    assert_eq!(outages.len(), 1, "one outage, the step's: {probe}");
+    let o = &outages[0];
+    assert_eq!(o["step"], 0, "{o}");
+    let (from, to) = (o["from_ms"].as_u64().unwrap(), o["to_ms"].as_u64().unwrap());
+    let started = step(r, 0)["started_ms"].as_u64().unwrap();
+    let rto = r["recoveries"][0]["rto_ms"].as_u64().unwrap();
+    assert!(
+        from >= started && from <= started + 10_000,
+        "down from the damage: {from} vs step at {started}"
+    );
+    assert!(
+        to <= started + rto + 3_000,
+        "served again by the recovery: {to} vs {}",
+        started + rto
+    );
+    let deployment = app(r, "Deployment", "users-api");
+    let api_ready = deployment["api_ready_ms"].as_i64().unwrap() as u64;
+    assert!(
+        to + 3_000 >= started + api_ready,
+        "served no earlier than users-api was Ready by the API server: {to} vs {}",
+        started + api_ready
+    );
+    assert_eq!(probe["served_at_end"], true, "{probe}");
+    let attempts = probe["attempts"].as_u64().unwrap();
+    assert!(attempts > 0 && probe["served"].as_u64().unwrap() < attempts, "{probe}");
+    assert_eq!(assertion(r, "probe users-api")["passed"], true);
+
+    // The observer's outage after the damage, in run time.
+    let run_start: jiff::Timestamp = r["started_at"].as_str().unwrap().parse().unwrap();
+    let run_ms = |t: &jiff::Timestamp| t.duration_since(run_start).as_millis() as i64;
+    let down = observed
+        .iter()
+        .position(|(t, served)| !served && run_ms(t) >= started as i64)
+        .unwrap_or_else(|| panic!("the observer saw no outage after the damage: {observed:?}"));
+    let back = observed[down..]
+        .iter()
+        .find(|(_, served)| *served)
+        .unwrap_or_else(|| panic!("the observer never saw it served again: {observed:?}"));
+    let (obs_from, obs_to) = (run_ms(&observed[down].0), run_ms(&back.0));
+    eprintln!("probe outage: drill {from}..{to} ms, observer {obs_from}..{obs_to} ms");
+    assert!(
+        (from as i64 - obs_from).abs() <= 2_500,
+        "start: drill {from}, observer {obs_from}"
+    );
+    assert!(
+        (to as i64 - obs_to).abs() <= 2_500,
+        "end: drill {to}, observer {obs_to}"
+    );
 }
 
 #[test]

@@ -149,6 +149,36 @@ fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     let path = r["critical_path"].as_array().unwrap();
     assert_eq!(path[0], "cluster-create", "{path:?}");
     assert!(path.iter().any(|p| p == "engine-install"));
+    // users-api's probe: not served from the cluster's deletion until the rebuilt
+    // cluster serves it, and served at the end.
+    let probe = &r["probes"][0];
+    let outages = probe["outages"].as_array().unwrap();
+    assert_eq!(outages.len(), 1, "one outage, the step's: {probe}");
+    let (from, to) = (
+        outages[0]["from_ms"].as_u64().unwrap(),
+        outages[0]["to_ms"].as_u64().unwrap(),
+    );
+    let started = step(r, 0)["started_ms"].as_u64().unwrap();
+    let rto = r["recoveries"][0]["rto_ms"].as_u64().unwrap();
+    assert!(
+        from >= started && from <= started + 15_000,
+        "down from the deletion: {from} vs {started}"
+    );
+    let rebuilt = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "cluster-create")
+        .filter_map(|p| Some(p["start_ms"].as_u64()? + p["duration_ms"].as_u64()?))
+        .max()
+        .unwrap();
+    assert!(
+        to > rebuilt && to <= started + rto + 5_000,
+        "served again on the rebuilt cluster ({rebuilt}), by the recovery ({}): {to}",
+        started + rto
+    );
+    assert_eq!(probe["served_at_end"], true, "{probe}");
+    assert_eq!(assertion(r, "probe users-api")["passed"], true);
     assert_run_left_nothing(&run);
 }
 

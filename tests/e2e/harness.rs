@@ -108,14 +108,16 @@ pub fn drill_run(scenario: &str, extra: &[&str], reports: &Path) -> Run {
     drill_run_env(scenario, extra, &[], reports)
 }
 
-pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], reports: &Path) -> Run {
+/// `drill run SCENARIO --output json` as the tests run it.
+fn drill_command(scenario: &str, extra: &[&str], env: &[(&str, &str)], reports: &Path) -> Command {
     let profile = profile();
     assert!(
         profile.is_file(),
         "no test bed profile at {}: run ./hack/testbed up",
         profile.display()
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drill"));
+    command
         .args(["run", scenario, "--output", "json", "--report-dir"])
         .arg(reports)
         .args(extra)
@@ -124,13 +126,67 @@ pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], repor
         // Its stderr is read line by line: no diagnostics in between.
         .env_remove("RUST_LOG")
         .envs(env.iter().copied())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], reports: &Path) -> Run {
+    let out = drill_command(scenario, extra, env, reports).output().unwrap();
+    ran(
+        out.status,
+        &out.stdout,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Runs `drill run SCENARIO` like [`drill_run`] and, beside it on its own thread,
+/// `observer` with the run's kubeconfig path (it exists once drill has made the
+/// cluster) and a flag set when drill has ended. Returns the run and what the observer
+/// returned: an independent view to judge drill's figures against.
+pub fn drill_run_beside<T: Send + 'static>(
+    scenario: &str,
+    reports: &Path,
+    observer: impl FnOnce(PathBuf, std::sync::Arc<std::sync::atomic::AtomicBool>) -> T + Send + 'static,
+) -> (Run, T) {
+    use std::io::{BufRead as _, Read as _};
+    let mut child = drill_command(scenario, &[], &[], reports)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("drill printed nothing").unwrap();
+    let run_id = first
+        .split_once(" (run ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no run id in {first:?}"))
+        .to_string();
+    let kubeconfig = std::env::temp_dir().join(format!("drill-{run_id}")).join("kubeconfig");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = {
+        let done = done.clone();
+        std::thread::spawn(move || observer(kubeconfig, done))
+    };
+    // Read stderr on its own thread so drill never blocks on a full pipe.
+    let stderr = std::thread::spawn(move || {
+        std::iter::once(first)
+            .chain(lines.map_while(Result::ok))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let mut stdout = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    let status = child.wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = watching.join().expect("the observer panicked");
+    (ran(status, &stdout, stderr.join().unwrap()), seen)
+}
+
+/// A finished run: its report (held to its schema, its JUnit to the XSDs) and folder.
+fn ran(status: std::process::ExitStatus, stdout: &[u8], stderr: String) -> Run {
     eprintln!("{stderr}");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not a report ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let report: Value = serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("stdout is not a report ({e}): {}", String::from_utf8_lossy(stdout)));
     let dir = stderr
         .lines()
         .find_map(|l| l.strip_prefix("reports: "))
@@ -142,7 +198,7 @@ pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], repor
         assert_junit_holds_to_xsds(&junit);
     }
     Run {
-        code: out.status.code().unwrap_or(-1),
+        code: status.code().unwrap_or(-1),
         stderr,
         report,
         dir,

@@ -1,6 +1,8 @@
 //! Verdicts: a pure function of the scenario's expectations, the timeline and the
 //! results of live object checks. Each assertion becomes one JUnit test case.
 
+mod probes;
+
 use serde::{Deserialize, Serialize};
 
 /// Re-exported for src/runner, which is being redesigned elsewhere; new code uses [`crate::human::ms`].
@@ -48,6 +50,7 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
         passed: c.passed,
         message: c.message.clone(),
     }));
+    out.extend(probes::probe_assertions(expect, timeline));
     out
 }
 
@@ -353,6 +356,7 @@ mod tests {
             objects: vec![],
             max_drift_age: None,
             regression: None,
+            probes: vec![],
         }
     }
 
