@@ -331,3 +331,75 @@ fn the_ci_recipes_commands_rehearse_on_the_test_bed_and_fail_the_job_on_a_bad_sc
     assert_eq!(report["result"], "pass");
     assert_report_html_renders(&runs[0].path(), &job.path().join("shots"));
 }
+
+/// A nightly job's `--repeat 2 --junit PATH`: two rebuilds one after the other, one JSON
+/// line each, two history lines, one JUnit file for both (unique case names, holding to
+/// Ant's and Jenkins' XSDs), and the second run's summary.md and report.html show the
+/// rebuild's trend over both.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn repeated_runs_each_report_share_one_junit_file_and_show_their_trend() {
+    let reports = tempfile::tempdir().unwrap();
+    let junit = reports.path().join("ci/junit.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args([
+            "run",
+            "scenarios/flux-rebuild-wide.yaml",
+            "--repeat",
+            "2",
+            "-o",
+            "json",
+            "--junit",
+        ])
+        .arg(&junit)
+        .arg("--report-dir")
+        .arg(reports.path())
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let runs: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 2, "one JSON line per run");
+    assert_ne!(runs[0]["run_id"], runs[1]["run_id"]);
+    for r in &runs {
+        crate::harness::assert_holds_to_schema(r);
+        assert_eq!(r["result"], "pass", "{}", crate::harness::verdict(r));
+    }
+    let history = std::fs::read_to_string(reports.path().join("flux-rebuild-wide/history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+
+    crate::harness::assert_junit_holds_to_xsds(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+    for r in &runs {
+        assert!(
+            xml.contains(r["run_id"].as_str().unwrap()),
+            "each run's cases carry its id: {xml}"
+        );
+    }
+
+    let dirs: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("reports: ")).collect();
+    assert_eq!(dirs.len(), 2, "{stderr}");
+    let second = Path::new(dirs[1]);
+    let summary = std::fs::read_to_string(second.join("summary.md")).unwrap();
+    let first_ms = runs[0]["rebuild_ms"].as_u64().unwrap();
+    let second_ms = runs[1]["rebuild_ms"].as_u64().unwrap();
+    let (lo, hi) = (first_ms.min(second_ms), first_ms.max(second_ms));
+    let line = format!(
+        "Rebuild over the last 2 runs: {} ({} … {}, this run last)",
+        gitops_drill::report::trend::sparkline(&[first_ms, second_ms]),
+        gitops_drill::human::ms(lo),
+        gitops_drill::human::ms(hi)
+    );
+    assert!(summary.contains(&line), "{line:?} in:\n{summary}");
+    let html = std::fs::read_to_string(second.join("report.html")).unwrap();
+    assert!(html.contains("<svg class=\"trend\""), "the trend in report.html");
+    let first = std::fs::read_to_string(Path::new(dirs[0]).join("summary.md")).unwrap();
+    assert!(!first.contains("over the last"), "one run is no trend:\n{first}");
+}

@@ -239,3 +239,142 @@ async fn two_thousand_idle_sockets_hold_no_more_than_the_cap_and_a_clone_still_w
     drop(idle);
     clone_works(&server).await;
 }
+
+/// Fuzzing the request side: requests made of plausible and random parts (methods,
+/// paths, the headers that select code paths, gzip or plain bodies of pkt-lines and
+/// garbage), each sent on its own connection whose write side is then closed. Every
+/// one must get an HTTP answer or a close within the limits, and a clone still works
+/// after all of them. Bounded cases (PROPTEST_CASES overrides), so CI time is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_requests_are_answered_or_closed_in_time_and_the_server_keeps_serving() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let (_dir, server) = start(test_limits()).await;
+    let addr = server.addr;
+    assert_eq!(server.repo.name, "fleet", "the paths below name it");
+    // Weighted toward the requests a Git client sends, so the cases reach the negotiation.
+    let method = prop_oneof![
+        3 => Just("POST"),
+        2 => Just("GET"),
+        1 => prop::sample::select(vec!["PUT", "HEAD", "OPTIONS", "G\u{0}T", ""]),
+    ];
+    let path = prop::sample::select(vec![
+        "/fleet.git/info/refs?service=git-upload-pack",
+        "/fleet.git/info/refs?service=git-receive-pack",
+        "/fleet.git/git-upload-pack",
+        "/fleet.git/git-receive-pack",
+        "/../../etc/passwd",
+        "/fleet.git/info/refs?service=",
+        "*",
+        "",
+    ]);
+    let header = prop::sample::select(vec![
+        "",
+        "Content-Encoding: gzip\r\n",
+        "Content-Encoding: deflate\r\n",
+        "Git-Protocol: version=2\r\n",
+        "Git-Protocol: version=\u{7f}\r\n",
+        "Transfer-Encoding: chunked\r\n",
+        "Content-Length: 99999999999999999999\r\n",
+        "Content-Type: application/x-git-upload-pack-request\r\n",
+    ]);
+    let pkt = prop::sample::select(vec![
+        "0000".to_string(),
+        "0032want 0000000000000000000000000000000000000000\n".to_string(),
+        "0009done\n".to_string(),
+        "ffff".to_string(),
+        "0014command=ls-refs\n0001".to_string(),
+    ]);
+    let body = prop_oneof![
+        prop::collection::vec(pkt, 0..8).prop_map(|p| p.concat().into_bytes()),
+        prop::collection::vec(any::<u8>(), 0..2048),
+    ];
+    let strategy = (
+        method,
+        path,
+        prop::collection::vec(header, 0..3),
+        body,
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(96),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let handle = tokio::runtime::Handle::current();
+    // The status lines seen: the cases must reach more than one answer of the server.
+    let statuses = std::sync::Mutex::new(std::collections::BTreeSet::<String>::new());
+    let outcome = tokio::task::block_in_place(|| {
+        runner.run(&strategy, |(method, path, mut headers, body, gzip, typed)| {
+            let body = if gzip {
+                headers.push("Content-Encoding: gzip\r\n");
+                gzipped(&body)
+            } else {
+                body
+            };
+            if typed {
+                headers.push("Content-Type: application/x-git-upload-pack-request\r\n");
+            }
+            let mut request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: t\r\n{}Content-Length: {}\r\n\r\n",
+                headers.concat(),
+                body.len()
+            )
+            .into_bytes();
+            request.extend_from_slice(&body);
+            let started = Instant::now();
+            let answer = handle.block_on(raw_then_close(addr, request));
+            prop_assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1."),
+                "not HTTP: {answer:?}"
+            );
+            prop_assert!(
+                started.elapsed() < Duration::from_secs(12),
+                "took {:?}",
+                started.elapsed()
+            );
+            if let Some(status) = answer.get(9..12) {
+                statuses.lock().unwrap().insert(status.to_string());
+            }
+            Ok(())
+        })
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    let statuses = statuses.into_inner().unwrap();
+    assert!(
+        statuses.len() >= 2,
+        "the cases reached too little of the server: {statuses:?}"
+    );
+    eprintln!("statuses answered: {statuses:?}");
+    clone_works(&server).await;
+}
+
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Like [`raw`], but the write side is closed after the request: the peer is done, so a
+/// server that keeps connections alive must answer and close, not wait.
+async fn raw_then_close(addr: SocketAddr, request: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        // A peer that stops reading (the server refused early) may reset the connection.
+        let _ = s.write_all(&request);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).to_string()
+    })
+    .await
+    .unwrap()
+}
