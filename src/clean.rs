@@ -48,6 +48,8 @@ pub struct Cleaned {
     /// Work folders of runs no process holds (a crash or kill -9 left them): kubeconfigs
     /// and served repos, removed.
     pub work_folders: Vec<String>,
+    /// Report staging folders a run killed while writing left (`.<run id>.partial`).
+    pub partial_reports: Vec<String>,
 }
 
 impl Cleaned {
@@ -61,7 +63,7 @@ impl Cleaned {
             .collect();
         serde_json::json!({"dry_run": dry_run, "clusters": self.clusters, "mirrors": self.mirrors,
             "left_alone": self.not_drills, "in_use": in_use, "work_folders": self.work_folders,
-            "failed": failed})
+            "partial_reports": self.partial_reports, "failed": failed})
     }
 
     /// The answer for people, a line per thing (failures are the caller's, on stderr).
@@ -80,6 +82,11 @@ impl Cleaned {
             self.work_folders
                 .iter()
                 .map(|d| format!("{verb} work folder {d} (no run holds it)")),
+        );
+        out.extend(
+            self.partial_reports
+                .iter()
+                .map(|d| format!("{verb} half-written report {d} (its run was killed while writing)")),
         );
         out.extend(self.clusters.iter().map(|n| format!("{verb} cluster {n}")));
         out.extend(self.mirrors.iter().map(|n| format!("{verb} pull-through cache {n}")));
@@ -137,7 +144,34 @@ fn dead_work_folders() -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-pub async fn clean(dry_run: bool) -> Result<Cleaned> {
+/// Report staging folders (`<report dir>/<scenario>/.<run id>.partial`) ten minutes old:
+/// a run writes its reports in milliseconds, so one that old was left by a run killed
+/// while writing (SIGKILL, a power cut). Nothing else in the report folder is touched.
+fn dead_partial_reports(report_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let old = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600))
+    };
+    let scenarios = std::fs::read_dir(report_dir).into_iter().flatten().flatten();
+    scenarios
+        .filter(|s| s.file_type().is_ok_and(|t| t.is_dir()))
+        .flat_map(|s| std::fs::read_dir(s.path()).into_iter().flatten().flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".partial"))
+                .is_some_and(|id| is_run_folder(&format!("{CLUSTER_PREFIX}{id}")))
+        })
+        .map(|e| e.path())
+        .filter(|p| old(p))
+        .collect()
+}
+
+pub async fn clean(dry_run: bool, report_dir: &std::path::Path) -> Result<Cleaned> {
     let mut cleaned = Cleaned::default();
     // Docker down is one failure among the rest: the work folders are still cleaned.
     let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker");
@@ -148,18 +182,35 @@ pub async fn clean(dry_run: bool) -> Result<Cleaned> {
     if let Err(err) = clusters {
         cleaned.failed.push(("clusters and caches".into(), format!("{err:#}")));
     }
-    for dir in dead_work_folders() {
+    let folders = remove_folders(dead_work_folders(), dry_run, "work folder", &mut cleaned.failed);
+    cleaned.work_folders = folders;
+    let partial = remove_folders(
+        dead_partial_reports(report_dir),
+        dry_run,
+        "report staging folder",
+        &mut cleaned.failed,
+    );
+    cleaned.partial_reports = partial;
+    Ok(cleaned)
+}
+
+/// Removes each folder (unless a dry run); returns those removed (or to remove), and
+/// adds each failure to `failed`, going on past it.
+fn remove_folders(
+    dirs: Vec<std::path::PathBuf>,
+    dry_run: bool,
+    what: &str,
+    failed: &mut Vec<(String, String)>,
+) -> Vec<String> {
+    let mut done = Vec::new();
+    for dir in dirs {
         let shown = dir.display().to_string();
-        if dry_run {
-            cleaned.work_folders.push(shown);
-            continue;
-        }
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => cleaned.work_folders.push(shown),
-            Err(err) => cleaned.failed.push((format!("work folder {shown}"), err.to_string())),
+        match if dry_run { Ok(()) } else { std::fs::remove_dir_all(&dir) } {
+            Ok(()) => done.push(shown),
+            Err(err) => failed.push((format!("{what} {shown}"), err.to_string())),
         }
     }
-    Ok(cleaned)
+    done
 }
 
 /// Deletes drill's clusters of dead runs and their pull-through caches.

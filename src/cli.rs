@@ -146,8 +146,13 @@ pub enum Command {
         /// Only list what would be deleted.
         #[arg(long)]
         dry_run: bool,
+        /// Reports folder whose staging folders (`<scenario>/.<run id>.partial`) a killed
+        /// run left are removed once ten minutes old.
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
         /// Lines for people, or one JSON document: {"dry_run", "clusters", "mirrors",
-        /// "left_alone", "in_use": [{"cluster", "pid"}], "work_folders", "failed": [{"what", "why"}]}.
+        /// "left_alone", "in_use": [{"cluster", "pid"}], "work_folders", "partial_reports",
+        /// "failed": [{"what", "why"}]}.
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },

@@ -108,7 +108,11 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             profile,
             output,
         } => cmd_doctor(scenario.as_deref(), profile.as_deref(), output),
-        Command::Clean { dry_run, output } => cmd_clean(dry_run, output),
+        Command::Clean {
+            dry_run,
+            report_dir,
+            output,
+        } => cmd_clean(dry_run, &report_dir, output),
         Command::Validate { scenarios, output } => Ok(cmd_validate(&scenarios, output)),
         Command::Schema { report } => cmd_schema(report),
         Command::Completions { shell } => cmd_completions(shell),
@@ -254,8 +258,8 @@ fn cmd_doctor(scenario: Option<&Path>, profile: Option<&Path>, output: Output) -
 }
 
 /// `drill clean`: what was (or would be) deleted, and the look-alikes left alone.
-fn cmd_clean(dry_run: bool, output: Output) -> anyhow::Result<Exit> {
-    let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run))?;
+fn cmd_clean(dry_run: bool, report_dir: &std::path::Path, output: Output) -> anyhow::Result<Exit> {
+    let removed = tokio::runtime::Runtime::new()?.block_on(gitops_drill::clean::clean(dry_run, report_dir))?;
     match output {
         Output::Json => println!("{}", removed.to_json(dry_run)),
         Output::Table => {
@@ -301,7 +305,9 @@ fn cmd_validate(scenarios: &[PathBuf], output: Output) -> Exit {
                     path.display(),
                     plan.scenario.name,
                     plan.scenario.disasters.len(),
-                    preflight.restored.len() + usize::from(preflight.repo_auth.is_some())
+                    // The scenario's secrets: a per-run credential is drill's own, not one to keep.
+                    preflight.restored.len()
+                        + usize::from(preflight.repo_auth.as_ref().is_some_and(|a| !a.is_per_run()))
                 );
                 plan.layout_note().into_iter().for_each(|note| println!("  {note}"));
                 for warning in preflight.warnings {

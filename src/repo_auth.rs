@@ -27,7 +27,31 @@ impl fmt::Debug for RepoAuth {
     }
 }
 
+/// The origin of the credential drill makes for each run it serves.
+const PER_RUN: &str = "a per-run credential";
+
 impl RepoAuth {
+    /// A credential for one run's served repo: user `drill`, 32 random hex characters
+    /// (16 bytes of the kernel's randomness). Without it any local user, container or pod
+    /// of this Docker daemon that reaches the kind network's gateway could clone the fleet.
+    pub fn per_run() -> Result<RepoAuth> {
+        use std::io::Read as _;
+        let mut bytes = [0u8; 16];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the Git server's per-run credential: {e}"))?;
+        Ok(RepoAuth {
+            username: "drill".into(),
+            password: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            origin: PER_RUN.into(),
+        })
+    }
+
+    /// Whether drill made it for this run (not read from `repo.credentials`).
+    pub fn is_per_run(&self) -> bool {
+        self.origin == PER_RUN
+    }
+
     /// Reads both variables; a missing or empty one is an error that names it.
     pub fn from_env(credentials: &Credentials) -> Result<RepoAuth> {
         let read = |var: &str, what: &str| -> Result<String> {
@@ -82,6 +106,16 @@ impl RepoAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_per_run_credential_is_new_each_time_and_never_shown() {
+        let (a, b) = (RepoAuth::per_run().unwrap(), RepoAuth::per_run().unwrap());
+        assert_ne!(a.password, b.password);
+        assert_eq!(a.password.len(), 32);
+        assert!(a.password.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(a.is_per_run() && a.accepts(Some(&a.basic_header())) && !a.accepts(Some(&b.basic_header())));
+        assert!(!format!("{a:?}").contains(&a.password));
+    }
 
     fn auth() -> RepoAuth {
         RepoAuth {

@@ -985,3 +985,51 @@ fn a_probe_that_would_leave_its_service_or_repeats_a_name_is_refused_at_its_line
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("two probes are called \"users-api\""), "{err}");
 }
+
+/// A run killed while writing its reports leaves `.<run id>.partial`: `drill clean`
+/// removes such folders once ten minutes old, and nothing else of the report folder.
+#[test]
+fn clean_removes_old_half_written_reports_only() {
+    let reports = tempfile::tempdir().unwrap();
+    let scenario = reports.path().join("flux-namespace-loss");
+    let (old, fresh, other, report) = (
+        scenario.join(".20261204T100000Z-abcd.partial"),
+        scenario.join(".20261204T100001Z-abce.partial"),
+        scenario.join(".not-a-run.partial"),
+        scenario.join("20261204T100000Z"),
+    );
+    for dir in [&old, &fresh, &other, &report] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("report.json"), "{}").unwrap();
+    }
+    for dir in [&old, &other, &report] {
+        assert!(
+            Command::new("touch")
+                .args(["-d", "1 hour ago"])
+                .arg(dir)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let clean = |dry: bool| {
+        let mut args = vec!["clean", "-o", "json", "--report-dir", reports.path().to_str().unwrap()];
+        if dry {
+            args.push("--dry-run");
+        }
+        // No Docker to reach: clusters are one failure in the answer, folders still judged.
+        let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+            .args(&args)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env("TMPDIR", reports.path())
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let expected = serde_json::json!([old.display().to_string()]);
+    assert_eq!(clean(true)["partial_reports"], expected);
+    assert!(old.exists(), "a dry run removes nothing");
+    assert_eq!(clean(false)["partial_reports"], expected);
+    assert!(!old.exists());
+    assert!(fresh.exists() && other.exists() && report.exists());
+}

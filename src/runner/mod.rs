@@ -4,6 +4,7 @@
 //! the pure timeline/assert/report stages turn them into a verdict.
 
 mod context;
+mod left_behind;
 mod object_updates;
 mod probes;
 mod progress;
@@ -268,6 +269,7 @@ impl Run<'_> {
             None => self.clock.stamp(kind),
         };
         self.progress.event(&ev);
+        left_behind::record(&ev.kind);
         self.events.push(ev);
     }
 
@@ -338,8 +340,12 @@ impl Run<'_> {
             self.note(&format!("secret to restore: {}", restored.description));
             self.secrets.push((restored.source, restored.manifest));
         }
-        if let Some(auth) = &preflight.repo_auth {
-            self.note(&format!("secret to restore: repo credentials (from {})", auth.origin));
+        match &preflight.repo_auth {
+            Some(auth) if auth.is_per_run() => {
+                self.note("the served repo asks a per-run credential (restored as the source's Secret)")
+            }
+            Some(auth) => self.note(&format!("secret to restore: repo credentials (from {})", auth.origin)),
+            None => {}
         }
         self.repo_auth = preflight.repo_auth;
         for message in preflight.warnings {
@@ -525,6 +531,9 @@ impl Run<'_> {
                     "left context {} as the steps left it: drill never deletes a cluster it did not create",
                     cluster.name()
                 ));
+                for what in left_behind::take().map(|(_, left)| left).unwrap_or_default() {
+                    self.note(&format!("  still so: {what}"));
+                }
                 let _ = std::fs::remove_dir_all(&self.work_dir);
                 return;
             }

@@ -175,6 +175,8 @@ impl Run<'_> {
         create_private_dir(&self.work_dir)?;
         self.lock = Some(crate::runlock::RunLock::acquire(&self.work_dir)?);
         self.note(&format!("existing cluster, context {}: {place}", existing.context));
+        // What the steps change there and do not undo is said if an interrupt ends the run.
+        super::left_behind::track(&existing.context);
         // Say what will be destroyed before anything is touched.
         for (i, d) in plan.scenario.disasters.iter().enumerate() {
             let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&i).copied());
@@ -450,7 +452,8 @@ pub(super) fn engine_for(plan: &crate::scenario::Plan, install: Option<PathBuf>)
                 .flux
                 .as_ref()
                 .context("the scenario has no engine.flux")?;
-            let credentials = plan.repo.credentials().is_some();
+            // drill's Git server asks a per-run credential when no other is named.
+            let credentials = plan.repo.credentials().is_some() || plan.serves_repo();
             let flux = engine::flux::Flux::new(install, spec.path.as_str().to_string(), spec.interval.0, credentials);
             Ok(match plan.flux_layout.clone() {
                 Some(layout) => std::sync::Arc::new(flux.with_layout(layout)),

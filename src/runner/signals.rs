@@ -78,6 +78,12 @@ pub async fn interrupted() -> Signal {
 /// cache and work folder, after the run stopped without its own teardown: interrupted,
 /// or panicked. `why` starts the line that says so.
 pub async fn clean_up_after(why: &str) {
+    if let Some((context, left)) = super::left_behind::take() {
+        eprintln!("{why}: context {context} is not drill's to delete; the run leaves there:");
+        for what in left {
+            eprintln!("  {what}");
+        }
+    }
     let current = CURRENT.lock().ok().and_then(|mut c| c.take());
     let Some(current) = current else { return };
     eprintln!(

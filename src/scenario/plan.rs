@@ -260,6 +260,12 @@ impl Plan {
 
 /// The repo of `engine`'s section (None when the scenario does not configure it).
 impl Plan {
+    /// Whether drill serves the repo from its own Git server: a local checkout synced into
+    /// a kind cluster drill creates (an existing cluster keeps its own source).
+    pub fn serves_repo(&self) -> bool {
+        matches!(self.repo, RepoSource::Local { .. }) && matches!(self.scenario.cluster, ClusterSpec::Kind(_))
+    }
+
     /// The fleet folder the engine starts from (Flux bootstrap path, Argo CD root app).
     pub fn entry_path(&self) -> Option<String> {
         match self.engine {

@@ -51,8 +51,11 @@ pub fn preflight(plan: &Plan) -> Result<Preflight> {
         (None, Some(dir)) => warnings.extend(sealed_secrets_without_key(plan, dir)),
         (None, None) => {}
     }
+    // drill's own Git server always asks a credential: the one the scenario names, else
+    // one made for this run.
     let repo_auth = match plan.repo.credentials() {
         Some(credentials) => Some(RepoAuth::from_env(credentials)?),
+        None if plan.serves_repo() => Some(RepoAuth::per_run()?),
         None => None,
     };
     Ok(Preflight {

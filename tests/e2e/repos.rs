@@ -111,7 +111,13 @@ fn a_flux_bootstrap_repo_is_rebuilt_with_its_own_flux_from_drills_served_copy() 
     );
     let url = source["spec"]["url"].as_str().unwrap();
     assert!(url.starts_with("http://") && url.ends_with("/fleet-infra.git"), "{url}");
-    assert_eq!(source["spec"].get("secretRef"), None, "no credentials: no Secret named");
+    // No repo.credentials: drill's server asks the run's own, restored as that Secret.
+    assert_eq!(source["spec"]["secretRef"]["name"], "flux-system", "{}", source["spec"]);
+    let secret = kubectl_json(&kubeconfig, &["-n", "flux-system", "get", "secret", "flux-system"]);
+    assert_eq!(
+        secret["data"]["username"], "ZHJpbGw=",
+        "user drill, the per-run credential"
+    );
     let revision = source["status"]["artifact"]["revision"].as_str().unwrap().to_string();
     let kustomizations = kubectl_json(&kubeconfig, &["-n", "flux-system", "get", "kustomizations"]);
     let items = kustomizations["items"].as_array().unwrap();
