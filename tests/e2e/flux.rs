@@ -182,6 +182,75 @@ fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     assert_run_left_nothing(&run);
 }
 
+/// A worker of three killed and booted again: the pods that ran on it start again after
+/// the kill and before drill says recovered; the other worker's pods are untouched
+/// (started before the kill), so the damage was that one node's. Judged from the API
+/// server's pod records of the kept cluster.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_killed_worker_of_three_is_recovered_once_its_pods_run_again_and_only_they_restarted() {
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-worker-loss.yaml", &["--keep-cluster"], reports.path());
+    let (name, kubeconfig) = kept_cluster(&run);
+    let cleanup = KindClusterGuard(name.clone());
+    run.assert_passed();
+    let worker = format!("{name}-worker");
+    assert!(
+        run.stderr.contains(&format!("killed and restarted {worker};")),
+        "{}",
+        run.stderr
+    );
+    let killed = events_at(&run.dir, "disaster-injected")[0];
+    let recovered = events_at(&run.dir, "recovered")[0];
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "get", "pods", "-A", "-o", "json"])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pods: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (mut on_worker, mut elsewhere) = (0, 0);
+    for pod in pods["items"].as_array().unwrap() {
+        let ns = pod["metadata"]["namespace"].as_str().unwrap();
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        if !["users", "reports", "flux-system"].contains(&ns) || !node.starts_with(&format!("{name}-worker")) {
+            continue;
+        }
+        for c in pod["status"]["containerStatuses"].as_array().unwrap() {
+            let started: jiff::Timestamp = c["state"]["running"]["startedAt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{ns}/{} not running: {c}", pod["metadata"]["name"]))
+                .parse()
+                .unwrap();
+            let what = format!("{ns}/{} on {node} started {started}", pod["metadata"]["name"]);
+            // The API reports whole seconds.
+            if node == worker {
+                assert!(
+                    started.as_second() >= killed.as_second() - 1,
+                    "{what}, before the kill at {killed}"
+                );
+                assert!(
+                    started.as_second() <= recovered.as_second(),
+                    "{what}, after recovered at {recovered}"
+                );
+                on_worker += 1;
+            } else {
+                assert!(
+                    started.as_second() < killed.as_second(),
+                    "{what}: restarted though its node was not killed"
+                );
+                elsewhere += 1;
+            }
+        }
+    }
+    assert!(
+        on_worker >= 1 && elsewhere >= 1,
+        "pods on the killed worker {on_worker}, on the other {elsewhere}"
+    );
+    drop(cleanup);
+    assert_run_left_nothing(&run);
+}
+
 /// A node killed and booted again (its API server too, so every watch drops): drill
 /// reconnects, and says "recovered" only once the pods really run again, never on the
 /// statuses the workloads still report from before the kill. The cluster is kept so
