@@ -1,6 +1,7 @@
 //! Verdicts: a pure function of the scenario's expectations, the timeline and the
 //! results of live object checks. Each assertion becomes one JUnit test case.
 
+mod order;
 mod probes;
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,9 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
         message: c.message.clone(),
     }));
     out.extend(probes::probe_assertions(expect, timeline));
+    if expect.order {
+        out.push(order::followed(timeline));
+    }
     out
 }
 
@@ -357,6 +361,7 @@ mod tests {
             max_drift_age: None,
             regression: None,
             probes: vec![],
+            order: false,
         }
     }
 

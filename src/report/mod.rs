@@ -582,6 +582,8 @@ pub(crate) mod fixtures {
                 served_at_end: true,
                 ever_served: true,
             }],
+            order_breaks: Vec::new(),
+            order_checked: 0,
         };
         let assertions = vec![
             Assertion {

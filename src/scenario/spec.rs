@@ -315,6 +315,11 @@ pub struct Expect {
     /// downtime per step and success ratio; one not served again by the end fails the run.
     #[serde(default)]
     pub probes: Vec<super::probe::Probe>,
+    /// Fail when an object became Ready before what it must follow: Flux its source and
+    /// dependsOn, Argo CD the Applications of an earlier sync wave under the same parent.
+    /// Without it, such a break is still reported as a finding.
+    #[serde(default)]
+    pub order: bool,
 }
 
 /// `expect.regression: {rto: 25%, window: 10}`.

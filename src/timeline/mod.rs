@@ -13,6 +13,7 @@ mod drift;
 mod findings;
 mod images;
 mod objects;
+mod order;
 mod phases;
 mod probes;
 mod recoveries;
@@ -323,6 +324,10 @@ pub struct Timeline {
     pub evidence: Vec<String>,
     /// Availability probes: outages per step, attempts.
     pub probes: Vec<ProbeTiming>,
+    /// Objects that became Ready before what they must follow (also findings), and how
+    /// many such pairs were judged.
+    pub order_breaks: Vec<String>,
+    pub order_checked: u64,
 }
 
 impl Timeline {
@@ -445,6 +450,9 @@ impl Fold {
         });
         let mut findings = self.findings.finish();
         findings.extend(self.objects.flap_findings().iter().cloned());
+        let (order_breaks, order_checked) = self.objects.order();
+        let order_breaks = order_breaks.to_vec();
+        findings.extend(order_breaks.iter().cloned());
         Timeline {
             scenario: self.scenario,
             run_id: self.run_id,
@@ -465,6 +473,8 @@ impl Fold {
             versions: self.versions,
             evidence: self.evidence,
             probes: self.probes.finish(self.finished_ms),
+            order_breaks,
+            order_checked,
         }
     }
 }

@@ -11,6 +11,8 @@ pub(super) struct Objects {
     by_ref: BTreeMap<ObjectRef, ObjectTiming>,
     /// One line per flapping dependency, kept across windows.
     flap_findings: Vec<String>,
+    /// Ready transitions against what each object must follow, kept across windows.
+    order: super::order::Order,
 }
 
 impl Objects {
@@ -30,6 +32,9 @@ impl Objects {
                 revision,
                 api_transition,
             } => {
+                if !self.entry(object).ready {
+                    self.order.became_ready(&self.by_ref, object, now);
+                }
                 let o = self.entry(object);
                 if !o.ready {
                     o.ready = true;
@@ -51,6 +56,8 @@ impl Objects {
                 reason,
                 message,
             } => {
+                self.entry(object);
+                self.order.left_ready(&self.by_ref, object);
                 let dependents = self.ready_dependents(object);
                 let o = self.entry(object);
                 if o.ready && o.first_ready_ms.is_some() && o.flapped.is_none() && !dependents.is_empty() {
@@ -76,6 +83,10 @@ impl Objects {
             }
             _ => {}
         }
+    }
+
+    pub(super) fn order(&self) -> (&[String], u64) {
+        (&self.order.breaks, self.order.checked)
     }
 
     /// A new window forgets when objects became Ready; whether they are Ready stays.
@@ -222,6 +233,98 @@ mod tests {
         let o = &t.objects[0];
         assert!(o.ready, "the later-read Ready is the object's state");
         assert_eq!(o.ready_ms, Some(22_000), "Ready 22 s into the step, not when read");
+    }
+
+    #[test]
+    fn a_flux_object_ready_before_what_it_depends_on_is_an_order_break() {
+        let (db, api) = (obj("Kustomization", "users-db"), obj("Kustomization", "users-api"));
+        let mut events = vec![
+            run_started(0),
+            observed(1, db.clone(), vec![]),
+            observed(1, api.clone(), vec![db.clone()]),
+            ready(10_000, db.clone()),
+            ready(11_000, api.clone()),
+            started(20_000, 0, "delete-namespace", StepOutcome::Recovered),
+            not_ready(21_000, db.clone()),
+            not_ready(21_000, api.clone()),
+        ];
+        let in_order = [ready(30_000, db.clone()), ready(31_000, api.clone())];
+        let t = build(&[events.clone(), in_order.to_vec()].concat());
+        assert!(t.order_breaks.is_empty(), "{:?}", t.order_breaks);
+        assert_eq!(t.order_checked, 2, "users-api judged against users-db in each window");
+
+        events.extend([ready(30_000, api.clone()), ready(31_000, db.clone())]);
+        let t = build(&events);
+        assert_eq!(t.order_breaks.len(), 1, "{:?}", t.order_breaks);
+        assert!(
+            t.order_breaks[0].starts_with(
+                "Kustomization/flux-system/users-api became Ready at 30.0s into the run before Kustomization/flux-system/users-db, which it depends on"
+            ),
+            "{}",
+            t.order_breaks[0]
+        );
+        assert!(t.findings.contains(&t.order_breaks[0]), "a break is a finding");
+    }
+
+    #[test]
+    fn a_dependency_rechecking_or_marked_by_drill_mid_reconcile_is_no_order_break() {
+        let (infra, reports) = (obj("Kustomization", "infrastructure"), obj("Kustomization", "reports"));
+        let not = |ms, o: &ObjectRef, reason: &str| {
+            at(
+                ms,
+                EventKind::ObjectNotReady {
+                    object: o.clone(),
+                    reason: reason.into(),
+                    message: String::new(),
+                },
+            )
+        };
+        let t = build(&[
+            run_started(0),
+            observed(1, infra.clone(), vec![]),
+            observed(1, reports.clone(), vec![infra.clone()]),
+            ready(10_000, infra.clone()),
+            ready(11_000, reports.clone()),
+            started(20_000, 0, "delete-namespace", StepOutcome::Recovered),
+            // drill's own mark: infrastructure applied into the deleted namespace.
+            not(21_000, &infra, "AwaitingReconcile"),
+            // reports' periodic reconcile meanwhile: Flux found infrastructure Ready.
+            not(22_000, &reports, "Progressing"),
+            ready(23_000, reports.clone()),
+            // infrastructure re-checks while reports reconciles again.
+            not(30_000, &reports, "Progressing"),
+            not(30_500, &infra, "Progressing"),
+            ready(31_000, reports.clone()),
+            ready(32_000, infra.clone()),
+        ]);
+        assert!(t.order_breaks.is_empty(), "{:?}", t.order_breaks);
+        assert_eq!(t.order_checked, 3);
+    }
+
+    #[test]
+    fn an_argocd_app_healthy_before_an_earlier_wave_of_its_parent_is_an_order_break() {
+        let app = |name| ObjectRef::new("Application", "argocd", name);
+        let waved = |ms, name, parent, wave| {
+            at(
+                ms,
+                EventKind::ObjectObserved {
+                    object: app(name),
+                    depends_on: vec![app(parent)],
+                    wave: Some(wave),
+                },
+            )
+        };
+        let t = build(&[
+            run_started(0),
+            waved(1, "users-db", "root", 1),
+            waved(1, "users-api", "root", 2),
+            // An earlier wave under another parent: no order between them.
+            waved(1, "other-child", "other", 0),
+            ready(5_000, app("users-api")),
+            ready(9_000, app("users-db")),
+        ]);
+        assert_eq!(t.order_breaks.len(), 1, "{:?}", t.order_breaks);
+        assert!(t.order_breaks[0].contains("before Application/argocd/users-db, which it follows in sync wave"));
     }
 
     fn observed(ms: u64, o: ObjectRef, depends_on: Vec<ObjectRef>) -> crate::event::DrillEvent {

@@ -13,7 +13,8 @@ use crate::harness::{
 
 /// An observer of users-api's Service independent of drill: kubectl (its own process,
 /// client and clock) asks the same proxy path every 500 ms until drill ends, and notes
-/// each change of "served" with the wall time its attempt began (as drill stamps its own).
+/// every attempt with the wall time it began (as drill stamps its own) and whether it
+/// was served.
 fn users_api_served(kubeconfig: PathBuf, done: Arc<AtomicBool>) -> Vec<(jiff::Timestamp, bool)> {
     let mut changes = Vec::new();
     while !done.load(Ordering::SeqCst) {
@@ -31,9 +32,7 @@ fn users_api_served(kubeconfig: PathBuf, done: Arc<AtomicBool>) -> Vec<(jiff::Ti
                 .env("PATH", kind_bin_path())
                 .output()
                 .is_ok_and(|o| o.status.success());
-            if changes.last().is_none_or(|(_, last)| *last != served) {
-                changes.push((asked, served));
-            }
+            changes.push((asked, served));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -74,7 +73,9 @@ fn namespace_loss_recovers_with_every_application_synced_and_healthy() {
 
 /// users-api's probe saw one outage in step 1: from the namespace's deletion to
 /// users-api's Deployment Ready again (the API server's own time), within the recovery,
-/// and the independent observer saw the same outage within 2.5 s at both ends.
+/// and the independent observer saw the same outage at both ends, within drill's
+/// interval (1 s) plus the observer's own gap between the two attempts that bracket
+/// each end (kubectl is a process per attempt: on a loaded machine, more than 500 ms).
 fn probe_downtime_brackets_the_recovery(r: &serde_json::Value, observed: &[(jiff::Timestamp, bool)]) {
     let probe = &r["probes"][0];
     assert_eq!(probe["name"], "users-api", "{probe}");
@@ -113,18 +114,22 @@ fn probe_downtime_brackets_the_recovery(r: &serde_json::Value, observed: &[(jiff
         .iter()
         .position(|(t, served)| !served && run_ms(t) >= started as i64)
         .unwrap_or_else(|| panic!("the observer saw no outage after the damage: {observed:?}"));
-    let back = observed[down..]
-        .iter()
-        .find(|(_, served)| *served)
-        .unwrap_or_else(|| panic!("the observer never saw it served again: {observed:?}"));
-    let (obs_from, obs_to) = (run_ms(&observed[down].0), run_ms(&back.0));
-    eprintln!("probe outage: drill {from}..{to} ms, observer {obs_from}..{obs_to} ms");
+    let up = down
+        + observed[down..]
+            .iter()
+            .position(|(_, served)| *served)
+            .unwrap_or_else(|| panic!("the observer never saw it served again: {observed:?}"));
+    let (obs_from, obs_to) = (run_ms(&observed[down].0), run_ms(&observed[up].0));
+    // The observer's own uncertainty at each end: the time since its previous attempt.
+    let gap = |i: usize| run_ms(&observed[i].0) - run_ms(&observed[i.saturating_sub(1)].0);
+    let (slack_from, slack_to) = (1_000 + gap(down), 1_000 + gap(up));
+    eprintln!("probe outage: drill {from}..{to} ms, observer {obs_from}..{obs_to} ms (slack {slack_from}, {slack_to})");
     assert!(
-        (from as i64 - obs_from).abs() <= 2_500,
+        (from as i64 - obs_from).abs() <= slack_from,
         "start: drill {from}, observer {obs_from}"
     );
     assert!(
-        (to as i64 - obs_to).abs() <= 2_500,
+        (to as i64 - obs_to).abs() <= slack_to,
         "end: drill {to}, observer {obs_to}"
     );
 }

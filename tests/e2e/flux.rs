@@ -38,6 +38,21 @@ fn namespace_loss_recovers_within_budget_twice_at_once() {
     }
     let history = std::fs::read_to_string(reports.path().join("flux-namespace-loss/history.jsonl")).unwrap();
     assert_eq!(history.lines().count(), 2, "{history}");
+    // expect.order: users-api's Kustomization (dependsOn users-db) came back after it, and
+    // the Kustomizations after their source, in both runs; judged, not vacuous.
+    for r in [&run, &other] {
+        let order = crate::harness::assertion(&r.report, "order Git declares");
+        assert_eq!(order["passed"], true, "{order}");
+        let judged: u64 = order["message"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(judged >= 2, "{order}");
+    }
     let git_server = |r: &Run| {
         r.stderr
             .lines()
