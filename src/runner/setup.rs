@@ -467,9 +467,11 @@ pub(super) fn engine_for(plan: &crate::scenario::Plan, install: Option<PathBuf>)
                 .argocd
                 .as_ref()
                 .context("the scenario has no engine.argocd")?;
-            let install = install.context("no Argo CD install manifest")?;
             let argocd = engine::argocd::ArgoCd::new(install, spec.path.as_str().to_string(), spec.sync_policy);
-            Ok(std::sync::Arc::new(argocd))
+            Ok(std::sync::Arc::new(match &spec.root_app {
+                Some(root) => argocd.with_root(root.as_str()),
+                None => argocd,
+            }))
         }
     }
 }

@@ -188,7 +188,8 @@ impl Plan {
     }
 
     /// An existing cluster already runs its engine from its own source: drill installs,
-    /// restores and preloads nothing there, and follows Flux's `flux bootstrap` layout.
+    /// restores and preloads nothing there. It follows Flux's `flux bootstrap` root
+    /// (flux-system/flux-system), or Argo CD's root Application (`root-app`).
     fn check_existing(&self) -> Result<(), ScenarioError> {
         let ClusterSpec::Existing(existing) = &self.scenario.cluster else {
             return Ok(());
@@ -199,11 +200,6 @@ impl Plan {
                 format!("cluster: existing (context {}): {what}", existing.context),
             ))
         };
-        if self.engine != EngineKind::Flux {
-            return refuse(
-                "only Flux clusters made by `flux bootstrap` (root flux-system/flux-system) can be rehearsed in place so far",
-            );
-        }
         if self.scenario.secrets.is_some() {
             return refuse("`secrets:` are restored into clusters drill creates; an existing cluster keeps its own");
         }

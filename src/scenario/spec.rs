@@ -113,6 +113,11 @@ pub struct ArgoCdEngine {
     /// The sync policy of the root Application (children carry their own in Git).
     #[serde(default)]
     pub sync_policy: SyncPolicy,
+    /// The root Application's name in namespace argocd (default `root`): the one drill
+    /// creates, or on `cluster: existing` the cluster's own app-of-apps, whose tree
+    /// drill follows.
+    #[serde(default)]
+    pub root_app: Option<Label>,
     /// The engine's version, for a repo that does not pin its install (e.g. v2.9.5 /
     /// v3.2.11): its upstream release's install.yaml is fetched once ($DRILL_RELEASES_URL,
     /// default https://github.com), verified and cached. A profile's install manifest wins.

@@ -237,14 +237,14 @@ fn existing_clusters_get_only_what_needs_nothing_of_drills_own() {
     let preloaded = existing.replace("disasters:", "images: preloaded\ndisasters:");
     assert!(error_of(&preloaded).contains("`images: preloaded`"));
 
+    // Argo CD runs in place too, following its root Application.
     let argocd = existing
         .replace("  flux:\n", "  argocd:\n")
-        .replace("    interval: 30s\n", "");
-    assert!(
-        error_of(&argocd).contains("only Flux clusters"),
-        "{}",
-        error_of(&argocd)
-    );
+        .replace("    interval: 30s\n", "    root-app: app-of-apps\n");
+    let (_dir, file) = fixture(&argocd);
+    let plan = load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let root = plan.scenario.engine.argocd.as_ref().and_then(|a| a.root_app.clone());
+    assert_eq!(root.map(|r| r.to_string()).as_deref(), Some("app-of-apps"));
 
     let commit = existing.replace(
         "  - delete-namespace:",

@@ -342,14 +342,29 @@ async fn patch_auto_sync(
 /// Argo CD, as a run drives it.
 #[derive(Debug, Clone)]
 pub struct ArgoCd {
-    install: PathBuf,
+    /// None on an existing cluster: it runs its own Argo CD.
+    install: Option<PathBuf>,
     path: String,
     policy: SyncPolicy,
+    /// The root Application (namespace argocd): the one drill creates, or the existing
+    /// cluster's own app-of-apps.
+    root: String,
 }
 
 impl ArgoCd {
-    pub fn new(install: PathBuf, path: String, policy: SyncPolicy) -> ArgoCd {
-        ArgoCd { install, path, policy }
+    pub fn new(install: Option<PathBuf>, path: String, policy: SyncPolicy) -> ArgoCd {
+        ArgoCd {
+            install,
+            path,
+            policy,
+            root: ROOT_NAME.to_string(),
+        }
+    }
+
+    /// Names the root Application (`engine.argocd.root-app`).
+    pub fn with_root(mut self, root: &str) -> ArgoCd {
+        self.root = root.to_string();
+        self
     }
 }
 
@@ -359,11 +374,16 @@ impl Engine for ArgoCd {
     }
 
     fn install_manifest(&self) -> Option<&Path> {
-        Some(&self.install)
+        self.install.as_deref()
     }
 
     fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<()>> {
-        install(client, &self.install, Duration::from_secs(300)).boxed()
+        async move {
+            let manifest = (self.install.as_deref())
+                .context("no Argo CD install manifest: drill installs Argo CD only into clusters it creates")?;
+            install(client, manifest, Duration::from_secs(300)).await
+        }
+        .boxed()
     }
 
     /// Applications in Git name a stable in-cluster URL, whatever drill's server address.
@@ -388,7 +408,9 @@ impl Engine for ArgoCd {
     ) -> BoxFuture<'a, Result<()>> {
         let mut objects = served.map(git_service).unwrap_or_default();
         objects.push(default_project());
-        objects.push(root_application(url, branch, &self.path, self.policy));
+        let mut root = root_application(url, branch, &self.path, self.policy);
+        root["metadata"]["name"] = json!(self.root);
+        objects.push(root);
         async move {
             apply_all(client, &objects, Duration::from_secs(60))
                 .await
@@ -398,7 +420,8 @@ impl Engine for ArgoCd {
     }
 
     fn roots(&self) -> (ObjectRef, ObjectRef) {
-        (root_app(), root_app())
+        let root = ObjectRef::new("Application", NAMESPACE, &self.root);
+        (root.clone(), root)
     }
 
     fn rules(&self) -> &'static EngineRules {
