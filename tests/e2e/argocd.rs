@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::harness::{
-    app, assert_run_left_nothing, assertion, drill_run, drill_run_beside, kind_bin_path, phases, step, verdict,
+    app, assert_run_left_nothing, assertion, drill_run, drill_run_beside, kind_bin_path, kubectl, phases, step, verdict,
 };
 
 /// An observer of users-api's Service independent of drill: kubectl (its own process,
@@ -288,21 +288,6 @@ fn history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
         step(r, 2)
     );
     assert_run_left_nothing(&run);
-}
-
-fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", kubeconfig])
-        .args(args)
-        .env("PATH", kind_bin_path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// Argo CD on a cluster drill did not create (`cluster: existing`): a cluster made and

@@ -217,45 +217,25 @@ fn a_killed_worker_of_three_is_recovered_once_its_pods_run_again_and_only_they_r
     );
     let killed = events_at(&run.dir, "disaster-injected")[0];
     let recovered = events_at(&run.dir, "recovered")[0];
-    let out = Command::new("kubectl")
-        .args(["--kubeconfig", &kubeconfig, "get", "pods", "-A", "-o", "json"])
-        .env("PATH", kind_bin_path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pods: Value = serde_json::from_slice(&out.stdout).unwrap();
     let (mut on_worker, mut elsewhere) = (0, 0);
-    for pod in pods["items"].as_array().unwrap() {
-        let ns = pod["metadata"]["namespace"].as_str().unwrap();
-        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
-        if !["users", "reports", "flux-system"].contains(&ns) || !node.starts_with(&format!("{name}-worker")) {
-            continue;
-        }
-        for c in pod["status"]["containerStatuses"].as_array().unwrap() {
-            let started: jiff::Timestamp = c["state"]["running"]["startedAt"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{ns}/{} not running: {c}", pod["metadata"]["name"]))
-                .parse()
-                .unwrap();
-            let what = format!("{ns}/{} on {node} started {started}", pod["metadata"]["name"]);
-            // The API reports whole seconds.
-            if node == worker {
-                assert!(
-                    started.as_second() >= killed.as_second() - 1,
-                    "{what}, before the kill at {killed}"
-                );
-                assert!(
-                    started.as_second() <= recovered.as_second(),
-                    "{what}, after recovered at {recovered}"
-                );
-                on_worker += 1;
-            } else {
-                assert!(
-                    started.as_second() < killed.as_second(),
-                    "{what}: restarted though its node was not killed"
-                );
-                elsewhere += 1;
-            }
+    for (what, node, started) in fleet_containers(&kubeconfig) {
+        // The API reports whole seconds.
+        if node == worker {
+            assert!(
+                started.as_second() >= killed.as_second() - 1,
+                "{what}, before the kill at {killed}"
+            );
+            assert!(
+                started.as_second() <= recovered.as_second(),
+                "{what}, after recovered at {recovered}"
+            );
+            on_worker += 1;
+        } else if node.starts_with(&format!("{name}-worker")) {
+            assert!(
+                started.as_second() < killed.as_second(),
+                "{what}: restarted though its node was not killed"
+            );
+            elsewhere += 1;
         }
     }
     assert!(
@@ -298,38 +278,18 @@ fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
     assert_ready_times_agree_with_api(&run.dir, &["Deployment", "Kustomization", "HelmRelease"], &[0, 1], 1);
     let killed = events_at(&run.dir, "disaster-injected")[1];
     let recovered = events_at(&run.dir, "recovered")[1];
-    let out = Command::new("kubectl")
-        .args(["--kubeconfig", &kubeconfig, "get", "pods", "-A", "-o", "json"])
-        .env("PATH", kind_bin_path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let pods: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut checked = 0;
-    for pod in pods["items"].as_array().unwrap() {
-        let ns = pod["metadata"]["namespace"].as_str().unwrap();
-        if !["users", "reports", "flux-system"].contains(&ns) {
-            continue;
-        }
-        for c in pod["status"]["containerStatuses"].as_array().unwrap() {
-            let started: jiff::Timestamp = c["state"]["running"]["startedAt"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{ns}/{} not running: {c}", pod["metadata"]["name"]))
-                .parse()
-                .unwrap();
-            // The API reports whole seconds.
-            assert!(
-                started.as_second() >= killed.as_second() - 1,
-                "{ns}/{} started {started}, before the kill at {killed}",
-                pod["metadata"]["name"]
-            );
-            assert!(
-                started.as_second() <= recovered.as_second(),
-                "{ns}/{} started {started}, after drill said recovered at {recovered}",
-                pod["metadata"]["name"]
-            );
-            checked += 1;
-        }
+    for (what, _, started) in fleet_containers(&kubeconfig) {
+        // The API reports whole seconds.
+        assert!(
+            started.as_second() >= killed.as_second() - 1,
+            "{what}, before the kill at {killed}"
+        );
+        assert!(
+            started.as_second() <= recovered.as_second(),
+            "{what}, after drill said recovered at {recovered}"
+        );
+        checked += 1;
     }
     assert!(checked >= 6, "the apps' and Flux's containers were checked: {checked}");
     drop(cleanup);
@@ -763,4 +723,34 @@ fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back() {
     );
     drop(cleanup);
     assert_run_left_nothing(&run);
+}
+
+/// Every running container of the fleet's and Flux's pods (users, reports, flux-system)
+/// by the API server: ("namespace/pod on node started T", node, start time).
+fn fleet_containers(kubeconfig: &str) -> Vec<(String, String, jiff::Timestamp)> {
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig, "get", "pods", "-A", "-o", "json"])
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pods: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut containers = Vec::new();
+    for pod in pods["items"].as_array().unwrap() {
+        let ns = pod["metadata"]["namespace"].as_str().unwrap();
+        if !["users", "reports", "flux-system"].contains(&ns) {
+            continue;
+        }
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_string();
+        for c in pod["status"]["containerStatuses"].as_array().unwrap() {
+            let started: jiff::Timestamp = c["state"]["running"]["startedAt"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{ns}/{} not running: {c}", pod["metadata"]["name"]))
+                .parse()
+                .unwrap();
+            let what = format!("{ns}/{} on {node} started {started}", pod["metadata"]["name"]);
+            containers.push((what, node.clone(), started));
+        }
+    }
+    containers
 }

@@ -139,6 +139,24 @@ pub fn drill_run_env(scenario: &str, extra: &[&str], env: &[(&str, &str)], repor
     )
 }
 
+/// `kubectl --kubeconfig KUBECONFIG ARGS...` with the test bed's kubectl; its stdout,
+/// trimmed. Fails the test (with kubectl's stderr) when kubectl fails.
+pub fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Runs `drill run SCENARIO` like [`drill_run`] and, beside it on its own thread,
 /// `observer` with the run's kubeconfig path (it exists once drill has made the
 /// cluster) and a flag set when drill has ended. Returns the run and what the observer

@@ -17,19 +17,8 @@ use crate::harness::{
 };
 
 fn kubectl_json(kubeconfig: &str, args: &[&str]) -> Value {
-    let out = Command::new("kubectl")
-        .args(["--kubeconfig", kubeconfig])
-        .args(args)
-        .args(["-o", "json"])
-        .env("PATH", kind_bin_path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args: Vec<&str> = args.iter().copied().chain(["-o", "json"]).collect();
+    serde_json::from_str(&crate::harness::kubectl(kubeconfig, &args)).unwrap()
 }
 
 /// The test bed profile without its Flux install: a run can only take the repo's.

@@ -10,28 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{API_SLACK_MS, KindClusterGuard, assert_run_left_nothing, kind_bin_path, spawn_run};
+use crate::harness::{API_SLACK_MS, KindClusterGuard, assert_run_left_nothing, kind_bin_path, kubectl, spawn_run};
 
 struct Case {
     scenario: &'static str,
     /// The kinds whose API transition time drill reports beside its own.
     engine_kinds: &'static [&'static str],
-}
-
-fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .env("PATH", kind_bin_path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The uid of users-api's Deployment and how many replicas are available ("" if none).
