@@ -27,6 +27,9 @@ pub(super) struct Probes {
 struct Count {
     /// Whether the last attempt was served (None: no attempt yet).
     served_now: Option<bool>,
+    /// Whether any attempt was: a probe never served (a wrong port or path) holds no
+    /// wait for users to be served again.
+    ever_served: bool,
     last_detail: String,
     attempts: u64,
     served: u64,
@@ -40,6 +43,7 @@ impl Probes {
         count.served += u64::from(served);
         let changed = count.served_now != Some(served);
         count.served_now = Some(served);
+        count.ever_served |= served;
         if !served {
             count.last_detail.clone_from(&detail);
         }
@@ -59,8 +63,16 @@ impl Probes {
         events
     }
 
+    /// Every probe ever served is served now.
     fn all_served(&self) -> bool {
-        self.by_name.values().all(|c| c.served_now == Some(true))
+        self.by_name
+            .values()
+            .all(|c| c.served_now == Some(true) || !c.ever_served)
+    }
+
+    /// Every probe has been served at least once.
+    fn all_answered(&self) -> bool {
+        self.by_name.values().all(|c| c.ever_served)
     }
 
     fn not_served(&self) -> Vec<String> {
@@ -133,7 +145,10 @@ impl Run<'_> {
         if let Some((observer, _)) = self.observer.as_mut() {
             observer.probe(&client, &targets);
         }
-        if !self.wait_served(Instant::now() + FIRST_ANSWER).await {
+        if !self
+            .wait_until_probes(Instant::now() + FIRST_ANSWER, Probes::all_answered)
+            .await
+        {
             let message = format!(
                 "not served a minute after the first sync (check the probe's service, port and path): {}",
                 self.probes.not_served().join("; ")
@@ -161,14 +176,18 @@ impl Run<'_> {
         }
     }
 
-    /// Waits, driven by updates, until every probe's last attempt was served; false at
+    /// Waits, driven by updates, until every probe ever served is served again; false at
     /// `deadline` (its downtime then stays open in the report until it is).
     pub(super) async fn wait_served(&mut self, deadline: Instant) -> bool {
+        self.wait_until_probes(deadline, Probes::all_served).await
+    }
+
+    async fn wait_until_probes(&mut self, deadline: Instant, done: fn(&Probes) -> bool) -> bool {
         loop {
             if self.drain_updates().is_err() {
                 return false;
             }
-            if self.probes.all_served() {
+            if done(&self.probes) {
                 return true;
             }
             let Some((_, rx)) = self.observer.as_mut() else {
@@ -230,7 +249,7 @@ mod tests {
         let mut p = probes(&["a", "b"]);
         p.record("a", true, String::new());
         p.record("b", false, "refused".into());
-        assert!(!p.all_served());
+        assert!(p.all_served(), "b was never served: no wait for it");
         let events = p.cluster_lost();
         assert_eq!(
             events,
@@ -241,5 +260,9 @@ mod tests {
         );
         assert!(p.cluster_lost().is_empty());
         assert_eq!(p.not_served(), vec!["a (the cluster was deleted)", "b (refused)"]);
+        // b was never served (a wrong port or path): it holds no wait, a does.
+        assert!(!p.all_served() && !p.all_answered());
+        p.record("a", true, String::new());
+        assert!(p.all_served() && !p.all_answered());
     }
 }
