@@ -59,22 +59,27 @@ fn node() -> impl Strategy<Value = Node> {
     ]
 }
 
+/// Makes the tree. A generated path may run through a link made earlier (to `/`, out of
+/// the tree): such a node is skipped, so the test never writes outside its own folder.
+/// Creation may also fail where a path runs through a file: the tree is what could be made.
 fn build(root: &Path, nodes: &[Node]) {
     for node in nodes {
-        // Creation may fail where a generated path runs through a file or a link:
-        // the tree is whatever could be made.
+        let at = match node {
+            Node::Folder(at) | Node::File(at, ..) | Node::Link(at, ..) => at,
+        };
+        let Some(dir) = folder_without_links(root, at) else {
+            continue;
+        };
         match node {
-            Node::Folder(at) => {
-                let _ = std::fs::create_dir_all(root.join(at.join("/")));
+            Node::Folder(_) => {}
+            Node::File(_, name, bytes) => {
+                let file = dir.join(name);
+                // Never through a link (nor over one): a new regular file only.
+                if std::fs::symlink_metadata(&file).is_err() {
+                    let _ = std::fs::write(file, bytes);
+                }
             }
-            Node::File(at, name, bytes) => {
-                let dir = root.join(at.join("/"));
-                let _ = std::fs::create_dir_all(&dir);
-                let _ = std::fs::write(dir.join(name), bytes);
-            }
-            Node::Link(at, name, target) => {
-                let dir = root.join(at.join("/"));
-                let _ = std::fs::create_dir_all(&dir);
+            Node::Link(_, name, target) => {
                 let link = dir.join(name);
                 let target = match target.as_str() {
                     "self" => link.clone(),
@@ -86,6 +91,20 @@ fn build(root: &Path, nodes: &[Node]) {
             }
         }
     }
+}
+
+/// `root/at...`, made folder by folder; None when a component is a link or not a folder.
+fn folder_without_links(root: &Path, at: &[String]) -> Option<PathBuf> {
+    let mut dir = root.to_path_buf();
+    for part in at {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return None,
+            Err(_) => std::fs::create_dir(&dir).ok()?,
+        }
+    }
+    Some(dir)
 }
 
 /// No component of `path` under `root` is a symbolic link or hidden.
