@@ -362,6 +362,7 @@ mod tests {
             regression: None,
             probes: vec![],
             order: false,
+            complete: true,
         }
     }
 

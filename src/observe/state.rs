@@ -78,6 +78,14 @@ impl ClusterState {
         inside.peek().is_some() && inside.all(|c| c.present && c.ready)
     }
 
+    /// Every object some engine object's inventory lists: what Git declares.
+    pub fn inventoried(&self) -> BTreeSet<ObjectRef> {
+        self.objects
+            .values()
+            .flat_map(|o| o.inventory.iter().cloned())
+            .collect()
+    }
+
     /// Forgets everything (a new cluster after delete-cluster).
     pub fn clear(&mut self) {
         self.objects.clear();

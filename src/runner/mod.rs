@@ -3,6 +3,7 @@
 //! prints reports: it emits [`DrillEvent`]s (stamped in one place, [`Run::emit`]) and
 //! the pure timeline/assert/report stages turn them into a verdict.
 
+mod completeness;
 mod context;
 mod left_behind;
 mod object_updates;
@@ -328,6 +329,16 @@ impl Run<'_> {
         if let Some(cluster) = &self.cluster {
             let client = cluster.client().await?;
             self.object_checks = crate::runner::checks::evaluate(&client, &plan.scenario.expect.objects).await;
+            if plan.scenario.expect.complete {
+                let rules = engine.rules();
+                let tracked = |kind: &str| {
+                    rules.rule(kind).is_some()
+                        || crate::observe::rules::is_managed_leaf(kind)
+                        || matches!(kind, "Job" | "PersistentVolumeClaim")
+                };
+                let found = completeness::check(&client, &self.state.inventoried(), tracked).await;
+                self.extra.push(found.assertion());
+            }
         }
         Ok(())
     }

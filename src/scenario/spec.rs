@@ -325,6 +325,11 @@ pub struct Expect {
     /// Without it, such a break is still reported as a finding.
     #[serde(default)]
     pub order: bool,
+    /// After the last step, every object the engines' inventories list must exist (a Job
+    /// complete, a claim Bound), whatever its kind: a rebuild that lost a ConfigMap or a
+    /// custom resource Git declares fails (default true; false skips the check).
+    #[serde(default = "yes")]
+    pub complete: bool,
 }
 
 /// `expect.regression: {rto: 25%, window: 10}`.

@@ -68,6 +68,13 @@ fn namespace_loss_recovers_with_every_application_synced_and_healthy() {
         "the repository secret is a timed phase"
     );
     assert!(r["rto_ms"].as_u64().unwrap() <= 300_000);
+    // Completeness from the Applications' resource lists: the ConfigMap and Services too.
+    let complete = assertion(r, "every object Git declares exists");
+    assert_eq!(complete["passed"], true, "{complete}");
+    assert!(
+        complete["message"].as_str().unwrap().contains("ConfigMap"),
+        "{complete}"
+    );
     assert_run_left_nothing(&run);
 }
 

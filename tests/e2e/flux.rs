@@ -52,6 +52,14 @@ fn namespace_loss_recovers_within_budget_twice_at_once() {
             .parse()
             .unwrap();
         assert!(judged >= 2, "{order}");
+        // Completeness: the users namespace's ConfigMap, Service, HPA and Backup (kinds
+        // drill has no readiness rule for) are back too, by the API server.
+        let complete = crate::harness::assertion(&r.report, "every object Git declares exists");
+        assert_eq!(complete["passed"], true, "{complete}");
+        let message = complete["message"].as_str().unwrap();
+        for kind in ["ConfigMap", "Service", "HorizontalPodAutoscaler", "Backup"] {
+            assert!(message.contains(kind), "{kind} checked for existence: {message}");
+        }
     }
     let git_server = |r: &Run| {
         r.stderr
