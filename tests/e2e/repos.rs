@@ -398,3 +398,141 @@ fn repeated_runs_each_report_share_one_junit_file_and_show_their_trend() {
     let first = std::fs::read_to_string(Path::new(dirs[0]).join("summary.md")).unwrap();
     assert!(!first.contains("over the last"), "one run is no trend:\n{first}");
 }
+
+/// `engine.flux.keep-source-url`: a `flux bootstrap` repo whose gotk-sync.yaml names its
+/// Git host (here a server of the test's on the kind network, asking basic auth, as a
+/// private host does), rehearsed as it is: drill pins the host's commit, restores the
+/// credentials as the `flux-system` Secret gotk-sync.yaml names, and the cluster syncs
+/// from that URL, never from a copy of drill's. Judged by the API server's GitRepository.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_flux_bootstrap_repo_keeping_its_source_url_syncs_from_its_own_git_host() {
+    use gitops_drill::gitserve::{GitServer, ServedRepo};
+    use gitops_drill::secrets::RepoAuth;
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("fleet-infra");
+    let made = Command::new("hack/flux-bootstrap-example")
+        .arg(&repo)
+        .env("DRILL_PROFILE", profile())
+        .env("PATH", kind_bin_path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    // The host's address first (a port free now on the kind network's gateway), so the
+    // committed gotk-sync.yaml can name it; then serve that commit there.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let gateway = rt.block_on(async {
+        let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+        gitops_drill::cluster::kind::kind_network_gateway(&docker)
+            .await
+            .unwrap()
+    });
+    let port = std::net::TcpListener::bind((gateway, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://{gateway}:{port}/fleet-infra.git");
+    let sync = repo.join("clusters/staging/flux-system/gotk-sync.yaml");
+    let text = std::fs::read_to_string(&sync).unwrap();
+    std::fs::write(
+        &sync,
+        text.replace("ssh://git@github.com/example-org/fleet-infra", &url),
+    )
+    .unwrap();
+    let scenario = repo.join("drill/keep.yaml");
+    let rehearsal = std::fs::read_to_string(repo.join("drill/rehearsal.yaml")).unwrap();
+    let keep = rehearsal
+        .replace("name: flux-bootstrap-repo", "name: flux-bootstrap-keep-url")
+        .replace(
+            "      path: ..\n",
+            "      path: ..\n      credentials: {username-env: DRILL_REPO_USER, password-env: DRILL_REPO_TOKEN}\n",
+        )
+        .replace(
+            "    path: clusters/staging\n",
+            "    path: clusters/staging\n    keep-source-url: true\n",
+        )
+        .replace("  - delete-cluster: {}\n", "");
+    assert!(
+        keep.contains("keep-source-url: true") && keep.contains("credentials"),
+        "{keep}"
+    );
+    std::fs::write(&scenario, keep).unwrap();
+    for args in [
+        &["add", "--all"][..],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "--quiet",
+            "-m",
+            "host",
+        ],
+    ] {
+        assert!(
+            Command::new("git")
+                .current_dir(&repo)
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let token = format!("keep-{}", std::process::id());
+    let auth = RepoAuth {
+        username: "git".into(),
+        password: token.clone(),
+        origin: "the test".into(),
+    };
+    let server = rt.block_on(async {
+        let served = ServedRepo::prepare(&repo, "HEAD", &work.path().join("host"))
+            .await
+            .unwrap();
+        GitServer::start(served, std::net::SocketAddr::new(gateway, port), Some(auth))
+            .await
+            .unwrap()
+    });
+    assert_eq!(server.url(), url, "the host serves where gotk-sync.yaml points");
+
+    let (bare_profile, _) = profile_without_flux_install(work.path());
+    let reports = tempfile::tempdir().unwrap();
+    let env = [
+        ("DRILL_PROFILE", bare_profile.to_str().unwrap()),
+        ("DRILL_REPO_USER", "git"),
+        ("DRILL_REPO_TOKEN", token.as_str()),
+    ];
+    let run = drill_run_env(scenario.to_str().unwrap(), &["--keep-cluster"], &env, reports.path());
+    let (name, kubeconfig) = kept_cluster(&run);
+    let _cleanup = KindClusterGuard(name);
+    run.assert_passed();
+    let source_line = run.report["versions"]["source"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        source_line.contains(&url) && source_line.contains("kept"),
+        "{source_line}"
+    );
+    assert!(
+        !run.stderr.contains("Git server http://"),
+        "drill served nothing: {}",
+        run.stderr
+    );
+
+    let source = kubectl_json(
+        &kubeconfig,
+        &["-n", "flux-system", "get", "gitrepository", "flux-system"],
+    );
+    assert_eq!(source["spec"]["url"], url.as_str(), "{}", source["spec"]);
+    assert_eq!(source["spec"]["secretRef"]["name"], "flux-system", "{}", source["spec"]);
+    let revision = source["status"]["artifact"]["revision"].as_str().unwrap();
+    assert!(
+        revision.ends_with(&server.repo.served_commit),
+        "{revision} is the host's commit"
+    );
+    assert!(!run.stderr.contains(&token), "the token never shows");
+    drop(server);
+}
