@@ -254,6 +254,25 @@ pub enum EventKind {
         object: ObjectRef,
         suspended: bool,
     },
+    /// A node was lost for good (`remove-node`): its container deleted, its Node object
+    /// left NotReady. Each pod that ran on it, with what becomes of it.
+    NodeRemoved {
+        step: usize,
+        node: String,
+        pods: Vec<LostPod>,
+    },
+    /// After a prune step's commit reached the cluster: an object that left the engines'
+    /// inventories, or one made by hand, and whether the API server still has it.
+    PruneChecked {
+        step: usize,
+        object: ObjectRef,
+        /// Made by hand by the step (never in Git), labelled like the app's objects.
+        by_hand: bool,
+        /// Gone by the API server when checked.
+        gone: bool,
+        /// From the commit to the check (every engine object at the commit).
+        checked_after_ms: u64,
+    },
     /// One action of a break-glass or game-day step, with who did it.
     Action {
         step: usize,
@@ -290,6 +309,29 @@ pub enum EventKind {
         message: String,
     },
     RunFinished,
+}
+
+/// A pod that ran on a removed node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostPod {
+    pub pod: ObjectRef,
+    /// The workload that owns it (Deployment, StatefulSet, DaemonSet, Job), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<ObjectRef>,
+    pub fate: PodFate,
+}
+
+/// What becomes of a pod whose node is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fate", rename_all = "kebab-case")]
+pub enum PodFate {
+    /// Its controller makes a new one elsewhere once it is evicted (after its
+    /// `node.kubernetes.io/unreachable` toleration, in seconds).
+    Rescheduled { toleration_s: Option<i64> },
+    /// A DaemonSet's pod: it belonged to that node.
+    GoesWithNode,
+    /// Nothing brings it back without a person: why.
+    Unrecoverable { reason: String },
 }
 
 /// How a step ends.

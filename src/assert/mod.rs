@@ -3,6 +3,7 @@
 
 mod order;
 mod probes;
+mod prunes;
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,7 @@ pub fn evaluate(expect: &Expect, timeline: &Timeline, object_checks: &[ObjectChe
     if expect.order {
         out.push(order::followed(timeline));
     }
+    out.extend(prunes::prune_assertions(&expect.pruned, &expect.kept, timeline));
     out
 }
 
@@ -76,6 +78,10 @@ fn recovery_within_budget(expect: &Expect, timeline: &Timeline, r: &Recovery) ->
     against_budget(name, r.rto_ms, budget_ms, |took, over| match (took, over) {
         (Some(t), None) => format!("{what} in {} (budget {budget})", ms(t)),
         (Some(t), Some(o)) => format!("{what} in {}, over the budget of {budget} by {}", ms(t), ms(o)),
+        (None, _) if timeline.stopped_early.is_some() => format!(
+            "not {what}: stopped waiting before the budget of {budget}, the outcome being certain: {}",
+            not_ready_summary(timeline)
+        ),
         (None, _) => format!("not {what} within {budget}: {}", not_ready_summary(timeline)),
     })
 }
@@ -363,6 +369,8 @@ mod tests {
             probes: vec![],
             order: false,
             complete: true,
+            pruned: vec![],
+            kept: vec![],
         }
     }
 
@@ -434,6 +442,20 @@ mod tests {
         let a = evaluate(&expect(30), &timeline(Some(42_000), false), &[]);
         assert!(!a[0].passed);
         assert_eq!(a[0].message, "recovered in 42.0s, over the budget of 30s by 12.0s");
+    }
+
+    #[test]
+    fn a_recovery_stopped_early_says_so_rather_than_blaming_the_budget() {
+        let mut t = timeline(None, true);
+        t.stopped_early = Some("Pod/ledger/store-1 cannot come back".into());
+        let a = evaluate(&expect(30), &t, &[]);
+        assert!(!a[0].passed);
+        assert!(
+            a[0].message
+                .starts_with("not recovered: stopped waiting before the budget of 30s, the outcome being certain: "),
+            "{}",
+            a[0].message
+        );
     }
 
     #[test]

@@ -44,25 +44,7 @@ impl Step for KillNode {
     }
 
     fn check(&self, facts: &ScenarioFacts) -> Result<(), ScenarioError> {
-        if facts.existing_context.is_some() {
-            return Err(ScenarioError::at(
-                facts.file,
-                &self.node.referenced,
-                "kill-node: only kind clusters created by drill have node containers to kill",
-            ));
-        }
-        if !facts.kind_nodes.iter().any(|n| n == self.node.value.as_str()) {
-            return Err(ScenarioError::at(
-                facts.file,
-                &self.node.referenced,
-                format!(
-                    "kill-node: the kind config has no node {:?}; its nodes are: {}",
-                    self.node.value.as_str(),
-                    facts.kind_nodes.join(", ")
-                ),
-            ));
-        }
-        Ok(())
+        check_node(self.kind(), &self.node, facts)
     }
 
     fn inject<'a>(&'a self, cx: &'a mut dyn StepContext, step: usize) -> LocalBoxFuture<'a, Result<Client>> {
@@ -101,4 +83,27 @@ impl Step for KillNode {
         }
         .boxed_local()
     }
+}
+
+/// A node step's check: the cluster is one drill creates, and its kind config has the node.
+pub(super) fn check_node(kind: &str, node: &Spanned<Label>, facts: &ScenarioFacts) -> Result<(), ScenarioError> {
+    if facts.existing_context.is_some() {
+        return Err(ScenarioError::at(
+            facts.file,
+            &node.referenced,
+            format!("{kind}: only kind clusters created by drill have node containers"),
+        ));
+    }
+    if !facts.kind_nodes.iter().any(|n| n == node.value.as_str()) {
+        return Err(ScenarioError::at(
+            facts.file,
+            &node.referenced,
+            format!(
+                "{kind}: the kind config has no node {:?}; its nodes are: {}",
+                node.value.as_str(),
+                facts.kind_nodes.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }

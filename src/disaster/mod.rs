@@ -20,6 +20,8 @@ mod delete_pods;
 mod drift;
 mod git_revert;
 mod kill_node;
+mod prune;
+mod remove_node;
 mod resume;
 mod suspend;
 
@@ -34,6 +36,8 @@ pub use delete_pods::DeletePods;
 pub use drift::Drift;
 pub use git_revert::GitRevert;
 pub use kill_node::KillNode;
+pub use prune::Prune;
+pub use remove_node::RemoveNode;
 pub use resume::Resume;
 pub use suspend::Suspend;
 
@@ -133,6 +137,10 @@ register_steps! {
     /// Kill a node's container abruptly (SIGKILL, a power cut), then start it again;
     /// recovered once every pod that was Ready on the node runs again.
     KillNode(KillNode),
+    /// Lose a worker for good: its container deleted, its Node left NotReady. Recovered
+    /// once every pod a controller makes again runs Ready on another node; a pod that
+    /// cannot come back (its volume lived on that node) is named.
+    RemoveNode(RemoveNode),
     /// Delete the pods a label selector matches, as a node drain or an eviction does:
     /// their controllers make new ones, which read their config afresh.
     DeletePods(DeletePods),
@@ -155,6 +163,9 @@ register_steps! {
     /// Argo CD only: roll one Application back to an earlier entry of its sync history,
     /// as the UI's "History and rollback" does, and watch what auto-sync does next.
     ArgocdHistoryRollback(HistoryRollback),
+    /// Make objects by hand (labelled like an app's), commit a change that drops objects
+    /// from Git, and check what the engine pruned and what it left.
+    Prune(Prune),
     /// Delete CRDs (an operator uninstalled) and with them every custom resource; recovered
     /// once the engine has put back the CRDs and every custom resource.
     DeleteCrds(delete_crds::DeleteCrds),

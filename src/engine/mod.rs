@@ -50,6 +50,13 @@ pub fn manifest_version(manifest: &str, kind: EngineKind) -> Option<String> {
     })
 }
 
+/// Labels and annotations, as (key, value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+}
+
 /// A GitOps engine a run drives.
 pub trait Engine: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> EngineKind;
@@ -98,6 +105,11 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
 
     /// An app named in a scenario: a Flux Kustomization or an Argo CD Application.
     fn app_ref(&self, app: &str) -> ObjectRef;
+
+    /// The labels and annotations the engine puts on an object `app` applies (what a
+    /// person copies when making one by hand "like the others"); `group` is the object's
+    /// API group ("" for the core group).
+    fn ownership_marks(&self, app: &ObjectRef, group: &str, object: &ObjectRef) -> Marks;
 
     /// Pauses (Flux: suspend; Argo CD: auto-sync off) or resumes one app; returns the
     /// other apps that had to be paused or resumed with it (a self-healing parent).

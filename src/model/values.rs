@@ -227,6 +227,22 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// An object by kind, namespace and name, as `expect.pruned` and `expect.kept` name it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ObjectName {
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectName {
+    pub fn to_ref(&self) -> crate::event::ObjectRef {
+        crate::event::ObjectRef::new(&self.kind, self.namespace.as_deref().unwrap_or_default(), &self.name)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DriftExpect {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::{DrillEvent, EventKind, ObjectRef};
+use crate::event::{DrillEvent, EventKind, LostPod, ObjectRef, PodFate};
 use crate::human::ms;
 
 /// How long every pull attempt of an image must have been refused as missing.
@@ -141,6 +141,45 @@ pub fn missing_image(
     })
 }
 
+/// Settled when every workload still waited for lost a pod that nothing brings back
+/// with a removed node (`remove-node`): its volume lived there, or the Node holds it.
+pub fn lost_with_node(events: &[DrillEvent], waiting_for: &[(ObjectRef, String)]) -> Option<Settled> {
+    let lost: Vec<(&str, &LostPod, &str)> = events
+        .iter()
+        .filter_map(|ev| match &ev.kind {
+            EventKind::NodeRemoved { node, pods, .. } => Some((node, pods)),
+            _ => None,
+        })
+        .flat_map(|(node, pods)| {
+            pods.iter().filter_map(move |p| match &p.fate {
+                PodFate::Unrecoverable { reason } => Some((node.as_str(), p, reason.as_str())),
+                _ => None,
+            })
+        })
+        .collect();
+    let workloads: Vec<&ObjectRef> = waiting_for
+        .iter()
+        .map(|(o, _)| o)
+        .filter(|o| matches!(o.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet"))
+        .collect();
+    let held = |w: &ObjectRef| lost.iter().find(|(_, p, _)| p.workload.as_ref() == Some(w));
+    if workloads.is_empty() || !workloads.iter().all(|w| held(w).is_some()) {
+        return None;
+    }
+    let (node, pod, reason) = held(workloads[0])?;
+    let mut waiting: Vec<String> = workloads.iter().map(|w| w.to_string()).collect();
+    waiting.extend(
+        waiting_for
+            .iter()
+            .filter(|(o, _)| !workloads.contains(&o))
+            .map(|(o, _)| o.to_string()),
+    );
+    Some(Settled {
+        cause: format!("{} cannot come back after node {node} was removed: {reason}", pod.pod),
+        waiting,
+    })
+}
+
 /// Whether workload `o` owns `pod` by the names its controllers give pods
 /// (`<deployment>-<hash>-<id>`, `<statefulset>-<n>`, `<daemonset>-<id>`).
 fn owns(o: &ObjectRef, pod: &ObjectRef) -> bool {
@@ -246,5 +285,49 @@ mod tests {
         let timeout = "Failed to pull image \"x\": dial tcp 10.0.0.1:5000: i/o timeout";
         let events = [refused(10_000, timeout), refused(25_000, timeout)];
         assert_eq!(missing_image(&events, 90_000, 60_000, &waiting()), None);
+    }
+
+    #[test]
+    fn a_workload_whose_pod_went_with_a_removed_node_settles_once_it_is_all_that_waits() {
+        let lost = |fate| LostPod {
+            pod: ObjectRef::new("Pod", "ledger", "ledger-1"),
+            workload: Some(ObjectRef::new("Deployment", "ledger", "ledger")),
+            fate,
+        };
+        let removed = |fate| {
+            [at(
+                5_000,
+                EventKind::NodeRemoved {
+                    step: 0,
+                    node: "w1".into(),
+                    pods: vec![lost(fate)],
+                },
+            )]
+        };
+        let ledger = (ObjectRef::new("Deployment", "ledger", "ledger"), "0/1 available".into());
+        let web = (ObjectRef::new("Deployment", "ledger", "web"), "1/2 available".into());
+        let ks = (
+            ObjectRef::new("Kustomization", "flux-system", "ledger"),
+            "HealthCheckFailed".into(),
+        );
+        let pinned = removed(PodFate::Unrecoverable {
+            reason: "its volume lived on node w1".into(),
+        });
+        let s = lost_with_node(&pinned, &[ks.clone(), ledger.clone()]).expect("settled");
+        assert!(
+            s.cause.contains("Pod/ledger/ledger-1 cannot come back after node w1"),
+            "{}",
+            s.cause
+        );
+        assert_eq!(
+            s.waiting,
+            vec!["Deployment/ledger/ledger", "Kustomization/flux-system/ledger"]
+        );
+        // Another workload may still come back: not settled yet.
+        assert!(lost_with_node(&pinned, &[ledger.clone(), web]).is_none());
+        // Only the engine waits (its next check): nothing settled by this rule.
+        assert!(lost_with_node(&pinned, std::slice::from_ref(&ks)).is_none());
+        let rescheduled = removed(PodFate::Rescheduled { toleration_s: Some(20) });
+        assert!(lost_with_node(&rescheduled, &[ledger]).is_none());
     }
 }

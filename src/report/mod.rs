@@ -280,6 +280,9 @@ pub struct Report {
     /// in, and its attempts.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub probes: Vec<crate::timeline::ProbeTiming>,
+    /// What prune steps found: each object dropped from Git or made by hand, pruned or left.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub prunes: Vec<crate::timeline::PruneRecord>,
 }
 
 impl Report {
@@ -353,6 +356,7 @@ impl Report {
             versions: timeline.versions.clone(),
             evidence: timeline.evidence.clone(),
             probes: timeline.probes.clone(),
+            prunes: timeline.prunes.clone(),
         }
     }
 
@@ -584,6 +588,7 @@ pub(crate) mod fixtures {
             }],
             order_breaks: Vec::new(),
             order_checked: 0,
+            prunes: vec![],
         };
         let assertions = vec![
             Assertion {

@@ -87,6 +87,7 @@ impl Progress {
             | EventKind::Degraded { .. }
             | EventKind::DegradeTimedOut { .. }
             | EventKind::Suspended { .. }
+            | EventKind::PruneChecked { .. }
             | EventKind::Action { .. } => self.change_text(&ev.kind),
             EventKind::ProbeStarted { probe, target } => format!("  probing   {target} as {probe}"),
             EventKind::ProbeDown { probe, detail } => {
@@ -94,10 +95,7 @@ impl Progress {
             }
             EventKind::ProbeUp { probe } => self.paint("32", &format!("  probe {probe}: served")),
             EventKind::EvidenceSaved { files } => {
-                format!(
-                    "  evidence  {} file(s) saved beside the report (evidence/)",
-                    files.len()
-                )
+                format!("  evidence  {} file(s) saved beside the report (evidence/)", files.len())
             }
             EventKind::Versions(v) => match (&v.engine, &v.kubernetes) {
                 (Some(engine), Some(k8s)) => format!("  running   {engine} on Kubernetes {k8s}"),
@@ -107,6 +105,7 @@ impl Progress {
             | EventKind::ImagePulling { .. }
             | EventKind::ImagePresent { .. }
             | EventKind::ProbeTotals { .. }
+            | EventKind::NodeRemoved { .. } // the step's note says what the node took
             | EventKind::RunFinished => return,
         };
         // Progress is best effort: a closed stderr must not end the run.
@@ -116,6 +115,13 @@ impl Progress {
     /// What the steps changed: hand edits and their fate, commits, pauses, actions.
     fn change_text(&self, kind: &EventKind) -> String {
         match kind {
+            EventKind::PruneChecked {
+                object, by_hand, gone, ..
+            } => format!(
+                "  {} {object} ({})",
+                if *gone { "pruned   " } else { "left     " },
+                if *by_hand { "made by hand" } else { "dropped from Git" }
+            ),
             EventKind::DriftApplied { object, fields, .. } => format!(
                 "  hand edit {object}: {}",
                 fields

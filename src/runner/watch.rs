@@ -11,6 +11,10 @@ use crate::event::{EventKind, ObjectRef};
 use crate::observe::kubelet::PullFact;
 use crate::observe::{Received, Update};
 
+/// How often, at most, a wait asks whether its outcome is settled: the question reads the
+/// window's events, and a large fleet sends updates many times a second.
+const SETTLED_EVERY: Duration = Duration::from_secs(1);
+
 impl Run<'_> {
     pub(super) fn state_deleted_in(&self, namespaces: &[String]) -> Vec<ObjectRef> {
         self.events
@@ -34,9 +38,7 @@ impl Run<'_> {
         };
         let (root, source) = engine.roots();
         let mut declared = crate::observe::settled::DeclaredSince::new();
-        // Whether the outcome is settled is asked at most once a second: the question reads
-        // the window's events, and a large fleet sends updates many times a second (its
-        // grace periods are a minute).
+        // Whether the outcome is settled is asked at most every SETTLED_EVERY.
         let mut settled_asked: Option<Instant> = None;
         loop {
             // Judge only on everything the watchers have reported so far.
@@ -59,7 +61,12 @@ impl Run<'_> {
                         .map(|o| format!("{o} (hand edit not overwritten by Git yet)")),
                 )
                 .collect();
-            if self.opts.fail_fast && settled_asked.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            // A question skipped for the rate is asked again when the rate allows, even
+            // if no update comes (the last one may be what settles it).
+            let mut ask_again = None;
+            if self.opts.fail_fast && settled_asked.is_some_and(|at| at.elapsed() < SETTLED_EVERY) {
+                ask_again = settled_asked.map(|at| at + SETTLED_EVERY);
+            } else if self.opts.fail_fast {
                 settled_asked = Some(Instant::now());
                 if let Some(settled) = self.settled_failure(&status.waiting_for, &mut declared) {
                     let reason = settled.describe();
@@ -83,6 +90,7 @@ impl Run<'_> {
                 _ = tokio::time::sleep_until(deadline) => return (false, waiting.join("; ")),
                 // Re-print what is being waited for even when nothing changes.
                 _ = tokio::time::sleep(Duration::from_secs(21)) => continue,
+                _ = tokio::time::sleep_until(ask_again.unwrap_or(deadline)), if ask_again.is_some() => continue,
             };
             match update {
                 Some(u) => self.apply(u),
@@ -101,6 +109,7 @@ impl Run<'_> {
         let (events, now) = (self.window_events(), self.clock.elapsed_ms());
         settled::missing_image(events, now, settled::MISSING_IMAGE_GRACE_MS, waiting_for)
             .or_else(|| settled::declared_failure(now, settled::DECLARED_GRACE_MS, waiting_for, declared))
+            .or_else(|| settled::lost_with_node(events, waiting_for))
     }
 
     /// The events since the last step began (or the run, before any step).

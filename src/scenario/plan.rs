@@ -77,6 +77,14 @@ impl Plan {
             disaster.as_step().check(&facts)?;
         }
         check_expect(&scenario.expect, file)?;
+        let prunes = scenario.disasters.iter().any(|d| d.kind() == "prune");
+        let judges_prunes = !scenario.expect.pruned.is_empty() || !scenario.expect.kept.is_empty();
+        if judges_prunes && !prunes {
+            return Err(ScenarioError::in_file(
+                file,
+                "expect.pruned / expect.kept judge what a `prune` step checked; add a prune step to disasters",
+            ));
+        }
         super::probe::check_probes(&scenario.expect.probes, file)?;
         check_versions(&scenario.engine, file)?;
 

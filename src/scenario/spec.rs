@@ -330,6 +330,13 @@ pub struct Expect {
     /// custom resource Git declares fails (default true; false skips the check).
     #[serde(default = "yes")]
     pub complete: bool,
+    /// After `prune` steps: objects the engine must have deleted (dropped from Git, or
+    /// made by hand with an app's marks).
+    #[serde(default)]
+    pub pruned: Vec<crate::model::ObjectName>,
+    /// After `prune` steps: objects the engine must have left in the cluster.
+    #[serde(default)]
+    pub kept: Vec<crate::model::ObjectName>,
 }
 
 /// `expect.regression: {rto: 25%, window: 10}`.

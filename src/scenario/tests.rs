@@ -131,6 +131,49 @@ fn kill_node_must_name_a_node_of_the_kind_config() {
 }
 
 #[test]
+fn remove_node_takes_a_worker_of_the_kind_config() {
+    let remove = |node: &str| {
+        VALID.replace(
+            "  - kill-node:\n      node: worker",
+            &format!("  - remove-node:\n      node: {node}"),
+        )
+    };
+    let err = error_of(&remove("control-plane"));
+    assert!(err.starts_with("scenario.yaml:17:13: "), "{err}");
+    assert!(err.contains("takes the cluster with it"), "{err}");
+    let err = error_of(&remove("worker3"));
+    assert!(
+        err.contains("remove-node: the kind config has no node \"worker3\""),
+        "{err}"
+    );
+    let (_dir, file) = fixture(&remove("worker2"));
+    load(&file).expect("a worker may be removed");
+}
+
+#[test]
+fn a_prune_makes_only_what_a_name_suffices_for_and_its_expectations_need_it() {
+    let prune = |kind: &str| {
+        VALID.replace(
+            "  - kill-node:\n      node: worker",
+            &format!(
+                "  - prune:\n      message: retire\n      edits: []\n      by-hand:\n        - {{kind: {kind}, namespace: users, name: flags, labelled-as: users-api}}"
+            ),
+        )
+    };
+    let err = error_of(&prune("Deployment"));
+    assert!(err.starts_with("scenario.yaml:20:18: "), "{err}");
+    assert!(err.contains("use one of ConfigMap, Secret, ServiceAccount"), "{err}");
+    // A ConfigMap passes that check; the fixture's empty edit list is what is refused next.
+    let err = error_of(&prune("ConfigMap"));
+    assert!(err.contains("prune: list at least one edit"), "{err}");
+    let kept = "expect:\n  kept: [{kind: ConfigMap, namespace: users, name: flags}]\n";
+    let err = error_of(&VALID.replace("expect:\n", kept));
+    assert!(err.contains("add a prune step to disasters"), "{err}");
+    let err = error_of(&prune("ConfigMap").replace("expect:\n", kept));
+    assert!(!err.contains("add a prune step"), "{err}");
+}
+
+#[test]
 fn protected_namespaces_are_refused() {
     let err = error_of(&VALID.replace("namespaces: [users]", "namespaces: [kube-system]"));
     assert!(err.starts_with("scenario.yaml:14:"), "{err}");

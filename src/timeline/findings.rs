@@ -3,7 +3,7 @@
 
 use super::objects::Objects;
 use super::{DriftRecord, StepTiming};
-use crate::event::{EventKind, FieldDrift};
+use crate::event::{EventKind, FieldDrift, PodFate};
 use crate::human::{ms, short_commit};
 
 /// What the other concerns folded from the same event and before it.
@@ -37,7 +37,11 @@ impl Findings {
                 disaster,
                 description,
                 ..
-            } if matches!(disaster.as_str(), "delete-namespace" | "delete-cluster" | "kill-node") => {
+            } if matches!(
+                disaster.as_str(),
+                "delete-namespace" | "delete-cluster" | "kill-node" | "remove-node"
+            ) =>
+            {
                 self.change(*step, description.clone(), None);
             }
             EventKind::DriftApplied {
@@ -70,6 +74,19 @@ impl Findings {
             EventKind::Degraded { step, objects } => {
                 let what: Vec<String> = objects.iter().map(|(o, why)| format!("{o}: {why}")).collect();
                 self.degraded(*step, &what, seen.steps);
+            }
+            // A pod nothing brings back is a finding whatever the verdict.
+            EventKind::NodeRemoved { step, node, pods } => {
+                for p in pods {
+                    if let PodFate::Unrecoverable { reason } = &p.fate {
+                        let of = p.workload.as_ref().map(|w| format!(" ({w})")).unwrap_or_default();
+                        self.found.push(format!(
+                            "step {} (remove-node {node}): {}{of} cannot come back: {reason}",
+                            step + 1,
+                            p.pod
+                        ));
+                    }
+                }
             }
             // Healthy again: later breakage is judged against later changes.
             EventKind::Recovered { .. } => self.changes.clear(),

@@ -16,6 +16,7 @@ mod objects;
 mod order;
 mod phases;
 mod probes;
+mod prunes;
 mod recoveries;
 mod steps;
 #[cfg(test)]
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::phases::kinds_ending;
 pub use self::probes::{Outage, ProbeTiming};
+pub use self::prunes::PruneRecord;
 use crate::event::{DrillEvent, EventKind, FieldDrift, ObjectRef};
 use crate::scenario::{PhaseName, StepOutcome};
 
@@ -328,6 +330,8 @@ pub struct Timeline {
     /// many such pairs were judged.
     pub order_breaks: Vec<String>,
     pub order_checked: u64,
+    /// What prune steps found pruned or left.
+    pub prunes: Vec<PruneRecord>,
 }
 
 impl Timeline {
@@ -380,6 +384,7 @@ struct Fold {
     versions: crate::event::Versions,
     evidence: Vec<String>,
     probes: probes::Probes,
+    prunes: prunes::Prunes,
 }
 
 impl Fold {
@@ -412,6 +417,7 @@ impl Fold {
         self.objects.apply(now, &ev.kind, self.window);
         self.images.apply(now, &ev.kind);
         self.probes.apply(now, &ev.kind);
+        self.prunes.apply(&ev.kind);
         let seen = findings::Seen {
             steps: self.steps.list(),
             overwritten,
@@ -453,6 +459,8 @@ impl Fold {
         let (order_breaks, order_checked) = self.objects.order();
         let order_breaks = order_breaks.to_vec();
         findings.extend(order_breaks.iter().cloned());
+        let prunes = self.prunes.finish();
+        findings.extend(prunes.iter().map(PruneRecord::finding));
         Timeline {
             scenario: self.scenario,
             run_id: self.run_id,
@@ -475,6 +483,7 @@ impl Fold {
             probes: self.probes.finish(self.finished_ms),
             order_breaks,
             order_checked,
+            prunes,
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The damage itself, as small functions the steps call: they only do the damage and
 //! return when it is complete (the namespace is gone, the node is down).
 
+pub mod by_hand;
 pub mod live_edit;
+mod node_loss;
 mod pods;
 
+pub use node_loss::{NodeLoss, assess as assess_node_loss, await_rescheduled, remove_node};
 pub use pods::{DeletedPods, PodsOnNode, await_replaced, await_restarted, delete_pods, pods_on_node};
 
 use std::time::Duration;

@@ -126,7 +126,7 @@ pub async fn await_restarted(
     .await
 }
 
-fn is_ready(p: &Pod) -> bool {
+pub(super) fn is_ready(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
         && p.status
             .as_ref()
@@ -154,7 +154,7 @@ fn started_since(p: &Pod, since: jiff::Timestamp) -> bool {
 /// Watches the pods `config` selects until `done` holds for those listed (by uid), or
 /// until `deadline` (false). `done` is first asked once the initial listing is complete,
 /// so an empty map means none is left, never "not listed yet".
-async fn watch_pods_until(
+pub(super) async fn watch_pods_until(
     api: Api<Pod>,
     config: watcher::Config,
     deadline: Instant,

@@ -439,6 +439,19 @@ impl Engine for ArgoCd {
         }
     }
 
+    fn ownership_marks(&self, app: &ObjectRef, group: &str, object: &ObjectRef) -> crate::engine::Marks {
+        // Argo CD 3 tracks by annotation (`<app>:<group>/<kind>:<namespace>/<name>`);
+        // label tracking, still common, reads the instance label.
+        let id = format!(
+            "{}:{group}/{}:{}/{}",
+            app.name, object.kind, object.namespace, object.name
+        );
+        crate::engine::Marks {
+            labels: vec![("app.kubernetes.io/instance".into(), app.name.clone())],
+            annotations: vec![("argocd.argoproj.io/tracking-id".into(), id)],
+        }
+    }
+
     fn set_paused<'a>(
         &'a self,
         client: &'a Client,

@@ -307,6 +307,16 @@ impl Engine for Flux {
         app_ref(app)
     }
 
+    fn ownership_marks(&self, app: &ObjectRef, _group: &str, _object: &ObjectRef) -> crate::engine::Marks {
+        crate::engine::Marks {
+            labels: vec![
+                ("kustomize.toolkit.fluxcd.io/name".into(), app.name.clone()),
+                ("kustomize.toolkit.fluxcd.io/namespace".into(), app.namespace.clone()),
+            ],
+            annotations: Vec::new(),
+        }
+    }
+
     fn set_paused<'a>(
         &'a self,
         client: &'a Client,
