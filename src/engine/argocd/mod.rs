@@ -312,9 +312,50 @@ pub async fn set_auto_sync(client: &Client, app: &ObjectRef, on: bool) -> Result
             .pointer("/spec/syncPolicy/automated")
             .filter(|a| !a.is_null())
             .map(Value::to_string);
-        patch_auto_sync(&api, app, Value::Null, automated, paused_parent).await?;
+        patch_auto_sync(&api, app, Value::Null, automated.clone(), paused_parent.clone()).await?;
+        // A sync already under way is not stopped by the pause: the parent's would put
+        // the child's auto-sync back from Git, the child's would overwrite what a person
+        // does next. Let them finish, then pause the child again if its parent undid it.
+        let mut running: Vec<&str> = vec![app.name.as_str()];
+        running.extend(paused_parent.as_deref());
+        await_operations_done(&api, &running).await?;
+        let again = serde_json::to_value(
+            api.get(&app.name)
+                .await
+                .with_context(|| format!("failed to read {app}"))?,
+        )?;
+        if again
+            .pointer("/spec/syncPolicy/automated")
+            .is_some_and(|a| !a.is_null())
+        {
+            patch_auto_sync(&api, app, Value::Null, automated, paused_parent).await?;
+        }
     }
     Ok(others)
+}
+
+/// How long a pause waits for sync operations already under way.
+const OPERATIONS_DONE_WITHIN: Duration = Duration::from_secs(60);
+
+/// Waits (watching) until none of the Applications `names` has a sync operation
+/// requested or running, or OPERATIONS_DONE_WITHIN passes: the pause then goes on, and
+/// the step's own checks say what happened.
+async fn await_operations_done(api: &Api<DynamicObject>, names: &[&str]) -> Result<()> {
+    let idle = |app: Option<&DynamicObject>| {
+        let Some(v) = app.and_then(|a| serde_json::to_value(a).ok()) else {
+            return true;
+        };
+        let requested = v.get("operation").is_some_and(|o| !o.is_null());
+        let running = v.pointer("/status/operationState/phase").and_then(Value::as_str) == Some("Running");
+        !requested && !running
+    };
+    let all = futures::future::try_join_all(names.iter().map(|name| await_condition(api.clone(), name, idle)));
+    match tokio::time::timeout(OPERATIONS_DONE_WITHIN, all).await {
+        Ok(done) => done
+            .map(|_| ())
+            .context("failed to watch the Applications' sync operations"),
+        Err(_) => Ok(()),
+    }
 }
 
 async fn patch_auto_sync(
