@@ -32,6 +32,9 @@ pub struct Observation {
     pub wave: Option<i64>,
     /// Argo CD: the last sync operation (`status.operationState`), if any.
     pub operation: Option<SyncOperation>,
+    /// Flux: Ready is Unknown only because a reconcile of the current generation is under
+    /// way (reason Progressing): a periodic re-check, unless the spec or revision changed.
+    pub rechecking: bool,
 }
 
 /// An Argo CD sync operation as the Application's status reports it.
@@ -61,6 +64,7 @@ impl Observation {
             last_handled: None,
             wave: None,
             operation: None,
+            rechecking: false,
         }
     }
 }

@@ -55,6 +55,7 @@ pub fn observe(rules: &EngineRules, kind: &str, v: &Value) -> Observation {
         last_handled: None,
         wave: None,
         operation: None,
+        rechecking: false,
     };
     if WORKLOAD_KINDS.contains(&kind) {
         workload(kind, v, &mut o);

@@ -39,8 +39,29 @@ pub struct Recovery {
 
 impl ClusterState {
     /// Records an observation; returns the previous one for the same object.
-    pub fn apply(&mut self, o: Observation) -> Option<Observation> {
+    pub fn apply(&mut self, mut o: Observation) -> Option<Observation> {
+        self.keep_ready_while_rechecking(&mut o);
         self.objects.insert(o.object.clone(), o)
+    }
+
+    /// An engine object that was Ready and is only being re-checked (a reconcile of the
+    /// same generation under way, the same revision applied) still counts as Ready, with
+    /// its Ready's reason and time: Flux sets Ready to Unknown for every periodic
+    /// reconcile, and on a large fleet some are always mid-reconcile, so "everything
+    /// Ready at once" would never hold. Not after a damage that awaits a fresh reconcile.
+    fn keep_ready_while_rechecking(&self, o: &mut Observation) {
+        if !o.rechecking || o.ready || !o.present || self.awaiting_reconcile.contains_key(&o.object) {
+            return;
+        }
+        let Some(prev) = self.objects.get(&o.object) else {
+            return;
+        };
+        if prev.ready && prev.present && prev.revision == o.revision {
+            o.ready = true;
+            o.reason.clone_from(&prev.reason);
+            o.message.clone_from(&prev.message);
+            o.api_transition = prev.api_transition;
+        }
     }
 
     pub fn get(&self, r: &ObjectRef) -> Option<&Observation> {
@@ -290,6 +311,38 @@ mod tests {
         state.apply(a);
         state.apply(obs("Deployment", "users", "users-api", true));
         (state, root, src)
+    }
+
+    #[test]
+    fn a_re_check_of_what_was_ready_still_counts_unless_a_fresh_reconcile_is_awaited() {
+        let (mut state, _, _) = fleet();
+        let apps = ObjectRef::new("Kustomization", "flux-system", "apps");
+        let recheck = |revision: &str| {
+            let mut a = obs("Kustomization", "flux-system", "apps", false);
+            a.rechecking = true;
+            a.revision = Some(revision.into());
+            a.inventory = vec![ObjectRef::new("Deployment", "users", "users-api")];
+            a
+        };
+        state.apply(recheck("main@sha1:c0ffee"));
+        let a = state.get(&apps).unwrap();
+        assert!(a.ready, "a periodic re-check keeps Ready");
+        assert_eq!(a.reason, "Ready", "with the Ready's own reason");
+        // Applying another revision is not a re-check.
+        state.apply(recheck("main@sha1:beef"));
+        assert!(!state.get(&apps).unwrap().ready);
+        // Nor is one after a damage whose reconcile is awaited.
+        let (mut state, _, _) = fleet();
+        state.objects_deleted(
+            &[ObjectRef::new("Deployment", "users", "users-api")],
+            jiff::Timestamp::now(),
+        );
+        state.apply(recheck("main@sha1:c0ffee"));
+        assert!(!state.get(&apps).unwrap().ready);
+        // Nor the first reconcile of an object never Ready.
+        let mut fresh = ClusterState::default();
+        fresh.apply(recheck("main@sha1:c0ffee"));
+        assert!(!fresh.get(&apps).unwrap().ready);
     }
 
     #[test]

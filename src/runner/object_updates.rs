@@ -18,7 +18,12 @@ impl Run<'_> {
         if self.engine.as_ref().is_some_and(|e| (e.rules().saw_drift)(&o)) {
             self.engine_event(&o.object, "");
         }
-        let previous = self.state.apply(o.clone());
+        let object = o.object.clone();
+        let previous = self.state.apply(o);
+        // What the state kept (a re-check of what was Ready stays Ready).
+        let Some(o) = self.state.get(&object).cloned() else {
+            return;
+        };
         if previous.is_none() {
             self.emit(EventKind::ObjectObserved {
                 object: o.object.clone(),

@@ -74,6 +74,8 @@ fn judge(v: &Value, o: &mut Observation) {
         .and_then(Value::as_str)
         .unwrap_or("no Ready condition yet")
         .to_string();
+    let ready_status = ready.and_then(|c| c.get("status")).and_then(Value::as_str);
+    o.rechecking = ready_status == Some("Unknown") && o.reason == "Progressing" && current;
     if ready_true && !current {
         o.reason = "StaleGeneration".into();
         o.message = format!(
