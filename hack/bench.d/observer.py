@@ -3,7 +3,8 @@
 
 It shares nothing with drill: its own kube client (kubectl's raw watch streams), its own
 readiness rules (kubectl rollout status's for Deployments; kstatus's for Flux objects:
-Ready=True at the current generation) and its own clock reading, taken the moment each
+Ready=True at the current generation, and, as drill documents, a re-check of what was
+Ready at the same revision still Ready) and its own clock reading, taken the moment each
 watch event's line arrives.
 
   observer.py watch KUBECONFIG OUT.json
@@ -37,6 +38,26 @@ def condition(obj: dict, kind: str) -> dict:
     return {}
 
 
+def revision(obj: dict) -> str:
+    status = obj.get("status", {}) or {}
+    return status.get("lastAppliedRevision") or status.get("lastAttemptedRevision") or ""
+
+
+def rechecking(kind: str, obj: dict) -> bool:
+    """A Flux reconcile of the same generation under way (Ready Unknown, Progressing):
+    what drill counts as still Ready when the revision is the one last Ready at. The rule
+    is written here again, from its description, not taken from drill."""
+    if kind == "Deployment":
+        return False
+    meta, status = obj.get("metadata", {}), obj.get("status", {}) or {}
+    c = condition(obj, "Ready")
+    return (
+        c.get("status") == "Unknown"
+        and c.get("reason") == "Progressing"
+        and status.get("observedGeneration", 0) == meta.get("generation", 0)
+    )
+
+
 def ready(kind: str, obj: dict) -> bool:
     meta, status = obj.get("metadata", {}), obj.get("status", {}) or {}
     current = status.get("observedGeneration", 0) >= meta.get("generation", 0)
@@ -53,6 +74,7 @@ def ready(kind: str, obj: dict) -> bool:
 
 def watch(kubeconfig: str, kind: str, path: str, seen: dict, lock: threading.Lock) -> None:
     """Follows one kind forever; a watch that ends (or whose CRD is not there yet) restarts."""
+    ready_at: dict = {}  # the revision each object was last Ready at
     while True:
         proc = subprocess.Popen(
             ["kubectl", "--kubeconfig", kubeconfig, "get", "--raw", f"{path}?watch=true"],
@@ -74,6 +96,12 @@ def watch(kubeconfig: str, kind: str, path: str, seen: dict, lock: threading.Loc
             is_ready = event["type"] != "DELETED" and ready(kind, obj)
             with lock:
                 changes = seen.setdefault(key, [])
+                if is_ready:
+                    ready_at[key] = revision(obj)
+                elif event["type"] == "DELETED":
+                    ready_at.pop(key, None)
+                elif changes and changes[-1][1] and rechecking(kind, obj) and ready_at.get(key) == revision(obj):
+                    is_ready = True
                 if not changes or changes[-1][1] != is_ready:
                     changes.append([round(now), is_ready])
         proc.wait()
