@@ -86,11 +86,14 @@ pub async fn clean_up_after(why: &str) {
     }
     let current = CURRENT.lock().ok().and_then(|mut c| c.take());
     let Some(current) = current else { return };
+    // Listen before saying so: a signal sent on reading the line must not fall between
+    // the line and the listener (a new tokio listener does not see earlier signals).
+    let listeners = CleanupSignals::listen();
     eprintln!(
         "{why}: deleting cluster {} (two more interrupts skip this; then run `drill clean`)",
         current.cluster
     );
-    let skipped = delete_unless_interrupted_twice(&current.cluster, &current.kubeconfig).await;
+    let skipped = delete_unless_interrupted_twice(&current.cluster, &current.kubeconfig, listeners).await;
     if current.mirror && !skipped {
         let removed = match bollard::Docker::connect_with_local_defaults() {
             Ok(docker) => crate::cluster::mirror::remove(&docker, &current.cluster).await,
@@ -103,11 +106,27 @@ pub async fn clean_up_after(why: &str) {
     let _ = std::fs::remove_dir_all(&current.work_dir);
 }
 
+/// SIGINT and SIGTERM listeners for the cleanup.
+struct CleanupSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl CleanupSignals {
+    /// None when the signals cannot be listened to (the cleanup then just runs).
+    fn listen() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Self {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+}
+
 /// Deletes the cluster; the first signal meanwhile is said and ignored, the second
 /// stops waiting. Returns whether the deletion was skipped.
-async fn delete_unless_interrupted_twice(cluster: &str, kubeconfig: &Path) -> bool {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+async fn delete_unless_interrupted_twice(cluster: &str, kubeconfig: &Path, listeners: Option<CleanupSignals>) -> bool {
+    let Some(CleanupSignals { mut int, mut term }) = listeners else {
         // No signal handling: just delete.
         if let Err(err) = crate::cluster::kind::delete_cluster_fully(cluster, Some(kubeconfig)).await {
             eprintln!("failed to delete cluster {cluster}: {err:#}; run `drill clean`");
