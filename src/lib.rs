@@ -21,6 +21,7 @@ pub mod model;
 pub mod observe;
 pub mod profile;
 pub mod repo_auth;
+pub mod repo_ssh;
 pub mod report;
 pub mod resources;
 pub mod runlock;

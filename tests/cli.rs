@@ -833,7 +833,7 @@ fn a_flux_bootstrap_layout_is_followed_and_a_partial_or_unreachable_one_refused_
         "{out}"
     );
 
-    // Keeping an ssh URL needs a deploy key drill cannot restore yet: said before any cluster.
+    // Keeping an ssh URL needs a deploy key: without one, said before any cluster.
     let scenario = bootstrap_repo(dir.path(), true);
     let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
@@ -843,7 +843,51 @@ fn a_flux_bootstrap_layout_is_followed_and_a_partial_or_unreachable_one_refused_
         ),
         "{err}"
     );
-    assert!(err.contains("cannot restore an ssh deploy key"), "{err}");
+    assert!(err.contains("gives no engine.flux.repo.ssh-key"), "{err}");
+    // With one, the source is kept; a key for a checkout drill serves over HTTP is not.
+    let key = dir.path().join("deploy_key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "drill-test", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let public = std::fs::read_to_string(dir.path().join("deploy_key.pub")).unwrap();
+    std::fs::write(dir.path().join("known_hosts"), format!("github.com {public}")).unwrap();
+    let with_key = std::fs::read_to_string(&scenario).unwrap().replace(
+        "repo: {path: .}",
+        "repo: {path: ., ssh-key: {key-file: deploy_key, known-hosts-file: known_hosts}}",
+    );
+    std::fs::write(&scenario, &with_key).unwrap();
+    let (code, out, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ssh://git@github.com/acme/fleet"), "{out}");
+    // A key with a passphrase cannot be used unattended: named with its file.
+    let locked = dir.path().join("locked_key");
+    std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "secret", "-f"])
+        .arg(&locked)
+        .status()
+        .unwrap();
+    std::fs::write(
+        &scenario,
+        with_key.replace("key-file: deploy_key", "key-file: locked_key"),
+    )
+    .unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("locked_key") && err.contains("passphrase"), "{err}");
+    std::fs::write(
+        &scenario,
+        with_key.replace("keep-source-url: true", "keep-source-url: false"),
+    )
+    .unwrap();
+    let (code, _, err) = drill(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("engine.flux.repo.ssh-key: drill serves this checkout to the cluster over HTTP"),
+        "{err}"
+    );
 
     // A partial folder names the file that is there and the one missing.
     std::fs::remove_file(dir.path().join("clusters/prod/flux-system/gotk-components.yaml")).unwrap();

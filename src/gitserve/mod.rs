@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use tokio::process::Command;
 
 use crate::repo_auth::RepoAuth;
+use crate::repo_ssh::SshIdentity;
 
 mod http;
 pub use http::{GitServer, Limits};
@@ -269,11 +270,25 @@ fn inside_work_tree(work: &Path, file: &str) -> Result<PathBuf> {
 /// The commit `git_ref` names in a remote repository (`git ls-remote`), so a run pins
 /// what the cluster must reach. Credentials go in the environment, never on the command
 /// line, where other users could read them; git never prompts.
-pub async fn remote_commit(url: &str, git_ref: &str, auth: Option<&RepoAuth>) -> Result<String> {
+pub async fn remote_commit(
+    url: &str,
+    git_ref: &str,
+    auth: Option<&RepoAuth>,
+    ssh: Option<&SshIdentity>,
+) -> Result<String> {
     let mut cmd = Command::new("git");
     cmd.args(["ls-remote", "--", url, git_ref])
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null());
+    // The key's folder lives until ls-remote has answered.
+    let _key_files = match ssh {
+        Some(ssh) => {
+            let (dir, command) = ssh.git_ssh_command()?;
+            cmd.env("GIT_SSH_COMMAND", command).env_remove("SSH_AUTH_SOCK");
+            Some(dir)
+        }
+        None => None,
+    };
     if let Some(auth) = auth {
         cmd.env("GIT_CONFIG_COUNT", "1")
             .env("GIT_CONFIG_KEY_0", "http.extraHeader")
@@ -506,15 +521,20 @@ mod tests {
         let server = GitServer::start(repo, "127.0.0.1:0".parse().unwrap(), Some(auth.clone()))
             .await
             .unwrap();
-        let err = remote_commit(&server.url(), BRANCH, None).await.unwrap_err();
+        let err = remote_commit(&server.url(), BRANCH, None, None).await.unwrap_err();
         assert!(format!("{err:#}").contains("cannot read"), "{err:#}");
         let wrong = RepoAuth {
             password: "guess".into(),
             ..auth.clone()
         };
-        assert!(remote_commit(&server.url(), BRANCH, Some(&wrong)).await.is_err());
-        assert_eq!(remote_commit(&server.url(), BRANCH, Some(&auth)).await.unwrap(), served);
-        let err = remote_commit(&server.url(), "nope", Some(&auth)).await.unwrap_err();
+        assert!(remote_commit(&server.url(), BRANCH, Some(&wrong), None).await.is_err());
+        assert_eq!(
+            remote_commit(&server.url(), BRANCH, Some(&auth), None).await.unwrap(),
+            served
+        );
+        let err = remote_commit(&server.url(), "nope", Some(&auth), None)
+            .await
+            .unwrap_err();
         assert!(format!("{err:#}").contains("no branch or tag \"nope\""), "{err:#}");
     }
 

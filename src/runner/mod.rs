@@ -104,6 +104,8 @@ struct Run<'a> {
     secrets: Vec<(crate::scenario::SecretName, serde_json::Value)>,
     /// `repo.credentials`, read at preflight; None once lost with the cluster.
     repo_auth: Option<crate::secrets::RepoAuth>,
+    /// `repo.ssh-key`, for drill's own reads of an ssh:// source.
+    repo_ssh: Option<crate::repo_ssh::SshIdentity>,
     /// The branch the engine follows: drill's served branch, or the remote's `ref`.
     branch: String,
     /// `images: mirror`: the pull-through cache, once started (it outlives cluster loss).
@@ -167,6 +169,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         engine: None,
         secrets: Vec::new(),
         repo_auth: None,
+        repo_ssh: None,
         branch: gitserve::BRANCH.to_string(),
         mirror: None,
         watch_failures: Default::default(),
@@ -180,38 +183,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         run_id: run_id.to_string(),
     });
     run.note_start_versions();
-    // A kind cluster lives and dies with the Docker daemon: its loss ends the run.
-    let docker = Docker::connect_with_local_defaults()
-        .ok()
-        .filter(|_| matches!(plan.scenario.cluster, ClusterSpec::Kind(_)));
-    // Followed only when it answers now: a daemon that never ran did not go away.
-    let docker = match docker {
-        Some(d) if d.ping().await.is_ok() => Some(d),
-        _ => None,
-    };
-    let outcome = match docker {
-        Some(docker) => {
-            let lost = crate::cluster::daemon::lost(docker);
-            tokio::pin!(lost);
-            tokio::select! {
-                r = run.execute(run_id) => match r {
-                    // A request can fail a moment before the daemon's event stream breaks
-                    // (a stopping daemon removes its socket first and closes the stream
-                    // when it exits): when the daemon is gone, it is the cause to name.
-                    Err(e) => match tokio::time::timeout(Duration::from_secs(3), &mut lost).await {
-                        Ok(message) => Err(e.context(message)),
-                        Err(_) => match crate::cluster::daemon::unreachable().await {
-                            Some(why) => Err(e.context(crate::cluster::daemon::message(Some("still open"), &why))),
-                            None => Err(e),
-                        },
-                    },
-                    ok => ok,
-                },
-                message = &mut lost => Err(anyhow!(message)),
-            }
-        }
-        None => run.execute(run_id).await,
-    };
+    let outcome = run.execute_while_docker_lives(run_id).await;
     // A panicked watch made every wait stop short: that, not a verdict, is the outcome.
     let outcome = run.watch_panic.clone().map_or(outcome, |why| Err(anyhow!(why)));
     let evidence = run.save_evidence(outcome.is_err()).await;
@@ -220,6 +192,45 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
     run.teardown().await;
     let error = outcome.err().map(|e| format!("{e:#}"));
     verdict(plan, run, error, evidence)
+}
+
+impl Run<'_> {
+    /// Executes the run; a kind cluster lives and dies with the Docker daemon, so the
+    /// daemon's loss ends it, named as the cause.
+    async fn execute_while_docker_lives(&mut self, run_id: &str) -> anyhow::Result<()> {
+        // A kind cluster lives and dies with the Docker daemon: its loss ends the run.
+        let docker = Docker::connect_with_local_defaults()
+            .ok()
+            .filter(|_| matches!(self.plan.scenario.cluster, ClusterSpec::Kind(_)));
+        // Followed only when it answers now: a daemon that never ran did not go away.
+        let docker = match docker {
+            Some(d) if d.ping().await.is_ok() => Some(d),
+            _ => None,
+        };
+        match docker {
+            Some(docker) => {
+                let lost = crate::cluster::daemon::lost(docker);
+                tokio::pin!(lost);
+                tokio::select! {
+                    r = self.execute(run_id) => match r {
+                        // A request can fail a moment before the daemon's event stream breaks
+                        // (a stopping daemon removes its socket first and closes the stream
+                        // when it exits): when the daemon is gone, it is the cause to name.
+                        Err(e) => match tokio::time::timeout(Duration::from_secs(3), &mut lost).await {
+                            Ok(message) => Err(e.context(message)),
+                            Err(_) => match crate::cluster::daemon::unreachable().await {
+                                Some(why) => Err(e.context(crate::cluster::daemon::message(Some("still open"), &why))),
+                                None => Err(e),
+                            },
+                        },
+                        ok => ok,
+                    },
+                    message = &mut lost => Err(anyhow!(message)),
+                }
+            }
+            None => self.execute(run_id).await,
+        }
+    }
 }
 
 /// The finished run's events folded into its timeline, judged, and reported.
@@ -359,6 +370,7 @@ impl Run<'_> {
             None => {}
         }
         self.repo_auth = preflight.repo_auth;
+        self.repo_ssh = preflight.repo_ssh;
         for message in preflight.warnings {
             self.emit(EventKind::Warning { message });
         }

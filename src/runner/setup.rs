@@ -143,9 +143,13 @@ impl Run<'_> {
             RepoSource::Remote { url, git_ref, .. } => {
                 // Also the preflight of the credentials: a wrong token fails here, not
                 // ten minutes into a wait.
-                let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref())
+                let commit = gitserve::remote_commit(url, git_ref, self.repo_auth.as_ref(), self.repo_ssh.as_ref())
                     .await
-                    .context("repo.url")?;
+                    .with_context(|| match &self.repo_ssh {
+                        // A refused deploy key is the likelier cause than the URL: name it.
+                        Some(ssh) => format!("repo.url with repo.ssh-key ({})", ssh.origin),
+                        None => "repo.url".to_string(),
+                    })?;
                 self.note(&format!(
                     "syncing from {url} branch {git_ref} at {}",
                     &commit[..12.min(commit.len())]
@@ -453,7 +457,7 @@ pub(super) fn engine_for(plan: &crate::scenario::Plan, install: Option<PathBuf>)
                 .as_ref()
                 .context("the scenario has no engine.flux")?;
             // drill's Git server asks a per-run credential when no other is named.
-            let credentials = plan.repo.credentials().is_some() || plan.serves_repo();
+            let credentials = plan.repo.credentials().is_some() || plan.repo.ssh_key().is_some() || plan.serves_repo();
             let flux = engine::flux::Flux::new(install, spec.path.as_str().to_string(), spec.interval.0, credentials);
             Ok(match plan.flux_layout.clone() {
                 Some(layout) => std::sync::Arc::new(flux.with_layout(layout)),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::spec::{ClusterSpec, Credentials, EngineKind, EngineSpec, Repo, Scenario, SecretName};
+use super::spec::{ClusterSpec, Credentials, EngineKind, EngineSpec, Repo, Scenario, SecretName, SshKey};
 use crate::disaster::Disaster;
 use crate::disaster::validate::{ScenarioFacts, Sequence};
 use crate::engine::flux::layout::{self, BootstrapLayout};
@@ -39,6 +39,8 @@ pub enum RepoSource {
         url: String,
         git_ref: String,
         credentials: Option<Credentials>,
+        /// The deploy key of an ssh:// source.
+        ssh_key: Option<SshKey>,
     },
 }
 
@@ -47,6 +49,14 @@ impl RepoSource {
     pub fn credentials(&self) -> Option<&Credentials> {
         match self {
             RepoSource::Local { credentials, .. } | RepoSource::Remote { credentials, .. } => credentials.as_ref(),
+        }
+    }
+
+    /// The ssh deploy key secret-bootstrap restores (and drill's preflight reads with).
+    pub fn ssh_key(&self) -> Option<&SshKey> {
+        match self {
+            RepoSource::Remote { ssh_key, .. } => ssh_key.as_ref(),
+            RepoSource::Local { .. } => None,
         }
     }
 }
@@ -99,7 +109,15 @@ impl Plan {
             }
         };
         let repo = match engine_repo(&scenario.engine, engine) {
-            Some(repo) => resolve_repo(repo, &base, file)?,
+            Some(repo) => {
+                if repo.ssh_key().is_some() && engine == EngineKind::Argocd {
+                    return Err(ScenarioError::in_file(
+                        file,
+                        "engine.argocd.repo.ssh-key: drill restores ssh deploy keys for Flux only, not yet for Argo CD",
+                    ));
+                }
+                resolve_repo(repo, &base, file)?
+            }
             None => return Err(ScenarioError::in_file(file, "engine: no repo")),
         };
         let mut plan = Plan {
@@ -143,7 +161,15 @@ impl Plan {
             }
             None => None,
         };
+        let ssh_key = flux.repo.ssh_key().cloned();
         if !flux.keep_source_url {
+            if ssh_key.is_some() && local.is_some() {
+                return Err(ScenarioError::in_file(
+                    &self.file,
+                    "engine.flux.repo.ssh-key: drill serves this checkout to the cluster over HTTP; an ssh deploy key \
+                     is for gotk-sync.yaml's ssh:// URL, kept with engine.flux.keep-source-url: true",
+                ));
+            }
             self.flux_layout = found;
             return Ok(());
         }
@@ -153,43 +179,15 @@ impl Plan {
                 "engine.flux.keep-source-url: the bootstrap path of a local checkout must hold flux-system/gotk-sync.yaml (a fleet made by `flux bootstrap`)",
             ));
         };
-        let url = &found.source_url;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ScenarioError::in_file(
-                &found.sync,
-                format!(
-                    "GitRepository flux-system: spec.url {url:?}: engine.flux.keep-source-url needs an http(s) URL; \
-                     drill cannot restore an ssh deploy key yet. Rehearse from drill's served copy (leave keep-source-url unset)"
-                ),
-            ));
-        }
         let credentials = self.repo.credentials().cloned();
-        let secret = &found.source_secret;
-        match (secret, &credentials) {
-            (Some(name), None) => {
-                return Err(ScenarioError::in_file(
-                    &found.sync,
-                    format!(
-                        "GitRepository flux-system: spec.secretRef names Secret {name}, and the scenario restores no repo.credentials"
-                    ),
-                ));
-            }
-            (Some(name), Some(_)) if name != crate::engine::flux::REPO_SECRET => {
-                return Err(ScenarioError::in_file(
-                    &found.sync,
-                    format!(
-                        "GitRepository flux-system: spec.secretRef names Secret {name}; drill restores repo.credentials as Secret {}",
-                        crate::engine::flux::REPO_SECRET
-                    ),
-                ));
-            }
-            _ => {}
-        }
+        check_kept_source(&found, ssh_key.is_some(), credentials.is_some())?;
+        let url = &found.source_url;
         let branch = found.source_branch.clone().unwrap_or_else(|| "master".into());
         self.repo = RepoSource::Remote {
             url: url.clone(),
             git_ref: branch,
             credentials,
+            ssh_key,
         };
         self.flux_layout = Some(found);
         Ok(())
@@ -394,6 +392,7 @@ fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, Sce
             path,
             git_ref,
             credentials,
+            ..
         } => {
             let dir = base.join(path);
             let Ok(canonical) = dir.canonicalize() else {
@@ -422,10 +421,12 @@ fn resolve_repo(repo: &Repo, base: &Path, file: &Path) -> Result<RepoSource, Sce
             url,
             git_ref,
             credentials,
+            ssh_key,
         } => Ok(RepoSource::Remote {
             url: url.clone(),
             git_ref: git_ref.clone(),
             credentials: credentials.clone(),
+            ssh_key: ssh_key.clone(),
         }),
     }
 }
@@ -460,6 +461,75 @@ fn check_expect(expect: &super::spec::Expect, file: &Path) -> Result<(), Scenari
             file,
             format!("expect.regression.window: {} runs; a median needs 3 to 1000", r.window),
         ));
+    }
+    Ok(())
+}
+
+/// The source a `keep-source-url` run keeps must be reachable with what the scenario
+/// restores: an ssh:// URL with an ssh deploy key (restored under `flux bootstrap`'s
+/// Secret name), an http(s) URL with its credentials when it names a Secret.
+fn check_kept_source(found: &BootstrapLayout, has_ssh_key: bool, has_credentials: bool) -> Result<(), ScenarioError> {
+    let url = &found.source_url;
+    let ssh = url.starts_with("ssh://");
+    if !(ssh || url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ScenarioError::in_file(
+            &found.sync,
+            format!(
+                "GitRepository flux-system: spec.url {url:?}: engine.flux.keep-source-url needs an ssh:// or http(s) URL"
+            ),
+        ));
+    }
+    match (ssh, has_ssh_key, &found.source_secret) {
+        (true, false, _) => {
+            return Err(ScenarioError::in_file(
+                &found.sync,
+                format!(
+                    "GitRepository flux-system: spec.url {url:?} is ssh://, and the scenario gives no engine.flux.repo.ssh-key \
+                     (the deploy key and the host's known_hosts) to restore"
+                ),
+            ));
+        }
+        (false, true, _) => {
+            return Err(ScenarioError::in_file(
+                &found.sync,
+                format!(
+                    "GitRepository flux-system: spec.url {url:?} is not ssh://, and engine.flux.repo.ssh-key is for ssh"
+                ),
+            ));
+        }
+        (true, true, secret) if secret.as_deref() != Some(crate::engine::flux::REPO_SECRET) => {
+            return Err(ScenarioError::in_file(
+                &found.sync,
+                format!(
+                    "GitRepository flux-system: spec.secretRef is {secret:?}; drill restores the ssh deploy key as Secret {} \
+                     (what `flux bootstrap` names it), so the source must name that",
+                    crate::engine::flux::REPO_SECRET
+                ),
+            ));
+        }
+        _ => {}
+    }
+    let secret = &found.source_secret;
+    match (secret, has_credentials) {
+        (Some(_), false) if ssh => {}
+        (Some(name), false) => {
+            return Err(ScenarioError::in_file(
+                &found.sync,
+                format!(
+                    "GitRepository flux-system: spec.secretRef names Secret {name}, and the scenario restores no repo.credentials"
+                ),
+            ));
+        }
+        (Some(name), true) if name != crate::engine::flux::REPO_SECRET => {
+            return Err(ScenarioError::in_file(
+                &found.sync,
+                format!(
+                    "GitRepository flux-system: spec.secretRef names Secret {name}; drill restores repo.credentials as Secret {}",
+                    crate::engine::flux::REPO_SECRET
+                ),
+            ));
+        }
+        _ => {}
     }
     Ok(())
 }

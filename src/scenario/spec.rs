@@ -169,11 +169,13 @@ pub enum Repo {
         path: String,
         git_ref: String,
         credentials: Option<Credentials>,
+        ssh_key: Option<SshKey>,
     },
     Remote {
         url: String,
         git_ref: String,
         credentials: Option<Credentials>,
+        ssh_key: Option<SshKey>,
     },
 }
 
@@ -182,6 +184,66 @@ impl Repo {
         match self {
             Repo::Local { credentials, .. } | Repo::Remote { credentials, .. } => credentials.as_ref(),
         }
+    }
+
+    pub fn ssh_key(&self) -> Option<&SshKey> {
+        match self {
+            Repo::Local { ssh_key, .. } | Repo::Remote { ssh_key, .. } => ssh_key.as_ref(),
+        }
+    }
+}
+
+/// An ssh deploy key for a Git host reached over `ssh://` (a `flux bootstrap` repo's
+/// gotk-sync.yaml URL, kept with `engine.flux.keep-source-url`, or `url: ssh://...`):
+/// drill's preflight reads the host with it (`git ls-remote`), so a key the host refuses
+/// fails before any cluster exists, and secret-bootstrap restores it as the source's
+/// Secret (`identity`, `known_hosts`). Flux only. Each from a file (relative to the
+/// scenario file) or an environment variable, never the scenario file itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SshKey {
+    /// The private key file (OpenSSH or PEM format, no passphrase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// The environment variable holding the private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_env: Option<String>,
+    /// A known_hosts file naming the Git host's public key (`ssh-keyscan HOST`, checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts_file: Option<String>,
+    /// The environment variable holding those known_hosts lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts_env: Option<String>,
+}
+
+impl SshKey {
+    /// Where the private key comes from.
+    pub fn key(&self) -> KeySource {
+        match (&self.key_file, &self.key_env) {
+            (Some(file), _) => KeySource::KeyFile(file.clone()),
+            (None, Some(var)) => KeySource::KeyEnv(var.clone()),
+            (None, None) => KeySource::KeyEnv(String::new()),
+        }
+    }
+
+    /// Where the known_hosts lines come from.
+    pub fn known_hosts(&self) -> KeySource {
+        match (&self.known_hosts_file, &self.known_hosts_env) {
+            (Some(file), _) => KeySource::KeyFile(file.clone()),
+            (None, Some(var)) => KeySource::KeyEnv(var.clone()),
+            (None, None) => KeySource::KeyEnv(String::new()),
+        }
+    }
+
+    /// Exactly one source for each half.
+    fn check(&self) -> Result<(), String> {
+        let one = |a: &Option<String>, b: &Option<String>, what: &str| match (a, b) {
+            (Some(_), Some(_)) => Err(format!("repo.ssh-key: give {what}-file or {what}-env, not both")),
+            (None, None) => Err(format!("repo.ssh-key: missing {what}-file or {what}-env")),
+            _ => Ok(()),
+        };
+        one(&self.key_file, &self.key_env, "key")?;
+        one(&self.known_hosts_file, &self.known_hosts_env, "known-hosts")
     }
 }
 
@@ -199,17 +261,28 @@ pub struct RawRepo {
     pub git_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<SshKey>,
 }
 
 impl TryFrom<RawRepo> for Repo {
     type Error = String;
 
     fn try_from(raw: RawRepo) -> Result<Self, String> {
+        if let Some(key) = &raw.ssh_key {
+            key.check()?;
+            if raw.credentials.is_some() {
+                return Err(
+                    "repo: give either `credentials:` (https, basic auth) or `ssh-key:` (ssh://), not both".into(),
+                );
+            }
+        }
         match (raw.path, raw.url) {
             (Some(path), None) => Ok(Repo::Local {
                 path,
                 git_ref: raw.git_ref.unwrap_or_else(|| "HEAD".into()),
                 credentials: raw.credentials,
+                ssh_key: raw.ssh_key,
             }),
             (None, Some(url)) => {
                 let scheme_ok = ["http://", "https://", "ssh://"].iter().any(|s| url.starts_with(s));
@@ -218,10 +291,22 @@ impl TryFrom<RawRepo> for Repo {
                         "repo: url {url:?} must start with http://, https:// or ssh:// (Flux accepts no other scheme)"
                     ));
                 }
+                match (url.starts_with("ssh://"), &raw.ssh_key) {
+                    (true, None) => {
+                        return Err(format!(
+                            "repo: url {url:?} is ssh://, and the scenario gives no `ssh-key:` (a deploy key and the host's known_hosts)"
+                        ));
+                    }
+                    (false, Some(_)) => {
+                        return Err(format!("repo: `ssh-key:` is for an ssh:// url, and {url:?} is not one"));
+                    }
+                    _ => {}
+                }
                 Ok(Repo::Remote {
                     url,
                     git_ref: raw.git_ref.unwrap_or_else(|| "main".into()),
                     credentials: raw.credentials,
+                    ssh_key: raw.ssh_key,
                 })
             }
             (Some(_), Some(_)) => Err("repo: give either `path:` or `url:`, not both".into()),

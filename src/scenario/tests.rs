@@ -247,6 +247,37 @@ fn repo_needs_exactly_one_of_path_and_url() {
 }
 
 #[test]
+fn an_ssh_url_needs_exactly_one_ssh_key() {
+    let ssh = |extra: &str| {
+        VALID.replace(
+            "      path: fleet",
+            &format!("      url: ssh://git@git.example/fleet{extra}"),
+        )
+    };
+    let err = error_of(&ssh(""));
+    assert!(err.contains("is ssh://, and the scenario gives no `ssh-key:`"), "{err}");
+    let key = "\n      ssh-key: {key-file: k, known-hosts-env: HOSTS}";
+    let err = error_of(&ssh(&format!(
+        "{key}\n      credentials: {{username-env: U, password-env: P}}"
+    )));
+    assert!(
+        err.contains("either `credentials:` (https, basic auth) or `ssh-key:` (ssh://)"),
+        "{err}"
+    );
+    let err = error_of(&ssh(
+        "\n      ssh-key: {key-file: k, key-env: K, known-hosts-env: HOSTS}",
+    ));
+    assert!(err.contains("give key-file or key-env, not both"), "{err}");
+    let err = error_of(&ssh("\n      ssh-key: {key-file: k}"));
+    assert!(err.contains("missing known-hosts-file or known-hosts-env"), "{err}");
+    let err = error_of(&VALID.replace(
+        "      path: fleet",
+        &format!("      url: https://git.example/fleet{key}"),
+    ));
+    assert!(err.contains("`ssh-key:` is for an ssh:// url"), "{err}");
+}
+
+#[test]
 fn existing_clusters_cannot_be_destroyed() {
     let text = VALID
         .replace("  kind:\n    config: kind.yaml", "  existing:\n    context: prod")

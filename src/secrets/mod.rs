@@ -9,7 +9,8 @@ use anyhow::{Context, Result, bail};
 use bech32::{Bech32, Hrp};
 use serde_json::{Value, json};
 
-use crate::scenario::{KeySource, Plan, RepoSource, SealedSecretsKey, SecretName, SopsAge};
+use crate::repo_ssh::{SshIdentity, read_source};
+use crate::scenario::{KeySource, Plan, RepoSource, SealedSecretsKey, SecretName, SopsAge, SshKey};
 
 pub mod sealed;
 
@@ -30,6 +31,9 @@ pub struct Preflight {
     /// `repo.credentials`: the engine's repo secret is built from them (its shape is
     /// the engine's), and drill's own Git server demands them.
     pub repo_auth: Option<RepoAuth>,
+    /// `repo.ssh-key`: drill's `git ls-remote` of the ssh:// source uses it (its Secret is
+    /// among `restored`).
+    pub repo_ssh: Option<SshIdentity>,
     pub warnings: Vec<String>,
 }
 
@@ -51,6 +55,22 @@ pub fn preflight(plan: &Plan) -> Result<Preflight> {
         (None, Some(dir)) => warnings.extend(sealed_secrets_without_key(plan, dir)),
         (None, None) => {}
     }
+    let repo_ssh = match (&plan.repo, plan.repo.ssh_key()) {
+        (RepoSource::Remote { url, .. }, Some(key)) => {
+            let id = ssh_identity(key, url, &base).context("engine.flux.repo.ssh-key")?;
+            restored.push(Restored {
+                source: SecretName::RepoCredentials,
+                manifest: id.flux_secret(crate::engine::flux::REPO_SECRET, "flux-system"),
+                description: format!(
+                    "flux-system/{} (ssh deploy key for {url}, from {})",
+                    crate::engine::flux::REPO_SECRET,
+                    id.origin
+                ),
+            });
+            Some(id)
+        }
+        _ => None,
+    };
     // drill's own Git server always asks a credential: the one the scenario names, else
     // one made for this run.
     let repo_auth = match plan.repo.credentials() {
@@ -61,8 +81,22 @@ pub fn preflight(plan: &Plan) -> Result<Preflight> {
     Ok(Preflight {
         restored,
         repo_auth,
+        repo_ssh,
         warnings,
     })
+}
+
+/// The deploy key and known_hosts, checked for shape and for `url`'s host; the host
+/// itself is asked later, by `git ls-remote`, before any cluster exists.
+fn ssh_identity(key: &SshKey, url: &str, base: &Path) -> Result<SshIdentity> {
+    let (text, origin) = read_source(key.key_file.as_deref(), key.key_env.as_deref(), base, "ssh deploy key")?;
+    let (hosts, hosts_origin) = read_source(
+        key.known_hosts_file.as_deref(),
+        key.known_hosts_env.as_deref(),
+        base,
+        "known_hosts",
+    )?;
+    SshIdentity::new(text, origin, hosts, &hosts_origin, url)
 }
 
 /// The SOPS age key, checked against every SOPS file of a local fleet.
