@@ -40,6 +40,19 @@ async fn git(dir: &Path, args: &[&str]) -> Result<String> {
     run_git(dir, args, true).await
 }
 
+/// Reads the checkout the scenario names, with plumbing only (rev-parse, cat-file: no
+/// hook, no fsmonitor runs). The user named it, so it is trusted whoever owns it: drill
+/// in a container reads a bind-mounted checkout owned by the host's user, which git's
+/// ownership check (meant for repositories found by walking up into someone else's
+/// folder) would refuse. Git takes that trust from the command line only.
+async fn read_checkout(folder: &Path, args: &[&str]) -> Result<String> {
+    let trusted: Vec<&str> = ["-c", "safe.directory=*"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .collect();
+    run_git(folder, &trusted, false).await
+}
+
 /// Runs `git` with drill's identity; `fixed_date` pins the dates to the epoch.
 async fn run_git(dir: &Path, args: &[&str], fixed_date: bool) -> Result<String> {
     let mut cmd = Command::new("git");
@@ -77,7 +90,7 @@ impl ServedRepo {
         let folder = folder
             .canonicalize()
             .with_context(|| format!("repo path {} does not exist", folder.display()))?;
-        let source_commit = git(&folder, &["rev-parse", "--verify", &format!("{git_ref}^{{commit}}")])
+        let source_commit = read_checkout(&folder, &["rev-parse", "--verify", &format!("{git_ref}^{{commit}}")])
             .await
             .with_context(|| {
                 format!(
@@ -85,7 +98,7 @@ impl ServedRepo {
                     folder.display()
                 )
             })?;
-        let prefix = git(&folder, &["rev-parse", "--show-prefix"]).await?;
+        let prefix = read_checkout(&folder, &["rev-parse", "--show-prefix"]).await?;
         let tree_spec = match prefix.trim_end_matches('/') {
             "" => format!("{source_commit}^{{tree}}"),
             sub => format!("{source_commit}:{sub}"),
@@ -96,10 +109,10 @@ impl ServedRepo {
                 folder.display()
             )
         };
-        let tree = git(&folder, &["rev-parse", "--verify", &tree_spec])
+        let tree = read_checkout(&folder, &["rev-parse", "--verify", &tree_spec])
             .await
             .with_context(not_committed)?;
-        if git(&folder, &["cat-file", "-t", &tree]).await? != "tree" {
+        if read_checkout(&folder, &["cat-file", "-t", &tree]).await? != "tree" {
             bail!(not_committed());
         }
         let name = folder
@@ -125,7 +138,7 @@ impl ServedRepo {
         );
         // Objects come from the checkout's object store; the bare repo borrows them.
         let alternates = bare_dir.join("objects/info/alternates");
-        let common = git(&folder, &["rev-parse", "--git-common-dir"]).await?;
+        let common = read_checkout(&folder, &["rev-parse", "--git-common-dir"]).await?;
         let objects = folder.join(common).join("objects").canonicalize()?;
         tokio::fs::write(&alternates, format!("{}\n", objects.display())).await?;
         let served_commit = git(&bare_dir, &["commit-tree", &tree, "-m", &message]).await?;
