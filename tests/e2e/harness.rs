@@ -201,7 +201,7 @@ pub fn drill_run_beside<T: Send + 'static>(
 }
 
 /// A finished run: its report (held to its schema, its JUnit to the XSDs) and folder.
-fn ran(status: std::process::ExitStatus, stdout: &[u8], stderr: String) -> Run {
+pub fn ran(status: std::process::ExitStatus, stdout: &[u8], stderr: String) -> Run {
     eprintln!("{stderr}");
     let report: Value = serde_json::from_slice(stdout)
         .unwrap_or_else(|e| panic!("stdout is not a report ({e}): {}", String::from_utf8_lossy(stdout)));

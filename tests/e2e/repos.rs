@@ -16,13 +16,13 @@ use crate::harness::{
     ready_times_against_api,
 };
 
-fn kubectl_json(kubeconfig: &str, args: &[&str]) -> Value {
+pub(crate) fn kubectl_json(kubeconfig: &str, args: &[&str]) -> Value {
     let args: Vec<&str> = args.iter().copied().chain(["-o", "json"]).collect();
     serde_json::from_str(&crate::harness::kubectl(kubeconfig, &args)).unwrap()
 }
 
 /// The test bed profile without its Flux install: a run can only take the repo's.
-fn profile_without_flux_install(dir: &Path) -> (std::path::PathBuf, String) {
+pub(crate) fn profile_without_flux_install(dir: &Path) -> (std::path::PathBuf, String) {
     let text = std::fs::read_to_string(profile()).unwrap();
     let version = text
         .lines()
