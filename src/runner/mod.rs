@@ -306,6 +306,8 @@ impl Run<'_> {
     async fn execute(&mut self, run_id: &str) -> Result<()> {
         let plan = self.plan;
         let install = setup::resolve_install(plan, &self.opts.profile).await?;
+        // A manifest drill built lives in its own private folder until the run is over.
+        let _built_install = install.scratch;
         let engine = setup::engine_for(plan, install.path)?;
         self.engine = Some(engine.clone());
         if let Some(origin) = install.origin {

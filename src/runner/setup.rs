@@ -392,6 +392,9 @@ pub(super) struct Install {
     pub path: Option<PathBuf>,
     /// For the report: the repo's own, the profile's, or an upstream release.
     pub origin: Option<String>,
+    /// The private folder of a manifest drill built (a self-managed Argo CD's install
+    /// folder): removed when dropped.
+    pub scratch: Option<tempfile::TempDir>,
 }
 
 /// The engine's install: the repo's own (a `flux bootstrap` layout), else the profile's
@@ -406,6 +409,30 @@ pub(super) async fn resolve_install(plan: &crate::scenario::Plan, profile: &Prof
         return Ok(Install {
             path: Some(layout.components.clone()),
             origin: Some(format!("the repo's {}", layout.components_in_repo())),
+            scratch: None,
+        });
+    }
+    if let (Some(folder), Some(argocd)) = (&plan.argocd_install, &plan.scenario.engine.argocd) {
+        let shown = argocd.install_path.as_ref().map_or("", |p| p.as_str());
+        let release = argocd.version.as_deref().map(|v| (v, argocd.sha256.as_deref()));
+        // Made before any cluster, so not in the run's work folder (created with it).
+        let scratch = tempfile::Builder::new()
+            .prefix("drill-argocd-install-")
+            .tempdir()
+            .context("failed to create a folder for the built Argo CD install")?;
+        let out = scratch.path().join("install.yaml");
+        let built = engine::argocd::self_managed::build_install(
+            folder,
+            shown,
+            profile.argocd_install.as_deref(),
+            release,
+            &out,
+        )
+        .await?;
+        return Ok(Install {
+            path: Some(built.manifest),
+            origin: Some(built.origin),
+            scratch: Some(scratch),
         });
     }
     let (from_profile, release) = match plan.engine {
@@ -422,6 +449,7 @@ pub(super) async fn resolve_install(plan: &crate::scenario::Plan, profile: &Prof
         return Ok(Install {
             path: Some(path.clone()),
             origin: Some(format!("the profile's {}", path.display())),
+            scratch: None,
         });
     }
     let Some((Some(version), sha256)) = release else {
@@ -443,6 +471,7 @@ pub(super) async fn resolve_install(plan: &crate::scenario::Plan, profile: &Prof
             path.display()
         )),
         path: Some(path),
+        scratch: None,
     })
 }
 

@@ -26,6 +26,9 @@ pub struct Plan {
     /// A Flux fleet made by `flux bootstrap`, in a local checkout drill creates a cluster
     /// for: Flux is installed from its gotk-components.yaml and synced by its gotk-sync.yaml.
     pub flux_layout: Option<BootstrapLayout>,
+    /// A self-managed Argo CD's install folder in a local checkout (`install-path`),
+    /// built into the install manifest before any cluster is created.
+    pub argocd_install: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +132,10 @@ impl Plan {
             reverts: BTreeMap::new(),
             engine,
             flux_layout: None,
+            argocd_install: None,
         };
         plan.follow_flux_layout()?;
+        plan.follow_argocd_install()?;
         let served = matches!(plan.scenario.cluster, ClusterSpec::Kind(_));
         plan.reverts = check_steps(&plan.scenario.disasters, &plan.repo, served, file)?;
         plan.check_existing()?;
@@ -218,8 +223,44 @@ impl Plan {
         Ok(())
     }
 
-    /// What a `flux bootstrap` layout changes, in one line (None without one).
+    /// Finds `engine.argocd.install-path` in a local checkout drill creates a cluster for.
+    fn follow_argocd_install(&mut self) -> Result<(), ScenarioError> {
+        self.argocd_install = None;
+        let Some(rel) = (self.scenario.engine.argocd.as_ref())
+            .filter(|_| self.engine == EngineKind::Argocd)
+            .and_then(|a| a.install_path.as_ref())
+        else {
+            return Ok(());
+        };
+        let refuse = |why: &str| {
+            Err(ScenarioError::in_file(
+                &self.file,
+                format!("engine.argocd.install-path: {}: {why}", rel.as_str()),
+            ))
+        };
+        let (RepoSource::Local { dir, .. }, ClusterSpec::Kind(_)) = (&self.repo, &self.scenario.cluster) else {
+            return refuse(
+                "a self-managed install is built from a local checkout (`repo.path`) for a cluster drill creates",
+            );
+        };
+        let folder = dir.join(rel.as_str());
+        if crate::engine::argocd::kustomize::kustomization_file(&folder).is_none() {
+            return refuse(&format!("{} holds no kustomization.yaml", folder.display()));
+        }
+        self.argocd_install = Some(folder);
+        Ok(())
+    }
+
+    /// What a `flux bootstrap` layout or a self-managed Argo CD changes, in one line
+    /// (None without either).
     pub fn layout_note(&self) -> Option<String> {
+        if self.argocd_install.is_some() {
+            let rel = self.scenario.engine.argocd.as_ref()?.install_path.as_ref()?;
+            return Some(format!(
+                "self-managed Argo CD: installed from the repo's {} (built by drill before any cluster)",
+                rel.as_str()
+            ));
+        }
         let l = self.flux_layout.as_ref()?;
         let how = match &self.repo {
             RepoSource::Remote { .. } => "kept (engine.flux.keep-source-url)",
@@ -248,6 +289,7 @@ impl Plan {
         self.repo = resolve_repo(&repo, &base, &self.file)?;
         self.engine = engine;
         self.follow_flux_layout()?;
+        self.follow_argocd_install()?;
         self.check_existing()?;
         Ok(self)
     }

@@ -118,6 +118,14 @@ pub struct ArgoCdEngine {
     /// drill follows.
     #[serde(default)]
     pub root_app: Option<Label>,
+    /// A self-managed Argo CD: the repo's folder that installs Argo CD (a kustomization,
+    /// e.g. argocd/install, usually also synced by an Application of the root app-of-apps).
+    /// drill builds it (no kustomize binary; a subset, see the README) and installs Argo CD
+    /// from it instead of a profile's or a release's install.yaml. A remote base that is
+    /// upstream's install.yaml at a version comes from the profile's install of that
+    /// version or drill's release cache (`version:` fills it); drill downloads no other.
+    #[serde(default)]
+    pub install_path: Option<RelPath>,
     /// The engine's version, for a repo that does not pin its install (e.g. v2.9.5 /
     /// v3.2.11): its upstream release's install.yaml is fetched once ($DRILL_RELEASES_URL,
     /// default https://github.com), verified and cached. A profile's install manifest wins.

@@ -278,6 +278,35 @@ fn an_ssh_url_needs_exactly_one_ssh_key() {
 }
 
 #[test]
+fn a_self_managed_argocd_install_path_must_hold_a_kustomization_of_a_local_checkout() {
+    let argocd = "name: a\ncluster: {kind: {config: kind.yaml}}\nengine:\n  argocd:\n    repo: {path: fleet}\n    path: argocd/root\n    install-path: argocd/install\ndisasters: [{delete-cluster: {}}]\nexpect: {rto: 5m}\n";
+    let err = error_of(argocd);
+    assert!(
+        err.contains("engine.argocd.install-path: argocd/install:") && err.contains("holds no kustomization.yaml"),
+        "{err}"
+    );
+    let err = error_of(&argocd.replace("{path: fleet}", "{url: https://git.example/fleet}"));
+    assert!(err.contains("is built from a local checkout"), "{err}");
+    let (dir, file) = fixture(argocd);
+    std::fs::create_dir_all(dir.path().join("fleet/argocd/install")).unwrap();
+    std::fs::write(
+        dir.path().join("fleet/argocd/install/kustomization.yaml"),
+        "resources: []\n",
+    )
+    .unwrap();
+    let plan = load(&file).unwrap();
+    assert_eq!(
+        plan.argocd_install,
+        Some(dir.path().join("fleet/argocd/install").canonicalize().unwrap())
+    );
+    assert!(
+        plan.layout_note()
+            .unwrap()
+            .contains("installed from the repo's argocd/install")
+    );
+}
+
+#[test]
 fn existing_clusters_cannot_be_destroyed() {
     let text = VALID
         .replace("  kind:\n    config: kind.yaml", "  existing:\n    context: prod")

@@ -19,6 +19,7 @@ mod prune;
 mod repos;
 mod safety;
 mod secrets;
+mod selfmanaged;
 mod ssh;
 mod stateful;
 mod timing;

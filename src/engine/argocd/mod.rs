@@ -13,7 +13,9 @@ use kube::runtime::wait::await_condition;
 use kube::{Client, discovery};
 use serde_json::{Value, json};
 
+pub mod kustomize;
 pub mod readiness;
+pub mod self_managed;
 
 use std::path::PathBuf;
 
