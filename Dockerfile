@@ -18,7 +18,8 @@ ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
 ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
 
 # What every variant runs on. A base that already has git (the test bed's) installs nothing.
-# The checkout is bind-mounted and owned by someone else: git must still read it.
+# The checkout is bind-mounted and owned by someone else: drill trusts the one its scenario
+# names on its own; safe.directory here is for git run by hand in the container.
 FROM ${BASE_IMAGE} AS runtime
 RUN if ! command -v git >/dev/null || ! command -v tini >/dev/null; then \
       apt-get update && apt-get install -y --no-install-recommends \
