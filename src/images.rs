@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::fleet::reachable_files;
 
 /// The install manifest a run of `plan` would use, without downloading anything: the
-/// repo's own (`flux bootstrap`), the profile's, else a cached release of the version
-/// the scenario names.
+/// repo's own (`flux bootstrap`, or a self-managed Argo CD's folder, built), the
+/// profile's, else a cached release of the version the scenario names.
 pub fn install_of(plan: &crate::scenario::Plan, profile: &crate::profile::Profile) -> Option<std::path::PathBuf> {
     use crate::scenario::EngineKind;
     let (install, version) = match plan.engine {
@@ -23,7 +23,11 @@ pub fn install_of(plan: &crate::scenario::Plan, profile: &crate::profile::Profil
             plan.scenario.engine.flux.as_ref().and_then(|f| f.version.clone()),
         ),
         EngineKind::Argocd => (
-            profile.argocd_install.clone(),
+            (plan.argocd_install.as_deref())
+                .and_then(|f| {
+                    crate::engine::argocd::self_managed::built_for_listing(f, profile.argocd_install.as_deref())
+                })
+                .or(profile.argocd_install.clone()),
             plan.scenario.engine.argocd.as_ref().and_then(|a| a.version.clone()),
         ),
     };

@@ -1077,3 +1077,46 @@ fn clean_removes_old_half_written_reports_only() {
     assert!(!old.exists());
     assert!(fresh.exists() && other.exists() && report.exists());
 }
+
+/// `drill images` of a self-managed Argo CD lists the images of the repo's built install
+/// folder (its `images:` pin included), not the upstream manifest's.
+#[test]
+fn images_of_a_self_managed_argocd_come_from_the_built_install_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("fleet/.git")).unwrap();
+    std::fs::create_dir_all(d.join("fleet/argocd/install")).unwrap();
+    std::fs::create_dir_all(d.join("fleet/argocd/root")).unwrap();
+    std::fs::write(
+        d.join("fleet/argocd/install/install.yaml"),
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: argocd-application-controller}\nspec:\n  template:\n    spec:\n      containers:\n        - {name: c, image: quay.io/argoproj/argocd:v3.2.11}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("fleet/argocd/install/kustomization.yaml"),
+        "resources: [install.yaml]\nimages:\n  - {name: quay.io/argoproj/argocd, newTag: v3.2.12}\n",
+    )
+    .unwrap();
+    std::fs::copy("kind-configs/1node.yaml", d.join("kind.yaml")).unwrap();
+    let scenario = d.join("s.yaml");
+    std::fs::write(
+        &scenario,
+        "name: s\ncluster: {kind: {config: kind.yaml}}\nengine:\n  argocd:\n    repo: {path: fleet}\n    path: argocd/root\n    install-path: argocd/install\ndisasters: [{delete-cluster: {}}]\nexpect: {rto: 5m}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["images", scenario.to_str().unwrap()])
+        .env_remove("DRILL_PROFILE")
+        .env_remove("DRILL_ARGOCD_INSTALL")
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.lines().any(|l| l == "quay.io/argoproj/argocd:v3.2.12"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("v3.2.11"), "{stdout}");
+}

@@ -45,11 +45,9 @@ pub async fn build_install(
             "engine.argocd.install-path: the build has no StatefulSet argocd-application-controller: it does not install Argo CD"
         )));
     }
-    let text: Vec<String> = built.objects.iter().map(Value::to_string).collect();
     std::fs::create_dir_all(out.parent().unwrap_or(Path::new(".")))
         .with_context(|| format!("failed to create the folder of {}", out.display()))?;
-    // JSON documents are YAML: the install reads them as any manifest.
-    std::fs::write(out, text.join("\n---\n")).with_context(|| format!("failed to write {}", out.display()))?;
+    std::fs::write(out, manifest_text(&built.objects)).with_context(|| format!("failed to write {}", out.display()))?;
     let mut origin = format!("the repo's {shown} ({} objects, built by drill", built.objects.len());
     for (url, path) in &built.remote {
         origin.push_str(&format!("; {url} from {}", path.display()));
@@ -59,6 +57,28 @@ pub async fn build_install(
         manifest: out.to_path_buf(),
         origin,
     })
+}
+
+/// The build as a file to read, not install (`drill images`): nothing downloaded, kept in
+/// drill's cache under its content's hash. None when it cannot be built offline (the
+/// run itself then says why).
+pub fn built_for_listing(folder: &Path, profile_install: Option<&Path>) -> Option<PathBuf> {
+    let cache_root = release::cache_root().ok()?;
+    let resolve = |url: &str| resolve_remote(url, profile_install, &cache_root);
+    let built = kustomize::build(folder, &resolve).ok()?;
+    let text = manifest_text(&built.objects);
+    let hash = release::sha256_hex(text.as_bytes());
+    let path = cache_root
+        .join("builds")
+        .join(format!("argocd-install-{}.yaml", &hash[..16]));
+    std::fs::create_dir_all(path.parent()?).ok()?;
+    std::fs::write(&path, text).ok()?;
+    Some(path)
+}
+
+/// Objects as one manifest: JSON documents are YAML, read as any manifest.
+fn manifest_text(objects: &[Value]) -> String {
+    objects.iter().map(Value::to_string).collect::<Vec<_>>().join("\n---\n")
 }
 
 /// A remote resource: one of upstream's install manifests at a version, from the
