@@ -30,22 +30,67 @@ flux_api_version() {
     "$(module_dir "github.com/fluxcd/$c@$(flux_version "$c")")/go.mod"
 }
 
-# build_flux_controller NAME: static binary through a wrapper module (see wrapper_module).
-build_flux_controller() {
-  local c=$1 v out; v=$(flux_version "$c"); out=$(out_dir "flux-$c" "$v")
-  if ! built "$out"; then
-    probe_module "github.com/fluxcd/$c@$v"
+# build_flux_controllers: the four controllers, one static binary each, from one wrapper
+# module that requires them all (see flux_wrapper_module). They share most of their
+# dependencies (Kubernetes, controller-runtime, fluxcd/pkg), so one `go build` compiles each
+# package once: 327 s and 625 CPU-s cold on 2 cores for all four, where four modules of their
+# own took 600-1,000 s (their go.sum picks differ a little, so Go's build cache shared almost
+# nothing between them). A version change of one controller rebuilds all four.
+build_flux_controllers() {
+  local c missing=0
+  for c in $FLUX_COMPONENTS; do built "$(out_dir "flux-$c" "$(flux_version "$c")")" || missing=1; done
+  [ "$missing" = 1 ] || return 0
+  local pkgs=() key="" src tmp
+  for c in $FLUX_COMPONENTS; do
+    probe_module "github.com/fluxcd/$c@$(flux_version "$c")"
     local api; api=$(flux_api_version "$c")
-    [ -n "$api" ] || die "$c $v: its go.mod requires no github.com/fluxcd/$c/api version"
+    [ -n "$api" ] || die "$c $(flux_version "$c"): its go.mod requires no github.com/fluxcd/$c/api version"
     probe_module "github.com/fluxcd/$c/api@$api"
-    log "building $c $v (api $api)"
-    local src=$CACHE_ROOT/src/flux-$c-$v
-    run_logged "flux-$c-module" wrapper_module "$src" "github.com/fluxcd/$c" "$v" "$api"
-    mkdir -p "$out"
-    (cd "$src" && CGO_ENABLED=0 run_logged "build-flux-$c" go build -trimpath -ldflags "-s -w" -o "$out/$c" "github.com/fluxcd/$c")
-    mark_built "$out"
-  fi
-  echo "$out"
+    pkgs+=("github.com/fluxcd/$c"); key+="$c@$(flux_version "$c") "
+  done
+  log "building Flux's controllers in one module: $key"
+  src=$CACHE_ROOT/src/flux-controllers-$FLUX_VERSION
+  run_logged flux-controllers-module flux_wrapper_module "$src"
+  tmp=$CACHE_ROOT/work/flux-controllers; rm -rf "$tmp"; mkdir -p "$tmp"
+  (cd "$src" && CGO_ENABLED=0 run_logged build-flux-controllers go build -trimpath -ldflags "-s -w" -o "$tmp/" "${pkgs[@]}")
+  for c in $FLUX_COMPONENTS; do
+    local out; out=$(out_dir "flux-$c" "$(flux_version "$c")")
+    mkdir -p "$out"; mv "$tmp/$c" "$out/$c"; mark_built "$out"
+  done
+  rm -rf "$tmp"
+}
+
+# flux_wrapper_module DIR: a module that requires every controller at its version. Each
+# controller's go.mod replaces its own api module with ./api, which the module zip leaves
+# out; it also requires that api module at the controller's version, which is what the
+# wrapper resolves to without a replace. The controllers' versioned replace lines are
+# carried over (replaces act only in the main module); where two pin one module
+# differently, the higher version wins.
+flux_wrapper_module() {
+  local dir=$1 c gomod go_version="" requires=() replaces=""
+  for c in $FLUX_COMPONENTS; do
+    gomod=$(go mod download -json "github.com/fluxcd/$c@$(flux_version "$c")" | jq -r .GoMod)
+    go_version=$(printf '%s\n%s\n' "$go_version" "$(awk '/^go /{print $2; exit}' "$gomod")" | sort -V | tail -n 1)
+    requires+=("github.com/fluxcd/$c@$(flux_version "$c")")
+    replaces+=$(replace_lines "$gomod" | awk '$0 !~ /=> *[.\/]/')$'\n'
+  done
+  mkdir -p "$dir"
+  {
+    echo "module gitops-drill.testbed/flux-controllers"
+    echo
+    echo "go $go_version"
+    echo
+    # "OLD [V] => NEW V": keep, per OLD, the line whose NEW version sorts last.
+    printf '%s' "$replaces" | awk 'NF { print $1 "\t" $NF "\t" $0 }' | sort -t$'\t' -k1,1 -k2,2V \
+      | awk -F'\t' '{ last[$1] = $3 } END { for (m in last) print "replace " last[m] }' | sort
+  } >"$dir/go.mod"
+  (cd "$dir" && go get "${requires[@]}" >/dev/null)
+}
+
+# build_flux_controller NAME: the directory holding NAME's binary (built with the others).
+build_flux_controller() {
+  build_flux_controllers
+  out_dir "flux-$1" "$(flux_version "$1")"
 }
 
 # flux_image_build NAME: what upstream's alpine-based image gives the controller, FROM scratch:

@@ -9,9 +9,9 @@
 # dependencies at the same versions stay in one job, one after the other: run side by side
 # they would compile the same packages twice instead of reusing the Go build cache.
 PREBUILD_GO_JOBS=(
-  "flux: build_flux_controller source-controller; build_flux_controller kustomize-controller; build_flux_controller helm-controller; build_flux_controller notification-controller"
   "argocd: build_argocd_bin; build_argocd_helm; build_argocd_kustomize"
   "kubernetes: build_kubernetes; build_pause"
+  "flux: build_flux_controllers"
   "secrets: build_sealed_secrets; build_sops; build_age; go_install_cached jsonnet $JSONNET_MODULE $JSONNET_VERSION $JSONNET_MODULE/cmd/jsonnet"
   "registry: build_registry"
   "coredns: build_coredns"
