@@ -9,13 +9,14 @@
 # dependencies at the same versions stay in one job, one after the other: run side by side
 # they would compile the same packages twice instead of reusing the Go build cache.
 PREBUILD_GO_JOBS=(
-  "argocd: build_argocd_bin; build_argocd_helm; build_argocd_kustomize"
   "kubernetes: build_kubernetes; build_pause"
+  "argocd: build_argocd_bin"
   "flux: build_flux_controllers"
   "secrets: build_sealed_secrets; build_sops; build_age; go_install_cached jsonnet $JSONNET_MODULE $JSONNET_VERSION $JSONNET_MODULE/cmd/jsonnet"
-  "registry: build_registry"
   "coredns: build_coredns"
   "node-parts: build_kind; build_local_path; build_etcd; build_netd; build_demo_app"
+  "argocd-tools: build_argocd_helm; build_argocd_kustomize"
+  "registry: build_registry"
 )
 PREBUILD_ROOTFS_JOBS=(
   "rootfs: debootstrap_rootfs; image_rootfs argocd $ARGOCD_PACKAGES \"\$ARGOCD_ROOTFS_SETUP\"; image_rootfs redis $ARGOCD_REDIS_PACKAGES \"\$ARGOCD_REDIS_ROOTFS_SETUP\""
