@@ -13,7 +13,7 @@ docker_inventory() {
 }
 
 # docker_leftovers OWN BEFORE: Docker objects that appeared since BEFORE (a docker_inventory)
-# and are still there, less those of other kind clusters and of drill's pull-through caches.
+# and are still there, less those of containers other than the nodes of kind cluster OWN.
 # The suite runs checks beside each other and beside drill's rehearsals, whose objects come
 # and go meanwhile; an object seen once is looked at again a few seconds later, so one
 # that a neighbour was just deleting is not taken for ours.
@@ -27,14 +27,16 @@ docker_leftovers() {
   echo "$new"
 }
 
-# foreign_objects OWN: full ids of the containers of every kind cluster but OWN and of
-# drill's pull-through caches, and the volumes they mount (as docker_inventory lists them).
+# foreign_objects OWN: full ids of every container that is not a node of kind cluster OWN
+# (other clusters, drill's pull-through caches, the drill container and the ssh Git host of
+# rehearsals running beside the check), and the volumes they mount (as docker_inventory
+# lists them). A check creates no container but its own cluster's nodes: its Git server is
+# a process of this shell.
 foreign_objects() {
   local ids
-  ids=$( { docker ps -aq --no-trunc --filter label=io.x-k8s.kind.cluster \
-             | xargs -r docker inspect -f '{{ index .Config.Labels "io.x-k8s.kind.cluster" }} {{.Id}}' 2>/dev/null \
-             | awk -v n="$1" '$1 != n {print $2}'
-           docker ps -aq --no-trunc --filter label=io.gitops-drill.mirror-of; } | sort -u)
+  ids=$(docker ps -aq --no-trunc \
+          | xargs -r docker inspect -f '{{ index .Config.Labels "io.x-k8s.kind.cluster" }} {{.Id}}' 2>/dev/null \
+          | awk -v n="$1" '$1 != n {print $NF}' | sort -u)
   [ -n "$ids" ] || return 0
   echo "$ids"
   echo "$ids" | xargs docker inspect -f '{{range .Mounts}}{{if .Name}}{{.Name}}{{"\n"}}{{end}}{{end}}' 2>/dev/null | grep . || true
