@@ -13,7 +13,10 @@ LOG_DIR=$CACHE_ROOT/logs
 STATE_DIR=$CACHE_ROOT/state
 export GOCACHE=$CACHE_ROOT/go/build
 export GOMODCACHE=$CACHE_ROOT/go/mod
-export GOFLAGS=-mod=mod
+# -dwarf=false: every binary is linked with -s -w (no DWARF kept), so the compiler need not
+# write it. Measured on distribution's registry from an empty build cache: 161 CPU-s
+# against 178 and 191 with DWARF, the same binary size (docs/testbed.md "Timings").
+export GOFLAGS="-mod=mod -gcflags=all=-dwarf=false"
 export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 mkdir -p "$BIN_DIR" "$LOG_DIR" "$STATE_DIR" "$GOCACHE" "$GOMODCACHE"
 export PATH=$BIN_DIR:$PATH
