@@ -301,81 +301,19 @@ fn history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
 
 /// Argo CD on a cluster drill did not create (`cluster: existing`): a cluster made and
 /// kept by one run, its Git source then served by this test (with the credential its
-/// repository Secret holds) as a team's Git host would keep serving it. drill installs,
-/// restores and creates nothing there, follows the cluster's own root Application
-/// (`root-app`), and judges the namespace loss by every Application Synced and Healthy,
-/// which the API server confirms; the cluster is never deleted by drill.
+/// repository Secret holds) as a team's Git host would keep serving it
+/// (`shared::SharedCluster::argocd`). drill installs, restores and creates nothing there,
+/// follows the cluster's own root Application (`root-app`), and judges the namespace loss
+/// by every Application Synced and Healthy, which the API server confirms; the cluster is
+/// never deleted by drill. Argo CD's hand-edit rehearsals (self-heal with expected drift
+/// kept, then expected drift it reverts: noise) follow in place on the same cluster.
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn argocd_on_an_existing_cluster_is_rehearsed_in_place_following_its_root_app() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = crate::shared::SharedCluster::argocd();
+    let (kubeconfig, context, reports) = (shared.kubeconfig.as_str(), &shared.context, &shared.reports);
     let work = tempfile::tempdir().unwrap();
-    let reports = tempfile::tempdir().unwrap();
-    let setup = work.path().join("argocd-setup.yaml");
-    std::fs::write(
-        &setup,
-        format!(
-            "name: argocd-setup\ncluster:\n  kind:\n    config: {}\nengine:\n  argocd:\n    repo: {{path: {}}}\n    path: argocd/root\nexpect:\n  rto: 10m\n",
-            root.join("kind-configs/1node.yaml").display(),
-            root.join("examples/fleet").display()
-        ),
-    )
-    .unwrap();
-    let made = drill_run(setup.to_str().unwrap(), &["--keep-cluster"], reports.path());
-    let (name, kubeconfig) = crate::harness::kept_cluster(&made);
-    let _cleanup = crate::harness::KindClusterGuard(name.clone());
-    made.assert_passed();
-    let kubeconfig = kubeconfig.as_str();
-
-    // The setup run's Git server is gone: serve the same fleet with the credential the
-    // cluster holds, and point the cluster's Git Service at it.
-    let secret: serde_json::Value = serde_json::from_str(&kubectl(
-        kubeconfig,
-        &["-n", "argocd", "get", "secret", "drill-fleet-repo", "-o", "json"],
-    ))
-    .unwrap();
-    let decode = |key: &str| {
-        use base64::Engine as _;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(secret["data"][key].as_str().unwrap())
-            .unwrap();
-        String::from_utf8(bytes).unwrap()
-    };
-    let auth = gitops_drill::secrets::RepoAuth {
-        username: decode("username"),
-        password: decode("password"),
-        origin: "the cluster's repository secret".into(),
-    };
-    let (server, _served, _rt) = crate::harness::serve_fleet(Some(auth));
-    let port = server.addr.port().to_string();
-    kubectl(
-        kubeconfig,
-        &[
-            "-n",
-            "drill-system",
-            "patch",
-            "service",
-            "drill-git",
-            "--type=json",
-            "-p",
-            &format!(r#"[{{"op":"replace","path":"/spec/ports/0/targetPort","value":{port}}}]"#),
-        ],
-    );
-    kubectl(
-        kubeconfig,
-        &[
-            "-n",
-            "drill-system",
-            "patch",
-            "endpointslice",
-            "drill-git",
-            "--type=json",
-            "-p",
-            &format!(r#"[{{"op":"replace","path":"/ports/0/port","value":{port}}}]"#),
-        ],
-    );
-
-    let context = format!("kind-{name}");
     let scenario = work.path().join("argocd-existing.yaml");
     std::fs::write(
         &scenario,
@@ -389,7 +327,7 @@ fn argocd_on_an_existing_cluster_is_rehearsed_in_place_following_its_root_app() 
     .unwrap();
     let run = drill_run(
         scenario.to_str().unwrap(),
-        &["--allow-context", &context],
+        &["--allow-context", context],
         reports.path(),
     );
     run.assert_passed();
@@ -435,4 +373,11 @@ fn argocd_on_an_existing_cluster_is_rehearsed_in_place_following_its_root_app() 
         "{}",
         run.stderr
     );
+    crate::drift::argocd_drift_is_self_healed_and_expected_drift_is_not_a_finding(
+        &shared.rehearse("scenarios/argocd-drift-self-heal.yaml"),
+    );
+    crate::drift::expected_drift_that_the_engine_reverts_is_reported_as_noise(
+        &shared.rehearse("scenarios/argocd-drift-noise.yaml"),
+    );
+    shared.finish();
 }

@@ -1,13 +1,13 @@
 //! Drift, rehearsed by both engines: a hand edit is self-healed while expected drift is
 //! kept, expected drift the engine reverts is reported as noise, and the seed replay
 //! finds the change that broke the app. Each story is one function; an engine case holds
-//! the scenario and what the engines report differently.
+//! what the engines report differently. The hand-edit rehearsals run in place on a cluster
+//! each engine's test shares (`shared.rs`); the seed replays, with commits, on their own.
 
-use crate::harness::{assert_run_left_nothing, assertion, drill_run, step};
+use crate::harness::{Run, assert_run_left_nothing, assertion, drill_run, step};
 
 /// Self-heal and expected drift, as one engine reports them.
 struct SelfHealCase {
-    scenario: &'static str,
     /// What step 0's detection time is with this engine (the message when it is missing).
     detection: &'static str,
     /// Whether detection is asserted to come no later than the heal (Argo CD's OutOfSync).
@@ -18,9 +18,7 @@ struct SelfHealCase {
     drifted_field: Option<&'static str>,
 }
 
-fn drift_is_self_healed_and_expected_drift_is_not_a_finding(case: &SelfHealCase) {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run(case.scenario, &[], reports.path());
+fn drift_is_self_healed_and_expected_drift_is_not_a_finding(case: &SelfHealCase, run: &Run) {
     run.assert_passed();
     let r = &run.report;
     let healed = step(r, 0)["self_heal_ms"].as_u64().expect("self-heal timed");
@@ -39,57 +37,48 @@ fn drift_is_self_healed_and_expected_drift_is_not_a_finding(case: &SelfHealCase)
     assert_eq!(drift[0]["fields"][0]["git"], "users-db.users.svc.cluster.local");
     assert!(drift[0]["reverted_ms"].is_u64(), "Git's value came back");
     assert_eq!(drift[1]["kept"], true);
-    assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn flux_drift_is_self_healed_and_expected_drift_is_not_a_finding() {
-    drift_is_self_healed_and_expected_drift_is_not_a_finding(&SelfHealCase {
-        scenario: "scenarios/flux-drift-self-heal.yaml",
-        detection: "detection timed",
-        detected_before_healed: false,
-        kept: "HPA-owned replicas left alone",
-        drifted_field: Some("/data/DB_HOST"),
-    });
+/// Flux's case of `scenarios/flux-drift-self-heal.yaml`; rehearsed in place on a shared
+/// cluster by `shared::flux_hand_edits_noise_and_crd_loss_share_one_kept_cluster`.
+pub fn flux_drift_is_self_healed_and_expected_drift_is_not_a_finding(run: &Run) {
+    drift_is_self_healed_and_expected_drift_is_not_a_finding(
+        &SelfHealCase {
+            detection: "detection timed",
+            detected_before_healed: false,
+            kept: "HPA-owned replicas left alone",
+            drifted_field: Some("/data/DB_HOST"),
+        },
+        run,
+    );
 }
 
-/// Argo CD goes OutOfSync (its detection), self-heals, and keeps what ignoreDifferences names.
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn argocd_drift_is_self_healed_and_expected_drift_is_not_a_finding() {
-    drift_is_self_healed_and_expected_drift_is_not_a_finding(&SelfHealCase {
-        scenario: "scenarios/argocd-drift-self-heal.yaml",
-        detection: "OutOfSync timed as detection",
-        detected_before_healed: true,
-        kept: "ignoreDifferences: replicas left alone",
-        drifted_field: None,
-    });
+/// Argo CD goes OutOfSync (its detection), self-heals, and keeps what ignoreDifferences
+/// names: `scenarios/argocd-drift-self-heal.yaml`, rehearsed in place on a shared cluster
+/// by `argocd::argocd_on_an_existing_cluster_is_rehearsed_in_place_following_its_root_app`.
+pub fn argocd_drift_is_self_healed_and_expected_drift_is_not_a_finding(run: &Run) {
+    drift_is_self_healed_and_expected_drift_is_not_a_finding(
+        &SelfHealCase {
+            detection: "OutOfSync timed as detection",
+            detected_before_healed: true,
+            kept: "ignoreDifferences: replicas left alone",
+            drifted_field: None,
+        },
+        run,
+    );
 }
 
 /// Expected drift that the engine reverts (Argo CD: no ignore rule for it) fails the run as
-/// noise. Nothing but the scenario differs between the engines.
-fn expected_drift_that_the_engine_reverts_is_reported_as_noise(scenario: &str) {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run(scenario, &[], reports.path());
+/// noise. Nothing but the scenario differs between the engines; each engine's
+/// (`scenarios/{flux,argocd}-drift-noise.yaml`) is rehearsed in place on a shared cluster,
+/// by `shared::flux_hand_edits_noise_and_crd_loss_share_one_kept_cluster` and by
+/// `argocd::argocd_on_an_existing_cluster_is_rehearsed_in_place_following_its_root_app`.
+pub fn expected_drift_that_the_engine_reverts_is_reported_as_noise(run: &Run) {
     assert_eq!(run.code, 1, "the noise case fails by design: {}", run.report);
     let a = assertion(&run.report, "left the expected drift alone");
     assert_eq!(a["passed"], false);
     assert!(a["message"].as_str().unwrap().contains("noise"), "{a}");
     assert!(run.report["drift"][0]["reverted_ms"].is_u64());
-    assert_run_left_nothing(&run);
-}
-
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn flux_expected_drift_that_the_engine_reverts_is_reported_as_noise() {
-    expected_drift_that_the_engine_reverts_is_reported_as_noise("scenarios/flux-drift-noise.yaml");
-}
-
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn argocd_expected_drift_that_the_engine_reverts_is_reported_as_noise() {
-    expected_drift_that_the_engine_reverts_is_reported_as_noise("scenarios/argocd-drift-noise.yaml");
 }
 
 /// The seed incident replayed by one engine: its steps differ, the findings do not.

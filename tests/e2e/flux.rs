@@ -679,13 +679,9 @@ fn a_pull_through_cache_outlives_the_cluster_and_the_rebuild_pulls_through_it() 
     );
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back() {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-crd-loss.yaml", &["--keep-cluster"], reports.path());
-    let (name, kubeconfig) = kept_cluster(&run);
-    let cleanup = KindClusterGuard(name.clone());
+/// `scenarios/flux-crd-loss.yaml`, rehearsed in place on the cluster of `kubeconfig` by
+/// `shared::flux_hand_edits_noise_and_crd_loss_share_one_kept_cluster`.
+pub fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back(run: &Run, kubeconfig: &str) {
     run.assert_passed();
     let actions = step(&run.report, 0)["actions"].as_array().unwrap();
     let back = actions
@@ -706,7 +702,7 @@ fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back() {
     let recovered = event_at(&run.dir, "recovered");
     let created = |args: &[&str]| -> jiff::Timestamp {
         let out = Command::new("kubectl")
-            .args(["--kubeconfig", &kubeconfig, "get"])
+            .args(["--kubeconfig", kubeconfig, "get"])
             .args(args)
             .args(["-o", "jsonpath={.metadata.creationTimestamp}"])
             .env("PATH", kind_bin_path())
@@ -732,8 +728,6 @@ fn crd_loss_recovers_only_once_the_crd_and_its_custom_resources_are_back() {
         true,
         "the object check read it from the live cluster"
     );
-    drop(cleanup);
-    assert_run_left_nothing(&run);
 }
 
 /// Every running container of the fleet's and Flux's pods (users, reports, flux-system)

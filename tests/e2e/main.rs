@@ -20,6 +20,7 @@ mod repos;
 mod safety;
 mod secrets;
 mod selfmanaged;
+mod shared;
 mod ssh;
 mod stateful;
 mod timing;
