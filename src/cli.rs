@@ -53,9 +53,8 @@ pub enum Command {
         /// Lines, one report per line, when several runs are made).
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
-        /// Leave the cluster running after the run (its name and kubeconfig are printed).
-        #[arg(long)]
-        keep_cluster: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Run each scenario N times (each run is reported and kept in history).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
         repeat: u32,
@@ -107,9 +106,8 @@ pub enum Command {
         /// Where reports go: <DIR>/<scenario>/<UTC timestamp>/ (incident.md beside them).
         #[arg(long, default_value = "reports")]
         report_dir: PathBuf,
-        /// Leave the cluster running after the game day (its name and kubeconfig are printed).
-        #[arg(long)]
-        keep_cluster: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Profile file (KEY=value) for offline/air-gapped use.
         #[arg(long, env = "DRILL_PROFILE")]
         profile: Option<PathBuf>,
@@ -264,6 +262,22 @@ pub enum ReportFormat {
     Junit,
     /// report.html: one self-contained page with the timeline as an SVG Gantt.
     Html,
+}
+
+/// Whether the run's kind cluster is new and deleted at the end, new and kept, or one an
+/// earlier run kept.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Leave the cluster running at the end (its name and kubeconfig are printed).
+    #[arg(long)]
+    pub keep_cluster: bool,
+    /// Rehearse on kind cluster NAME, kept by an earlier run (--keep-cluster), instead of
+    /// creating one: the repo is served afresh, the engine, secrets and root sync are
+    /// applied again, and the initial sync waits until every app is Ready at the new
+    /// commit. Its nodes must carry drill's owner mark and fit the scenario's kind
+    /// config. The cluster is kept at the end; `drill clean` removes it.
+    #[arg(long, value_name = "NAME")]
+    pub reuse_cluster: Option<String>,
 }
 
 /// Consent for `cluster: existing`, a cluster drill did not create (see docs/safety.md).

@@ -74,6 +74,11 @@ pub struct Versions {
     /// (with a `flux bootstrap` gotk-sync.yaml, whether its URL was kept or redirected).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source: Option<String>,
+    /// The kept cluster the run rehearsed on (`--reuse-cluster`) and the run that made it;
+    /// absent when the run made its own. Its initial sync re-syncs apps that were already
+    /// running, so what it shows of the order Git declares is not judged.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reused_cluster: Option<String>,
 }
 
 impl Versions {
@@ -87,6 +92,7 @@ impl Versions {
             (&mut self.host, &newer.host),
             (&mut self.engine_from, &newer.engine_from),
             (&mut self.source, &newer.source),
+            (&mut self.reused_cluster, &newer.reused_cluster),
         ] {
             if theirs.is_some() {
                 mine.clone_from(theirs);

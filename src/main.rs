@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use gitops_drill::cli::{Cli, Command, ConsentArgs, EngineArg, ImagesArg, Output, ReportFormat};
+use gitops_drill::cli::{Cli, ClusterArgs, Command, ConsentArgs, EngineArg, ImagesArg, Output, ReportFormat};
 use gitops_drill::exit::Exit;
 use gitops_drill::profile::Profile;
 use gitops_drill::report::{self, Report};
@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             scenarios,
             report_dir,
             output,
-            keep_cluster,
+            cluster,
             repeat,
             junit,
             profile,
@@ -69,7 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         } => {
             let settings = RunSettings {
                 report_dir,
-                keep_cluster,
+                cluster,
                 profile,
                 bootstrap_timeout,
                 fail_fast: !no_fail_fast,
@@ -84,7 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             operator,
             auto,
             report_dir,
-            keep_cluster,
+            cluster,
             profile,
             bootstrap_timeout,
             no_fail_fast,
@@ -93,7 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         } => {
             let settings = RunSettings {
                 report_dir,
-                keep_cluster,
+                cluster,
                 profile,
                 bootstrap_timeout,
                 fail_fast: !no_fail_fast,
@@ -142,7 +142,7 @@ fn load_profile(path: Option<&Path>) -> anyhow::Result<Profile> {
 /// The options `run` and `gameday` share, before the profile is loaded.
 struct RunSettings {
     report_dir: PathBuf,
-    keep_cluster: bool,
+    cluster: ClusterArgs,
     profile: Option<PathBuf>,
     bootstrap_timeout: Duration,
     fail_fast: bool,
@@ -155,7 +155,8 @@ impl RunSettings {
     /// Loads the profile, so call it where its errors should come (after the scenarios).
     fn options(&self, operator: Option<runner::Operator>) -> anyhow::Result<RunOptions> {
         Ok(RunOptions {
-            keep_cluster: self.keep_cluster,
+            keep_cluster: self.cluster.keep_cluster,
+            reuse_cluster: self.cluster.reuse_cluster.clone(),
             profile: load_profile(self.profile.as_deref())?,
             bootstrap_timeout: self.bootstrap_timeout,
             fail_fast: self.fail_fast,
@@ -518,8 +519,8 @@ fn run_once(
     let result = match result {
         Ok(result) => result,
         Err((why, exit)) => {
-            if opts.keep_cluster {
-                eprintln!("--keep-cluster: the run's cluster is kept; `drill clean` removes it");
+            if opts.keep_cluster || opts.reuse_cluster.is_some() {
+                eprintln!("the run's cluster is kept (--keep-cluster or --reuse-cluster); `drill clean` removes it");
             }
             eprintln!("error: {why}; no report written for run {run_id}");
             return Ok(Err(exit));

@@ -390,6 +390,29 @@ fn an_existing_cluster_is_touched_only_with_its_context_named_on_the_command_lin
 }
 
 #[test]
+fn reuse_cluster_takes_up_only_a_kind_cluster_drill_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = existing_cluster_scenario(dir.path());
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", scenario.to_str().unwrap(), "--reuse-cluster", "drill-kept-ab12"])
+        .args(["--allow-context", "kind-staging", "--report-dir"])
+        .arg(reports.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--reuse-cluster drill-kept-ab12 takes up a kind cluster drill kept; this scenario names an existing cluster (context kind-staging)"),
+        "{err}"
+    );
+    assert!(!err.contains("step 1 will"), "nothing was listed or touched: {err}");
+    let (code, help, _) = drill(&["run", "--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("--reuse-cluster <NAME>"), "{help}");
+}
+
+#[test]
 fn a_wrong_age_key_names_the_file_it_cannot_decrypt_and_never_prints_the_key() {
     let wrong = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/wrong.agekey")).unwrap();
     let (code, out) = drill_run_preflight("scenarios/flux-sops-missing-key.yaml", &[("DRILL_AGE_KEY", &wrong)]);

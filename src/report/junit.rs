@@ -120,6 +120,7 @@ fn properties(r: &Report) -> Vec<(&'static str, String)> {
         ("node_image", v.node_image.clone()),
         ("engine_from", v.engine_from.clone()),
         ("source", v.source.clone()),
+        ("reused_cluster", v.reused_cluster.clone()),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))

@@ -305,6 +305,7 @@ impl Report {
             v.node_image.as_ref().map(|i| format!("node image {i}")),
             v.engine_from.as_ref().map(|f| format!("engine from {f}")),
             v.source.as_ref().map(|s| format!("source {s}")),
+            v.reused_cluster.as_ref().map(|c| format!("reused cluster {c}")),
         ]
         .into_iter()
         .flatten()

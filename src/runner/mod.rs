@@ -9,6 +9,7 @@ mod left_behind;
 mod object_updates;
 mod probes;
 mod progress;
+mod reuse;
 mod setup;
 pub mod signals;
 mod steps;
@@ -41,6 +42,8 @@ pub use progress::Progress;
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub keep_cluster: bool,
+    /// `--reuse-cluster`: the kept kind cluster to rehearse on (kept again at the end).
+    pub reuse_cluster: Option<String>,
     pub profile: Profile,
     /// How long the first sync from Git may take before the run fails.
     pub bootstrap_timeout: Duration,
@@ -322,9 +325,11 @@ impl Run<'_> {
         let docker = Docker::connect_with_local_defaults().context("failed to connect to Docker");
         // The same handle serves the steps: a reconnect would fail on its own (the socket
         // file is gone) while a restarting daemon still holds the event stream open.
-        let docker = match &plan.scenario.cluster {
-            ClusterSpec::Kind(kind_spec) => self.create_and_bootstrap(kind_spec, docker, run_id).await?,
-            ClusterSpec::Existing(existing) => self.attach(existing, docker).await?,
+        let docker = match (&plan.scenario.cluster, &self.opts.reuse_cluster) {
+            (ClusterSpec::Kind(kind_spec), None) => self.create_and_bootstrap(kind_spec, docker, run_id).await?,
+            (ClusterSpec::Kind(kind_spec), Some(name)) => self.reuse_and_bootstrap(kind_spec, docker, name).await?,
+            (ClusterSpec::Existing(existing), None) => self.attach(existing, docker).await?,
+            (ClusterSpec::Existing(existing), Some(name)) => return Err(reuse::not_for_existing(name, existing)),
         };
         self.docker = Some(docker);
 
@@ -562,7 +567,7 @@ impl Run<'_> {
                 let _ = std::fs::remove_dir_all(&self.work_dir);
                 return;
             }
-            if self.opts.keep_cluster {
+            if self.opts.keep_cluster || self.opts.reuse_cluster.is_some() {
                 self.note(&format!(
                     "keeping cluster {} (kubeconfig {})",
                     cluster.name(),

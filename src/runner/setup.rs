@@ -78,11 +78,7 @@ impl Run<'_> {
         self.cluster = Some(cluster.clone());
 
         if let Some(served) = served {
-            let gateway = kind_network_gateway(docker).await?;
-            let bind = std::net::SocketAddr::new(gateway, 0);
-            let server = GitServer::start(served, bind, self.repo_auth.clone()).await?;
-            self.note(&format!("  Git server {} on the kind network", server.url()));
-            self.server = Some(server);
+            self.serve_on_kind_network(served, docker).await?;
         }
         let commit = self.rewrite_served_copy().await?.unwrap_or(commit);
 
@@ -92,9 +88,19 @@ impl Run<'_> {
         Ok(docker.clone())
     }
 
+    /// Serves the repo on kind's network, where the cluster's pods reach this host.
+    pub(super) async fn serve_on_kind_network(&mut self, served: ServedRepo, docker: &Docker) -> Result<()> {
+        let gateway = kind_network_gateway(docker).await?;
+        let bind = std::net::SocketAddr::new(gateway, 0);
+        let server = GitServer::start(served, bind, self.repo_auth.clone()).await?;
+        self.note(&format!("  Git server {} on the kind network", server.url()));
+        self.server = Some(server);
+        Ok(())
+    }
+
     /// Commits the engine's rewrites of the served copy (a `flux bootstrap` gotk-sync.yaml
     /// pointed at drill's server); returns the new commit the cluster must reach.
-    async fn rewrite_served_copy(&mut self) -> Result<Option<String>> {
+    pub(super) async fn rewrite_served_copy(&mut self) -> Result<Option<String>> {
         let (Some(server), Some(engine)) = (&self.server, &self.engine) else {
             return Ok(None);
         };
@@ -116,7 +122,7 @@ impl Run<'_> {
 
     /// Pins the commit the cluster must reach: the local checkout prepared for serving,
     /// or the remote's current commit of its ref.
-    async fn pin_repo(&mut self) -> Result<(Option<ServedRepo>, String)> {
+    pub(super) async fn pin_repo(&mut self) -> Result<(Option<ServedRepo>, String)> {
         let plan = self.plan;
         Ok(match &plan.repo {
             RepoSource::Local { dir, git_ref, .. } => {

@@ -13,11 +13,16 @@ pub(super) struct Objects {
     flap_findings: Vec<String>,
     /// Ready transitions against what each object must follow, kept across windows.
     order: super::order::Order,
+    /// A reused cluster's initial sync (`--reuse-cluster`): apps already running re-sync
+    /// to the new commit in whatever order their reconciles come, so neither the order
+    /// Git declares nor a flapping dependency is judged until the first step.
+    unjudged: bool,
 }
 
 impl Objects {
     pub(super) fn apply(&mut self, now: u64, kind: &EventKind, window: Window) {
         match kind {
+            EventKind::Versions(v) if v.reused_cluster.is_some() => self.unjudged = true,
             EventKind::ObjectObserved {
                 object,
                 depends_on,
@@ -33,7 +38,7 @@ impl Objects {
                 api_transition,
             } => {
                 if !self.entry(object).ready {
-                    self.order.became_ready(&self.by_ref, object, now);
+                    self.order.became_ready(&self.by_ref, object, now, !self.unjudged);
                 }
                 let o = self.entry(object);
                 if !o.ready {
@@ -59,8 +64,9 @@ impl Objects {
                 self.entry(object);
                 self.order.left_ready(&self.by_ref, object);
                 let dependents = self.ready_dependents(object);
+                let judged = !self.unjudged;
                 let o = self.entry(object);
-                if o.ready && o.first_ready_ms.is_some() && o.flapped.is_none() && !dependents.is_empty() {
+                if judged && o.ready && o.first_ready_ms.is_some() && o.flapped.is_none() && !dependents.is_empty() {
                     o.flapped = Some(Flap {
                         at_ms: now.saturating_sub(window.start_ms),
                         reason: reason.clone(),
@@ -91,6 +97,7 @@ impl Objects {
 
     /// A new window forgets when objects became Ready; whether they are Ready stays.
     pub(super) fn open_window(&mut self) {
+        self.unjudged = false;
         for o in self.by_ref.values_mut() {
             o.ready_ms = None;
             o.first_ready_ms = None;
@@ -264,6 +271,56 @@ mod tests {
             t.order_breaks[0]
         );
         assert!(t.findings.contains(&t.order_breaks[0]), "a break is a finding");
+    }
+
+    #[test]
+    fn a_reused_clusters_initial_sync_is_not_judged_for_order_or_flaps_and_its_steps_are() {
+        let (db, api) = (obj("Kustomization", "users-db"), obj("Kustomization", "users-api"));
+        let reused = at(
+            0,
+            EventKind::Versions(crate::event::Versions {
+                reused_cluster: Some("drill-kept-ab12 (kept by run r1)".into()),
+                ..Default::default()
+            }),
+        );
+        // Both Ready at an older commit: not Ready at first sight, then users-api re-syncs
+        // first, and users-db falls back once more while users-api is Ready.
+        let initial = vec![
+            run_started(0),
+            reused,
+            observed(1, db.clone(), vec![]),
+            observed(1, api.clone(), vec![db.clone()]),
+            not_ready(2, db.clone()),
+            not_ready(2, api.clone()),
+            ready(1_000, api.clone()),
+            ready(1_100, db.clone()),
+            not_ready(1_200, db.clone()),
+            ready(1_300, db.clone()),
+        ];
+        let t = build(&initial);
+        assert!(t.order_breaks.is_empty(), "{:?}", t.order_breaks);
+        assert!(t.findings.is_empty(), "{:?}", t.findings);
+
+        let mut stepped = initial.clone();
+        stepped.extend([
+            started(20_000, 0, "delete-namespace", StepOutcome::Recovered),
+            not_ready(21_000, db.clone()),
+            not_ready(21_000, api.clone()),
+            ready(30_000, api.clone()),
+            ready(31_000, db.clone()),
+        ]);
+        let t = build(&stepped);
+        assert_eq!(
+            t.order_breaks.len(),
+            1,
+            "the step's window is judged: {:?}",
+            t.order_breaks
+        );
+        assert!(t.order_breaks[0].contains("at 30.0s"), "{}", t.order_breaks[0]);
+        assert_eq!(
+            t.versions.reused_cluster.as_deref(),
+            Some("drill-kept-ab12 (kept by run r1)")
+        );
     }
 
     #[test]

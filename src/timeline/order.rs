@@ -40,8 +40,20 @@ impl Order {
     }
 
     /// `object` became Ready at `now` (run time): a break for each it must follow that has
-    /// stayed not Ready since it left Ready.
-    pub(super) fn became_ready(&mut self, objects: &BTreeMap<ObjectRef, ObjectTiming>, object: &ObjectRef, now: u64) {
+    /// stayed not Ready since it left Ready. Unless `judged`, only counted (what later
+    /// transitions are judged against).
+    pub(super) fn became_ready(
+        &mut self,
+        objects: &BTreeMap<ObjectRef, ObjectTiming>,
+        object: &ObjectRef,
+        now: u64,
+        judged: bool,
+    ) {
+        if !judged {
+            self.waiting.remove(object);
+            *self.ready_count.entry(object.clone()).or_default() += 1;
+            return;
+        }
         let follows = must_follow(objects, object);
         self.checked += follows.len() as u64;
         // Ready at first sight, no stretch not Ready seen: held against what has never

@@ -1,6 +1,7 @@
 //! kind clusters through the kind CLI (create/delete) and Docker (node containers).
 //! [`provider::KindProvider`] is a cluster drill created, behind [`super::ClusterProvider`].
 
+pub mod kept;
 pub mod provider;
 
 use std::path::Path;
@@ -89,6 +90,15 @@ pub(super) async fn kind(args: &[&str]) -> Result<String> {
         bail!("kind {} failed:\n{}", args.join(" "), tail.join("\n"));
     }
     Ok(text)
+}
+
+/// Writes the kubeconfig of cluster `name` to `path` (for a kept cluster taken up again).
+pub async fn export_kubeconfig(name: &str, path: &Path) -> Result<()> {
+    let kc = path.to_string_lossy();
+    kind(&["export", "kubeconfig", "--name", name, "--kubeconfig", &kc])
+        .await
+        .with_context(|| format!("failed to write the kubeconfig of kind cluster {name}"))?;
+    Ok(())
 }
 
 /// How often a cluster delete is tried before it is an error, and the pause between tries.

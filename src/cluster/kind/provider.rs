@@ -48,6 +48,19 @@ impl KindProvider {
     }
 }
 
+impl KindProvider {
+    /// Cluster `name`, made by run `run_id` from `config` and kept: taken up as it is
+    /// (`--reuse-cluster`, after [`super::kept::find`] checked it).
+    pub fn adopt(name: &str, config: &Path, kubeconfig: &Path, run_id: &str) -> KindProvider {
+        KindProvider {
+            name: name.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            config: config.to_path_buf(),
+            run_id: run_id.to_string(),
+        }
+    }
+}
+
 impl ClusterProvider for KindProvider {
     fn name(&self) -> &str {
         &self.name
