@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::harness::{
-    app, assert_run_left_nothing, assertion, drill_run, drill_run_beside, kind_bin_path, kubectl, phases, step, verdict,
+    Run, app, assert_run_left_nothing, assertion, drill_run, drill_run_beside, kind_bin_path, kubectl, phases, step,
+    verdict,
 };
 
 /// An observer of users-api's Service independent of drill: kubectl (its own process,
@@ -182,12 +183,10 @@ fn cluster_loss_rebuilds_install_secret_root_app_and_waits() {
     assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
-    let reports = tempfile::tempdir().unwrap();
-    // No timeout flag: the missing image settles the verdict (fail fast).
-    let run = drill_run("scenarios/argocd-child-degraded.yaml", &[], reports.path());
+/// scenarios/argocd-child-degraded.yaml, with no timeout flag: the missing image settles
+/// the verdict (fail fast). Run by
+/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
+pub fn a_degraded_child_under_a_healthy_parent_fails_and_is_named(run: &Run) {
     assert_eq!(
         run.code,
         1,
@@ -218,14 +217,11 @@ fn a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
         .unwrap();
     let why = ghost["not_ready_message"].as_str().unwrap_or_default();
     assert!(why.contains("held by Deployment/users/ghost"), "{ghost}");
-    assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree() {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/argocd-break-glass.yaml", &[], reports.path());
+/// scenarios/argocd-break-glass.yaml; run by
+/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
+pub fn break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree(run: &Run) {
     run.assert_passed();
     let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
     let pause = actions
@@ -250,14 +246,11 @@ fn break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree() {
     }
     assert!(actions.iter().all(|a| a["ok"] == true), "{actions:?}");
     assert_eq!(assertion(&run.report, "/data/REPORTS_EXPORT")["passed"], true);
-    assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/argocd-history-rollback.yaml", &[], reports.path());
+/// scenarios/argocd-history-rollback.yaml, on a cluster of its own; run by
+/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
+pub fn history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it(run: &Run) {
     run.assert_passed();
     let r = &run.report;
     assert!(step(r, 0)["degraded_ms"].is_u64(), "the bad commit broke users-api");
@@ -296,7 +289,6 @@ fn history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it() {
         "git revert recovered it: {}",
         step(r, 2)
     );
-    assert_run_left_nothing(&run);
 }
 
 /// Argo CD on a cluster drill did not create (`cluster: existing`): a cluster made and

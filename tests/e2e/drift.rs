@@ -4,7 +4,7 @@
 //! what the engines report differently. The hand-edit rehearsals run in place on a cluster
 //! each engine's test shares (`shared.rs`); the seed replays, with commits, on their own.
 
-use crate::harness::{Run, assert_run_left_nothing, assertion, drill_run, step};
+use crate::harness::{Run, assertion, step};
 
 /// Self-heal and expected drift, as one engine reports them.
 struct SelfHealCase {
@@ -95,9 +95,12 @@ struct SeedReplayCase {
     min_drift_age_ms: Option<u64>,
 }
 
-fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(case: &SeedReplayCase) {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run(case.scenario, &[], reports.path());
+fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(case: &SeedReplayCase, run: &Run) {
+    assert!(
+        run.dir
+            .to_string_lossy()
+            .contains(case.scenario.trim_start_matches("scenarios/").trim_end_matches(".yaml"))
+    );
     run.assert_passed();
     let r = &run.report;
     assert_eq!(step(r, 1)["kept"], true, "{}", case.kept);
@@ -115,13 +118,12 @@ fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(case
         findings.contains("the app broke when Git overwrote the hand edit of ConfigMap/users/users-api-env"),
         "{findings}"
     );
-    assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn flux_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
-    the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(&SeedReplayCase {
+/// scenarios/seed-configmap-drift.yaml; run by
+/// `reuse::flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster`.
+pub fn flux_seed_replay_checks(run: &Run) {
+    let case = SeedReplayCase {
         scenario: "scenarios/seed-configmap-drift.yaml",
         kept: "the hand edit survives while self-heal is off",
         verdicts: &[
@@ -132,15 +134,15 @@ fn flux_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
         reverted_in_step: 4,
         reverted: "Git overwrote the edit when reconciliation resumed",
         min_drift_age_ms: Some(20_000),
-    });
+    };
+    the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(&case, run);
 }
 
 /// With Argo CD, node churn while the hand edit lives shows it keeping the app alive until
-/// Git overwrites it.
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn argocd_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app() {
-    the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(&SeedReplayCase {
+/// Git overwrites it. scenarios/argocd-seed-configmap-drift.yaml; run by
+/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
+pub fn argocd_seed_replay_checks(run: &Run) {
+    let case = SeedReplayCase {
         scenario: "scenarios/argocd-seed-configmap-drift.yaml",
         kept: "the hand edit survives while auto-sync is off",
         verdicts: &[
@@ -157,5 +159,6 @@ fn argocd_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app()
         reverted_in_step: 5,
         reverted: "Git overwrote the edit when auto-sync came back",
         min_drift_age_ms: None,
-    });
+    };
+    the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(&case, run);
 }

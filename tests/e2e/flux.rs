@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::harness::{
     KindClusterGuard, Run, assert_ready_times_agree_with_api, assert_report_html_renders, assert_run_left_nothing,
-    assertion, drill_gameday, drill_run, event_at, events_at, kept_cluster, kind_bin_path, phases, step, verdict,
+    assertion, drill_run, event_at, events_at, kept_cluster, kind_bin_path, phases, step, verdict,
 };
 
 #[test]
@@ -307,13 +307,11 @@ fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
     assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn a_missing_image_fails_the_run_early_and_names_the_app() {
-    // No timeout flag: the default bootstrap timeout is 10 minutes, and the registry's
-    // "not found" on every attempt for a minute settles the verdict long before that.
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-missing-image.yaml", &[], reports.path());
+/// scenarios/flux-missing-image.yaml with no timeout flag: the default bootstrap timeout
+/// is 10 minutes, and the registry's "not found" on every attempt for a minute settles
+/// the verdict long before that. `shots` is a folder for the page's screenshots. Run by
+/// `reuse::flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster`.
+pub fn a_missing_image_fails_the_run_early_and_names_the_app(run: &Run, shots: &std::path::Path) {
     assert_eq!(
         run.code,
         1,
@@ -356,7 +354,7 @@ fn a_missing_image_fails_the_run_early_and_names_the_app() {
         "the failed pull is listed: {images:?}"
     );
     // The page a person opens: the failure drawn in red, named in "What went wrong".
-    assert_report_html_renders(&run.dir, &reports.path().join("shots"));
+    assert_report_html_renders(&run.dir, shots);
     let page = std::fs::read_to_string(run.dir.join("report.html")).unwrap();
     assert!(
         page.contains("id=\"failures\"") && page.contains("Kustomization flux-system/ghost"),
@@ -388,7 +386,6 @@ fn a_missing_image_fails_the_run_early_and_names_the_app() {
         summary.contains("[evidence/events-users.txt](evidence/events-users.txt)"),
         "{summary}"
     );
-    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -472,11 +469,9 @@ fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_
     assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn a_bad_commit_degrades_the_app_and_git_revert_restores_it() {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-bad-commit-revert.yaml", &[], reports.path());
+/// scenarios/flux-bad-commit-revert.yaml; run by
+/// `reuse::flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster`.
+pub fn bad_commit_degrades_the_app_and_git_revert_restores_it(run: &Run) {
     run.assert_passed();
     let r = &run.report;
     let bad = step(r, 0);
@@ -497,14 +492,11 @@ fn a_bad_commit_degrades_the_app_and_git_revert_restores_it() {
     );
     assert_ne!(bad["commit"], revert["commit"], "the revert is a new commit");
     assert_eq!(assertion(r, "git-revert: reverted to Healthy")["passed"], true);
-    assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn gameday_auto_runs_break_glass_and_writes_the_incident_record() {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_gameday("scenarios/flux-break-glass.yaml", "alice", reports.path());
+/// `drill gameday --auto --operator alice` of scenarios/flux-break-glass.yaml; run by
+/// `reuse::flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster`.
+pub fn gameday_runs_break_glass_and_writes_the_incident_record(run: &Run) {
     run.assert_passed();
     let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
     let names: Vec<&str> = actions.iter().map(|a| a["action"].as_str().unwrap()).collect();
@@ -535,7 +527,6 @@ fn gameday_auto_runs_break_glass_and_writes_the_incident_record() {
         incident.contains("| alice | pause Kustomization/flux-system/users-api"),
         "{incident}"
     );
-    assert_run_left_nothing(&run);
 }
 
 #[test]

@@ -224,10 +224,11 @@ pub fn ran(status: std::process::ExitStatus, stdout: &[u8], stderr: String) -> R
 }
 
 /// Runs `drill gameday`; the report is read from the folder it prints.
-pub fn drill_gameday(scenario: &str, operator: &str, reports: &Path) -> Run {
+pub fn drill_gameday(scenario: &str, operator: &str, extra: &[&str], reports: &Path) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_drill"))
         .args(["gameday", scenario, "--operator", operator, "--auto", "--report-dir"])
         .arg(reports)
+        .args(extra)
         .env("DRILL_PROFILE", profile())
         .env("PATH", kind_bin_path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -402,6 +403,19 @@ pub fn assert_nothing_left_of(name: &str) {
 }
 
 /// Deletes a kind cluster when dropped, so a failed assertion leaves nothing behind.
+/// Fails the test unless Docker runs node container `node` (`after`: what ran before).
+pub fn assert_node_running(node: &str, after: &str) {
+    let out = Command::new("docker")
+        .args(["ps", "--filter", &format!("name=^{node}$"), "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        node,
+        "node {node} is still running after {after}"
+    );
+}
+
 pub struct KindClusterGuard(pub String);
 
 impl Drop for KindClusterGuard {

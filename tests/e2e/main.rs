@@ -17,6 +17,7 @@ mod flux;
 mod image;
 mod prune;
 mod repos;
+mod reuse;
 mod safety;
 mod secrets;
 mod selfmanaged;

@@ -1,7 +1,8 @@
 //! Prune, rehearsed by both engines: a ConfigMap made by hand with users-api's marks,
 //! then a commit that drops users-api's HPA from Git. Each engine prunes the HPA; Flux
 //! leaves the hand-made ConfigMap (it prunes only what its inventory lists), Argo CD
-//! deletes it (its tracking annotation claims it). The kept clusters are asked directly.
+//! deletes it (its tracking annotation claims it). The clusters (taken turns on,
+//! `reuse.rs`) are asked directly.
 
 use serde_json::Value;
 
@@ -13,11 +14,12 @@ struct PruneCase {
     prunes_by_hand: bool,
 }
 
-fn what_the_engine_prunes_is_checked_by_the_api_server(case: &PruneCase) {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run(case.scenario, &["--keep-cluster"], reports.path());
-    let (name, kubeconfig) = kept_cluster(&run);
-    let cleanup = KindClusterGuard(name);
+fn what_the_engine_prunes_is_checked_by_the_api_server(case: &PruneCase, run: &Run, kubeconfig: &str) {
+    assert!(
+        run.report["scenario"] == case.scenario.trim_start_matches("scenarios/").trim_end_matches(".yaml"),
+        "{}",
+        run.report["scenario"]
+    );
     run.assert_passed();
     let r = &run.report;
     let prunes = r["prunes"].as_array().expect("prunes[] in the report");
@@ -49,11 +51,10 @@ fn what_the_engine_prunes_is_checked_by_the_api_server(case: &PruneCase) {
     assert!(run.stderr.contains("retire users-api's autoscaler"), "{}", run.stderr);
 
     // The API server, asked directly: the HPA is gone, the ConfigMap as the report says.
-    let hpas: Value =
-        serde_json::from_str(&kubectl(&kubeconfig, &["get", "hpa", "-n", "users", "-o", "json"])).unwrap();
+    let hpas: Value = serde_json::from_str(&kubectl(kubeconfig, &["get", "hpa", "-n", "users", "-o", "json"])).unwrap();
     assert_eq!(hpas["items"].as_array().unwrap().len(), 0, "{hpas}");
     let maps = kubectl(
-        &kubeconfig,
+        kubeconfig,
         &[
             "get",
             "configmap",
@@ -70,24 +71,22 @@ fn what_the_engine_prunes_is_checked_by_the_api_server(case: &PruneCase) {
         case.prunes_by_hand,
         "feature-flags by the API server: {maps:?}"
     );
-    drop(cleanup);
-    assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn flux_prunes_what_left_git_and_leaves_what_a_person_made() {
-    what_the_engine_prunes_is_checked_by_the_api_server(&PruneCase {
+/// scenarios/flux-prune.yaml, on the cluster `kubeconfig` names.
+pub fn flux_prunes_what_left_git_and_leaves_what_a_person_made(run: &Run, kubeconfig: &str) {
+    let case = PruneCase {
         scenario: "scenarios/flux-prune.yaml",
         prunes_by_hand: false,
-    });
+    };
+    what_the_engine_prunes_is_checked_by_the_api_server(&case, run, kubeconfig);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn argocd_prunes_what_left_git_and_what_a_person_made_with_its_marks() {
-    what_the_engine_prunes_is_checked_by_the_api_server(&PruneCase {
+/// scenarios/argocd-prune.yaml, on the cluster `kubeconfig` names.
+pub fn argocd_prunes_what_left_git_and_what_a_person_made_with_its_marks(run: &Run, kubeconfig: &str) {
+    let case = PruneCase {
         scenario: "scenarios/argocd-prune.yaml",
         prunes_by_hand: true,
-    });
+    };
+    what_the_engine_prunes_is_checked_by_the_api_server(&case, run, kubeconfig);
 }

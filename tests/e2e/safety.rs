@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::{
-    KindClusterGuard, app, assert_nothing_left_of, assert_run_left_nothing, disturb_run, drill_run, drill_run_env,
-    interrupt_run, kept_cluster, kind_bin_path, phases, profile, serve_fleet, spawn_run, verdict,
+    KindClusterGuard, app, assert_node_running, assert_nothing_left_of, assert_run_left_nothing, disturb_run,
+    drill_run, drill_run_env, interrupt_run, kept_cluster, kind_bin_path, phases, profile, serve_fleet, spawn_run,
+    verdict,
 };
 
 #[test]
@@ -479,21 +480,8 @@ fn an_existing_cluster_is_rehearsed_in_place_only_behind_the_guard_and_never_del
         "nothing was installed"
     );
     assert_eq!(app(&run.report, "Kustomization", "users-api")["ready"], true);
-    let still = Command::new("docker")
-        .args([
-            "ps",
-            "--filter",
-            &format!("name=^{name}-control-plane$"),
-            "--format",
-            "{{.Names}}",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&still.stdout).trim(),
-        format!("{name}-control-plane"),
-        "drill must leave a cluster it did not create running"
-    );
+    // drill must leave a cluster it did not create running.
+    assert_node_running(&format!("{name}-control-plane"), "the in-place run");
 
     // Interrupted with an app paused: the cluster is not drill's to delete, so drill says
     // exactly what it leaves there and how to undo it; the pause is really still there.

@@ -183,15 +183,7 @@ impl SharedCluster {
                 "{scenario} ran in place: no {phase}"
             );
         }
-        let nodes = std::process::Command::new("docker")
-            .args(["ps", "--filter", &format!("label=io.x-k8s.kind.cluster={}", self.name)])
-            .args(["--format", "{{.Names}}"])
-            .output()
-            .unwrap();
-        assert!(
-            String::from_utf8_lossy(&nodes.stdout).contains(&format!("{}-control-plane", self.name)),
-            "the shared cluster is still running after {scenario}"
-        );
+        crate::harness::assert_node_running(&format!("{}-control-plane", self.name), scenario);
         run
     }
 

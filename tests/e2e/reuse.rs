@@ -1,0 +1,207 @@
+//! Rehearsals that take turns on one kind cluster (`--reuse-cluster`). The first makes
+//! the cluster and keeps it (`--keep-cluster`); each one after takes it up: drill serves
+//! the repo afresh, applies the engine, secrets and root sync again, and waits until
+//! every app is Ready at the new served commit before its steps. So commits, reverts,
+//! break-glass backports and prunes (which `cluster: existing` refuses) share a cluster,
+//! and each one skips the cluster's creation and the engine's start (most of a
+//! rehearsal's cost: docs/testbed.md "Where a rehearsal's CPU goes"). What each one
+//! asserts is its own story's check, kept with it (`flux.rs`, `argocd.rs`, `prune.rs`,
+//! `drift.rs`); this file adds what reuse itself must prove.
+
+use crate::harness::{KindClusterGuard, Run, assert_nothing_left_of, drill_gameday, drill_run, kept_cluster, phases};
+
+/// A kind cluster the first rehearsal made and kept; the rest run on it.
+pub struct ReusedCluster {
+    pub name: String,
+    pub kubeconfig: String,
+    pub reports: tempfile::TempDir,
+    guard: Option<KindClusterGuard>,
+}
+
+impl ReusedCluster {
+    /// Runs `scenario` on a cluster of its own and keeps that cluster.
+    pub fn first(scenario: &str) -> (Self, Run) {
+        let reports = tempfile::tempdir().unwrap();
+        let run = drill_run(scenario, &["--keep-cluster"], reports.path());
+        let (name, kubeconfig) = kept_cluster(&run);
+        let guard = Some(KindClusterGuard(name.clone()));
+        assert_eq!(
+            phases(&run.report, "cluster-create").len(),
+            1,
+            "{scenario} made the cluster"
+        );
+        let cluster = Self {
+            name,
+            kubeconfig,
+            reports,
+            guard,
+        };
+        (cluster, run)
+    }
+
+    /// Runs `scenario` on this cluster.
+    pub fn rehearse(&self, scenario: &str) -> Run {
+        let run = drill_run(scenario, &["--reuse-cluster", &self.name], self.reports.path());
+        self.assert_reused(scenario, &run);
+        run
+    }
+
+    /// Runs `scenario` as a game day (`--auto`) by `operator` on this cluster.
+    pub fn gameday(&self, scenario: &str, operator: &str) -> Run {
+        let run = drill_gameday(
+            scenario,
+            operator,
+            &["--reuse-cluster", &self.name],
+            self.reports.path(),
+        );
+        self.assert_reused(scenario, &run);
+        run
+    }
+
+    /// What every reused run must show: nothing created, the engine applied again, the
+    /// report naming the cluster, the cluster still running, and, by the API server, the
+    /// engine's root at this run's last commit (not an earlier run's).
+    fn assert_reused(&self, scenario: &str, run: &Run) {
+        let r = &run.report;
+        assert!(phases(r, "cluster-create").is_empty(), "{scenario}: no cluster made");
+        assert_eq!(phases(r, "engine-install").len(), 1, "{scenario}: engine applied again");
+        let reused = r["versions"]["reused_cluster"].as_str().unwrap_or_default();
+        assert!(
+            reused.starts_with(&self.name),
+            "{scenario}: the report names the cluster: {reused:?}"
+        );
+        assert!(
+            run.stderr.contains("to reconcile the new served commit now"),
+            "{scenario}: the engine is asked to take the new commit"
+        );
+        assert!(
+            !run.stderr.contains("▶ cluster-create"),
+            "{scenario}: no cluster-create in the progress either"
+        );
+        crate::harness::assert_node_running(&format!("{}-control-plane", self.name), scenario);
+        let last = last_commit(&run.stderr);
+        let revision = self.root_revision(r);
+        assert!(
+            revision.contains(&last),
+            "{scenario}: the engine's root is at {revision:?}, not this run's last commit {last}"
+        );
+    }
+
+    /// The revision the engine's root is at, by the API server: Flux's root
+    /// GitRepository's artifact, Argo CD's root Application's sync.
+    fn root_revision(&self, report: &serde_json::Value) -> String {
+        let engine = report["versions"]["engine"].as_str().unwrap_or_default();
+        let (kind, namespace, name, path) = if engine.starts_with("argocd") {
+            ("application", "argocd", "root", "{.status.sync.revision}")
+        } else {
+            (
+                "gitrepository",
+                "flux-system",
+                "flux-system",
+                "{.status.artifact.revision}",
+            )
+        };
+        let jsonpath = format!("jsonpath={path}");
+        crate::harness::kubectl(&self.kubeconfig, &["-n", namespace, "get", kind, name, "-o", &jsonpath])
+    }
+
+    /// Deletes the cluster and checks that nothing of it is left.
+    pub fn finish(mut self) {
+        drop(self.guard.take());
+        assert_nothing_left_of(&self.name);
+    }
+}
+
+/// The run's last commit (12 digits): its last step's commit, else the one served.
+fn last_commit(stderr: &str) -> String {
+    let committed = stderr
+        .lines()
+        .filter_map(|l| l.split("  committed ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .next_back();
+    let served = stderr
+        .lines()
+        .find_map(|l| l.split("(served as commit ").nth(1))
+        .map(|rest| rest.trim_end_matches(')'));
+    committed
+        .or(served)
+        .unwrap_or_else(|| panic!("no commit said: {stderr}"))
+        .to_string()
+}
+
+/// A cluster that does not fit the scenario, or is not drill's, is refused before
+/// anything is touched, saying why.
+fn refusals_touch_nothing(cluster: &ReusedCluster) {
+    let three_nodes = drill_refused("scenarios/flux-worker-loss.yaml", &cluster.name);
+    assert!(
+        three_nodes.contains("it has 1 node(s), and the scenario's kind config declares 3"),
+        "{three_nodes}"
+    );
+    let missing = drill_refused("scenarios/flux-drift-self-heal.yaml", "drill-no-such-cluster");
+    assert!(missing.contains("no kind cluster by that name"), "{missing}");
+    crate::harness::assert_node_running(&format!("{}-control-plane", cluster.name), "the refusals");
+}
+
+/// `drill run SCENARIO --reuse-cluster NAME` that must end in an error (exit 2): what it said.
+fn drill_refused(scenario: &str, name: &str) -> String {
+    let reports = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drill"))
+        .args(["run", scenario, "--reuse-cluster", name, "--report-dir"])
+        .arg(reports.path())
+        .env("DRILL_PROFILE", crate::harness::profile())
+        .env("PATH", crate::harness::kind_bin_path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    // The error is the report's (stdout) and the progress's (stderr).
+    let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{scenario} on {name}: {said}");
+    said
+}
+
+/// Flux: the seed replay makes the cluster; a bad commit and its revert, a prune, the
+/// break-glass game day and a missing image (an initial sync that fails early) follow.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster() {
+    let (cluster, seed) = ReusedCluster::first("scenarios/seed-configmap-drift.yaml");
+    crate::drift::flux_seed_replay_checks(&seed);
+    refusals_touch_nothing(&cluster);
+    crate::flux::bad_commit_degrades_the_app_and_git_revert_restores_it(
+        &cluster.rehearse("scenarios/flux-bad-commit-revert.yaml"),
+    );
+    crate::prune::flux_prunes_what_left_git_and_leaves_what_a_person_made(
+        &cluster.rehearse("scenarios/flux-prune.yaml"),
+        &cluster.kubeconfig,
+    );
+    crate::flux::gameday_runs_break_glass_and_writes_the_incident_record(
+        &cluster.gameday("scenarios/flux-break-glass.yaml", "alice"),
+    );
+    // Last: it fails by design, with the fleet's broken path applied.
+    crate::flux::a_missing_image_fails_the_run_early_and_names_the_app(
+        &cluster.rehearse("scenarios/flux-missing-image.yaml"),
+        &cluster.reports.path().join("shots"),
+    );
+    cluster.finish();
+}
+
+/// Argo CD: the history rollback makes the cluster; the seed replay, break glass with a
+/// self-healing parent, a prune, and a degraded child (last: it fails by design) follow.
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster() {
+    let (cluster, rollback) = ReusedCluster::first("scenarios/argocd-history-rollback.yaml");
+    crate::argocd::history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it(&rollback);
+    crate::drift::argocd_seed_replay_checks(&cluster.rehearse("scenarios/argocd-seed-configmap-drift.yaml"));
+    crate::argocd::break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree(
+        &cluster.rehearse("scenarios/argocd-break-glass.yaml"),
+    );
+    crate::prune::argocd_prunes_what_left_git_and_what_a_person_made_with_its_marks(
+        &cluster.rehearse("scenarios/argocd-prune.yaml"),
+        &cluster.kubeconfig,
+    );
+    crate::argocd::a_degraded_child_under_a_healthy_parent_fails_and_is_named(
+        &cluster.rehearse("scenarios/argocd-child-degraded.yaml"),
+    );
+    cluster.finish();
+}
