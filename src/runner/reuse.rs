@@ -64,6 +64,7 @@ impl Run<'_> {
             ..Default::default()
         }));
 
+        self.warn_of_another_path(name);
         let (served, commit) = self.pin_repo().await?;
         let cluster = KindProvider::adopt(
             name,
@@ -86,8 +87,47 @@ impl Run<'_> {
             "  asked {asked} object(s) to reconcile the new served commit now"
         ));
         self.start_observer(client).await?;
+        self.mark_synced_path();
         self.commit = commit;
         Ok(docker)
+    }
+
+    /// What the cluster last synced (`<engine> <path>`), written by each run for the next
+    /// one that takes it up.
+    fn synced_marker(&self) -> std::path::PathBuf {
+        self.work_dir.join("synced-path")
+    }
+
+    fn synced_now(&self) -> String {
+        format!(
+            "{} {}",
+            self.plan.engine.as_str(),
+            self.plan.entry_path().unwrap_or_default()
+        )
+    }
+
+    /// Objects only another path declared are pruned by the engine during this run's
+    /// initial sync, and drill (which saw them) counts them as deleted: said up front, so
+    /// a failure that follows is read for what it is. (Seen on the test bed: the SOPS
+    /// fleet's apps, pruned when the sealed-secrets fleet took over its cluster.)
+    fn warn_of_another_path(&mut self, name: &str) {
+        let now = self.synced_now();
+        if let Ok(before) = std::fs::read_to_string(self.synced_marker())
+            && before.trim() != now
+        {
+            self.emit(crate::event::EventKind::Warning {
+                message: format!(
+                    "--reuse-cluster {name}: it last synced {}, this scenario {now}; what only the other path declared \
+                     is pruned during the initial sync and counted as deleted, so reuse a cluster with scenarios of one path",
+                    before.trim()
+                ),
+            });
+        }
+    }
+
+    /// Records what this run's cluster syncs, for a later `--reuse-cluster`.
+    pub(super) fn mark_synced_path(&self) {
+        let _ = std::fs::write(self.synced_marker(), self.synced_now());
     }
 
     /// The kept run's work folder holds the cluster's kubeconfig and kind config: this

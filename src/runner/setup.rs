@@ -84,6 +84,7 @@ impl Run<'_> {
 
         let client = self.install_engine(cluster.as_ref()).await?;
         self.start_observer(client).await?;
+        self.mark_synced_path();
         self.commit = commit;
         Ok(docker.clone())
     }
