@@ -159,7 +159,6 @@ fn a_rebuild_without_the_sealed_secrets_key_fails_and_names_the_sealed_secret() 
 
 /// Repo credentials restored into both builds, as one engine takes them.
 struct RepoCredentialsCase {
-    scenario: &'static str,
     /// Names the test's own token.
     token_for: &'static str,
     args: &'static [&'static str],
@@ -169,11 +168,15 @@ struct RepoCredentialsCase {
     ready_because: &'static str,
 }
 
-fn repo_credentials_are_restored_and_never_leak(case: &RepoCredentialsCase) {
-    let reports = tempfile::tempdir().unwrap();
+/// scenarios/repo-credentials-restore.yaml, run by `rehearse` with the case's arguments
+/// and the test's own token in the environment; returns the run.
+fn repo_credentials_are_restored_and_never_leak(
+    case: &RepoCredentialsCase,
+    rehearse: impl FnOnce(&[&str], &[(&str, &str)]) -> Run,
+) -> Run {
     let (token, needles) = repo_token(case.token_for);
     let env = [("DRILL_REPO_USER", "drill"), ("DRILL_REPO_TOKEN", token.as_str())];
-    let run = drill_run_env(case.scenario, case.args, &env, reports.path());
+    let run = rehearse(case.args, &env);
     run.assert_passed();
     let r = &run.report;
     assert_eq!(phases(r, "secret-bootstrap").len(), 2, "restored in both builds");
@@ -181,32 +184,36 @@ fn repo_credentials_are_restored_and_never_leak(case: &RepoCredentialsCase) {
     let fetcher = app(r, kind, name);
     assert_eq!(fetcher["ready"], true, "{}{fetcher}", case.ready_because);
     assert_no_leaks(&run, &needles);
-    assert_run_left_nothing(&run);
+    run
 }
 
+/// Flux takes them as its source's Secret.
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn flux_repo_credentials_are_restored_and_never_leak() {
-    repo_credentials_are_restored_and_never_leak(&RepoCredentialsCase {
-        scenario: "scenarios/repo-credentials-restore.yaml",
+    let case = RepoCredentialsCase {
         token_for: "flux",
         args: &[],
         fetcher: ("GitRepository", "flux-system"),
         ready_because: "Flux fetched with the restored token: ",
+    };
+    let reports = tempfile::tempdir().unwrap();
+    let run = repo_credentials_are_restored_and_never_leak(&case, |args, env| {
+        drill_run_env("scenarios/repo-credentials-restore.yaml", args, env, reports.path())
     });
+    assert_run_left_nothing(&run);
 }
 
 /// Argo CD takes them as its repository secret: the root Application syncs with them.
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn argocd_repo_credentials_are_restored_and_never_leak() {
-    repo_credentials_are_restored_and_never_leak(&RepoCredentialsCase {
-        scenario: "scenarios/repo-credentials-restore.yaml",
+/// Run by `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
+pub fn argocd_repo_credentials_are_restored_and_never_leak(rehearse: impl FnOnce(&[&str], &[(&str, &str)]) -> Run) {
+    let case = RepoCredentialsCase {
         token_for: "argocd",
         args: &["--engine", "argocd"],
         fetcher: ("Application", "root"),
         ready_because: "",
-    });
+    };
+    repo_credentials_are_restored_and_never_leak(&case, rehearse);
 }
 
 #[test]
