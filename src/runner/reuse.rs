@@ -64,7 +64,7 @@ impl Run<'_> {
             ..Default::default()
         }));
 
-        self.warn_of_another_path(name);
+        self.refuse_another_path(name)?;
         let (served, commit) = self.pin_repo().await?;
         let cluster = KindProvider::adopt(
             name,
@@ -106,22 +106,22 @@ impl Run<'_> {
         )
     }
 
-    /// Objects only another path declared are pruned by the engine during this run's
-    /// initial sync, and drill (which saw them) counts them as deleted: said up front, so
-    /// a failure that follows is read for what it is. (Seen on the test bed: the SOPS
-    /// fleet's apps, pruned when the sealed-secrets fleet took over its cluster.)
-    fn warn_of_another_path(&mut self, name: &str) {
+    /// Refuses another fleet path than the cluster last synced. Tried on the test bed:
+    /// the engine prunes what only the old path made while drill watches, and drill
+    /// counted it as deleted (the SOPS fleet's nine apps, when the sealed-secrets fleet
+    /// took over); and Argo CD, its root Application pointed at a new path, once reported
+    /// it Synced and Healthy before the new path's apps existed, so a degraded child
+    /// passed its initial sync. A fresh cluster has neither problem.
+    fn refuse_another_path(&self, name: &str) -> Result<()> {
         let now = self.synced_now();
-        if let Ok(before) = std::fs::read_to_string(self.synced_marker())
-            && before.trim() != now
-        {
-            self.emit(crate::event::EventKind::Warning {
-                message: format!(
-                    "--reuse-cluster {name}: it last synced {}, this scenario {now}; what only the other path declared \
-                     is pruned during the initial sync and counted as deleted, so reuse a cluster with scenarios of one path",
-                    before.trim()
-                ),
-            });
+        match std::fs::read_to_string(self.synced_marker()) {
+            Ok(before) if before.trim() != now => bail!(
+                "--reuse-cluster {name}: it last synced {}, and this scenario syncs {now}; on a reused cluster \
+                 the engine would prune the other path's objects while drill watches, and Argo CD can report a new \
+                 path Synced before its apps exist: rehearse scenarios of one path on a cluster, or keep a new one",
+                before.trim()
+            ),
+            _ => Ok(()),
         }
     }
 

@@ -183,10 +183,12 @@ fn cluster_loss_rebuilds_install_secret_root_app_and_waits() {
     assert_run_left_nothing(&run);
 }
 
-/// scenarios/argocd-child-degraded.yaml, with no timeout flag: the missing image settles
-/// the verdict (fail fast). Run by
-/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
-pub fn a_degraded_child_under_a_healthy_parent_fails_and_is_named(run: &Run) {
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_degraded_child_under_a_healthy_parent_fails_and_is_named() {
+    let reports = tempfile::tempdir().unwrap();
+    // No timeout flag: the missing image settles the verdict (fail fast).
+    let run = drill_run("scenarios/argocd-child-degraded.yaml", &[], reports.path());
     assert_eq!(
         run.code,
         1,
@@ -217,10 +219,11 @@ pub fn a_degraded_child_under_a_healthy_parent_fails_and_is_named(run: &Run) {
         .unwrap();
     let why = ghost["not_ready_message"].as_str().unwrap_or_default();
     assert!(why.contains("held by Deployment/users/ghost"), "{ghost}");
+    assert_run_left_nothing(&run);
 }
 
 /// scenarios/argocd-break-glass.yaml; run by
-/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
+/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_repo_credentials_take_turns_on_one_cluster`.
 pub fn break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree(run: &Run) {
     run.assert_passed();
     let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
@@ -249,7 +252,7 @@ pub fn break_glass_pauses_the_self_healing_parent_too_and_git_and_cluster_agree(
 }
 
 /// scenarios/argocd-history-rollback.yaml, on a cluster of its own; run by
-/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_a_degraded_child_take_turns_on_one_cluster`.
+/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_repo_credentials_take_turns_on_one_cluster`.
 pub fn history_rollback_is_undone_by_auto_sync_and_git_revert_fixes_it(run: &Run) {
     run.assert_passed();
     let r = &run.report;

@@ -307,11 +307,13 @@ fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
     assert_run_left_nothing(&run);
 }
 
-/// scenarios/flux-missing-image.yaml with no timeout flag: the default bootstrap timeout
-/// is 10 minutes, and the registry's "not found" on every attempt for a minute settles
-/// the verdict long before that. `shots` is a folder for the page's screenshots. Run by
-/// `reuse::flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster`.
-pub fn a_missing_image_fails_the_run_early_and_names_the_app(run: &Run, shots: &std::path::Path) {
+#[test]
+#[ignore = "needs the offline test bed: ./hack/test runs it"]
+fn a_missing_image_fails_the_run_early_and_names_the_app() {
+    // No timeout flag: the default bootstrap timeout is 10 minutes, and the registry's
+    // "not found" on every attempt for a minute settles the verdict long before that.
+    let reports = tempfile::tempdir().unwrap();
+    let run = drill_run("scenarios/flux-missing-image.yaml", &[], reports.path());
     assert_eq!(
         run.code,
         1,
@@ -354,7 +356,7 @@ pub fn a_missing_image_fails_the_run_early_and_names_the_app(run: &Run, shots: &
         "the failed pull is listed: {images:?}"
     );
     // The page a person opens: the failure drawn in red, named in "What went wrong".
-    assert_report_html_renders(&run.dir, shots);
+    assert_report_html_renders(&run.dir, &reports.path().join("shots"));
     let page = std::fs::read_to_string(run.dir.join("report.html")).unwrap();
     assert!(
         page.contains("id=\"failures\"") && page.contains("Kustomization flux-system/ghost"),
@@ -386,6 +388,7 @@ pub fn a_missing_image_fails_the_run_early_and_names_the_app(run: &Run, shots: &
         summary.contains("[evidence/events-users.txt](evidence/events-users.txt)"),
         "{summary}"
     );
+    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -470,7 +473,7 @@ fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_
 }
 
 /// scenarios/flux-bad-commit-revert.yaml; run by
-/// `reuse::flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster`.
+/// `reuse::flux_seed_replay_commits_prunes_and_break_glass_take_turns_on_one_cluster`.
 pub fn bad_commit_degrades_the_app_and_git_revert_restores_it(run: &Run) {
     run.assert_passed();
     let r = &run.report;
@@ -495,7 +498,7 @@ pub fn bad_commit_degrades_the_app_and_git_revert_restores_it(run: &Run) {
 }
 
 /// `drill gameday --auto --operator alice` of scenarios/flux-break-glass.yaml; run by
-/// `reuse::flux_seed_replay_commits_prunes_break_glass_and_a_missing_image_take_turns_on_one_cluster`.
+/// `reuse::flux_seed_replay_commits_prunes_and_break_glass_take_turns_on_one_cluster`.
 pub fn gameday_runs_break_glass_and_writes_the_incident_record(run: &Run) {
     run.assert_passed();
     let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();
