@@ -206,11 +206,14 @@ argocd_install_manifest() {
   mkdir -p "$ARGOCD_DIR"
   { printf -- '# Argo CD %s %s from the module github.com/argoproj/argo-cd/v3, copied by the\n' "$ARGOCD_VERSION" "$ARGOCD_UPSTREAM_MANIFEST"
     printf '# gitops-drill test bed. Changed: the Redis image tag (%s, Debian'"'"'s redis-server),\n' "$redis"
-    printf '# argocd-cm timeout.reconciliation %s without jitter (stock: 120s + up to 60s).\n' "$ARGOCD_RECONCILIATION"
-    sed -E "s#^(\s*image: )$ARGOCD_REDIS_REPO:\S+\s*\$#\1$redis#" "$src" | argocd_cm_data; } >"$ARGOCD_INSTALL.tmp"
+    printf '# argocd-cm timeout.reconciliation %s without jitter (stock: 120s + up to 60s),\n' "$ARGOCD_RECONCILIATION"
+    printf '# readinessProbe periodSeconds %s (stock: 10).\n' "$ENGINE_READINESS_PERIOD"
+    sed -E "s#^(\s*image: )$ARGOCD_REDIS_REPO:\S+\s*\$#\1$redis#" "$src" | argocd_cm_data | readiness_period; } >"$ARGOCD_INSTALL.tmp"
   argocd_check_images "$ARGOCD_INSTALL.tmp"
   grep -qx "  timeout.reconciliation: $ARGOCD_RECONCILIATION" "$ARGOCD_INSTALL.tmp" \
     || die "the Argo CD install has no argocd-cm ConfigMap to set timeout.reconciliation in"
+  grep -A8 'readinessProbe:' "$ARGOCD_INSTALL.tmp" | grep -q "periodSeconds: $ENGINE_READINESS_PERIOD\$" \
+    || die "the Argo CD install has no readinessProbe periodSeconds to shorten"
   mv "$ARGOCD_INSTALL.tmp" "$ARGOCD_INSTALL"
   echo "$key" >"$ARGOCD_DIR/install.key"
   ok "Argo CD install manifest: $ARGOCD_INSTALL"
@@ -235,6 +238,17 @@ argocd_cm_data() {
     /^---/ { flush(); print; next }
     { doc = doc $0 "\n" }
     END { flush() }'
+}
+
+# readiness_period: stdin to stdout, each readinessProbe's periodSeconds set to
+# $ENGINE_READINESS_PERIOD (stock: 10). drill's engine-install ends when the controllers are
+# available; a controller ready just after a failed probe otherwise waits 10 s more.
+readiness_period() {
+  awk -v p="$ENGINE_READINESS_PERIOD" -v probe=-1 '
+    match($0, /^ *readinessProbe:/) { probe = RLENGTH - length("readinessProbe:"); print; next }
+    probe >= 0 && match($0, /^ */) && RLENGTH <= probe { probe = -1 }
+    probe >= 0 && /^ *periodSeconds: [0-9]+ *$/ { sub(/periodSeconds: [0-9]+/, "periodSeconds: " p) }
+    { print }'
 }
 
 # argocd_check_images FILE: every image in the install is one this test bed built and mirrored.

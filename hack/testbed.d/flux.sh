@@ -140,8 +140,8 @@ flux_install_manifest() {
   flux_release_bases "$work/manifests"
   flux_bundle "$work/manifests" "$work/bundle"
   flux_install_overlay "$work/bundle"
-  { printf -- '---\n# Assembled offline by the gitops-drill test bed as `flux install` %s renders it\n# (default options). Components: %s\n' \
-      "$FLUX_VERSION" "$(echo "$FLUX_COMPONENTS" | tr ' ' ',')"
+  { printf -- '---\n# Assembled offline by the gitops-drill test bed as `flux install` %s renders it\n# (default options). Components: %s\n# Changed: --requeue-dependency=%s, readinessProbe periodSeconds %s (stock: 30s, 10).\n' \
+      "$FLUX_VERSION" "$(echo "$FLUX_COMPONENTS" | tr ' ' ',')" "$FLUX_REQUEUE_DEPENDENCY" "$ENGINE_READINESS_PERIOD"
     kubectl kustomize "$work/bundle"; } >"$FLUX_INSTALL.tmp" || die "kubectl kustomize of the Flux install failed"
   flux_check_images "$FLUX_INSTALL.tmp"
   mv "$FLUX_INSTALL.tmp" "$FLUX_INSTALL"
@@ -214,6 +214,7 @@ flux_install_overlay() {
           flux_args_append "--requeue-dependency=$FLUX_REQUEUE_DEPENDENCY" ;;
         *) flux_args_patch "--events-addr=$events" --watch-all-namespaces=true --log-level=info ;;
       esac
+      readiness_period_patch
     done
     printf 'images:\n'
     for c in $FLUX_COMPONENTS; do printf '  - name: fluxcd/%s\n    newName: ghcr.io/fluxcd/%s\n' "$c" "$c"; done
@@ -227,6 +228,15 @@ flux_args_patch() {
     [ -n "$a" ] && printf '      - op: replace\n        path: /spec/template/spec/containers/0/args/%d\n        value: %s\n' "$i" "$a"
     i=$((i + 1))
   done
+}
+
+# readiness_period_patch: a JSON-patch line probing the controller's readiness every
+# $ENGINE_READINESS_PERIOD s instead of the stock 10 s. drill's engine-install ends when
+# every controller is available; with 10 s a controller ready a moment after a failed
+# probe waited up to 10 s more, on every install of every rehearsal.
+readiness_period_patch() {
+  printf '      - op: add\n        path: /spec/template/spec/containers/0/readinessProbe/periodSeconds\n        value: %s\n' \
+    "$ENGINE_READINESS_PERIOD"
 }
 
 # flux_args_append ARG...: JSON-patch lines appending container args.
