@@ -519,7 +519,7 @@ fn run_once(
     let result = match result {
         Ok(result) => result,
         Err((why, exit)) => {
-            if opts.keep_cluster || opts.reuse_cluster.is_some() {
+            if opts.keeps_cluster() {
                 eprintln!("the run's cluster is kept (--keep-cluster or --reuse-cluster); `drill clean` removes it");
             }
             eprintln!("error: {why}; no report written for run {run_id}");

@@ -567,7 +567,7 @@ impl Run<'_> {
                 let _ = std::fs::remove_dir_all(&self.work_dir);
                 return;
             }
-            if self.opts.keep_cluster || self.opts.reuse_cluster.is_some() {
+            if self.opts.keeps_cluster() {
                 self.note(&format!(
                     "keeping cluster {} (kubeconfig {})",
                     cluster.name(),

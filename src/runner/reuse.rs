@@ -26,6 +26,14 @@ pub(super) fn not_for_existing(name: &str, existing: &crate::scenario::ExistingC
     )
 }
 
+impl super::RunOptions {
+    /// The run's cluster outlives it: `--keep-cluster`, or a reused cluster (the user chose
+    /// it, so it is kept again whatever `--keep-cluster` says).
+    pub fn keeps_cluster(&self) -> bool {
+        self.keep_cluster || self.reuse_cluster.is_some()
+    }
+}
+
 impl Run<'_> {
     /// Takes up kept cluster `name` for this run, then serves, installs and bootstraps as
     /// on a new cluster; the cluster is kept at the end.
@@ -64,7 +72,6 @@ impl Run<'_> {
             ..Default::default()
         }));
 
-        self.refuse_another_path(name)?;
         let (served, commit) = self.pin_repo().await?;
         let cluster = KindProvider::adopt(
             name,
@@ -132,7 +139,8 @@ impl Run<'_> {
 
     /// The kept run's work folder holds the cluster's kubeconfig and kind config: this
     /// run takes its lock (so `drill clean` leaves the cluster alone, and a second run on
-    /// it at once is refused) and serves its repo from a fresh copy there.
+    /// it at once is refused), refuses another fleet path, and serves its repo from a
+    /// fresh copy there.
     fn take_up_work_dir(&mut self, found: &KeptCluster, name: &str) -> Result<()> {
         self.work_dir = std::env::temp_dir().join(format!("drill-{}", found.run_id));
         if !self.work_dir.exists() {
@@ -141,6 +149,8 @@ impl Run<'_> {
         let lock = crate::runlock::RunLock::acquire(&self.work_dir)
             .with_context(|| format!("--reuse-cluster {name}: another run is using it"))?;
         self.lock = Some(lock);
+        // Before anything in the folder changes: a refused run leaves it as it found it.
+        self.refuse_another_path(name)?;
         // The earlier run's served copy (and the work tree it committed from) is no one's now.
         let served = self.work_dir.join("git");
         if served.exists() {

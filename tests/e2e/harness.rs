@@ -109,7 +109,7 @@ pub fn drill_run(scenario: &str, extra: &[&str], reports: &Path) -> Run {
 }
 
 /// `drill run SCENARIO --output json` as the tests run it.
-fn drill_command(scenario: &str, extra: &[&str], env: &[(&str, &str)], reports: &Path) -> Command {
+pub fn drill_command(scenario: &str, extra: &[&str], env: &[(&str, &str)], reports: &Path) -> Command {
     let profile = profile();
     assert!(
         profile.is_file(),

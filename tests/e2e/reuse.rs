@@ -159,18 +159,16 @@ fn refusals_touch_nothing(cluster: &ReusedCluster) {
         other_path.contains("it last synced flux clusters/demo, and this scenario syncs flux clusters/broken"),
         "{other_path}"
     );
+    // Refused before the kept run's folder changed: its served copy is still there.
+    let served = std::path::Path::new(&cluster.kubeconfig).parent().unwrap().join("git");
+    assert!(served.is_dir(), "a refusal removed {}", served.display());
     crate::harness::assert_node_running(&format!("{}-control-plane", cluster.name), "the refusals");
 }
 
 /// `drill run SCENARIO --reuse-cluster NAME` that must end in an error (exit 2): what it said.
 fn drill_refused(scenario: &str, name: &str) -> String {
     let reports = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drill"))
-        .args(["run", scenario, "--reuse-cluster", name, "--report-dir"])
-        .arg(reports.path())
-        .env("DRILL_PROFILE", crate::harness::profile())
-        .env("PATH", crate::harness::kind_bin_path())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let out = crate::harness::drill_command(scenario, &["--reuse-cluster", name], &[], reports.path())
         .output()
         .unwrap();
     // The error is the report's (stdout) and the progress's (stderr).
