@@ -127,11 +127,17 @@ pub fn flux_seed_replay_checks(run: &Run) {
         scenario: "scenarios/seed-configmap-drift.yaml",
         kept: "the hand edit survives while self-heal is off",
         verdicts: &[
-            (4, "degraded_ms", "resume breaks the app"),
-            (5, "degraded_ms", "the image rollback does not fix it"),
-            (6, "recovered_ms", "fixing DB_HOST in Git does"),
+            (
+                3,
+                "recovered_ms",
+                "node churn while the edit lives: the new pod reads it and is Ready",
+            ),
+            (5, "degraded_ms", "resume breaks the app"),
+            (6, "degraded_ms", "the next churn leaves no pod that read the hand edit"),
+            (7, "degraded_ms", "the image rollback does not fix it"),
+            (8, "recovered_ms", "fixing DB_HOST in Git does"),
         ],
-        reverted_in_step: 4,
+        reverted_in_step: 5,
         reverted: "Git overwrote the edit when reconciliation resumed",
         min_drift_age_ms: Some(20_000),
     };
