@@ -589,7 +589,7 @@ impl Run<'_> {
                 self.remove_mirror(cluster.name()).await;
             }
         }
-        let _ = std::fs::remove_dir_all(&self.work_dir);
+        self.remove_work_dir_unless_reused();
     }
 }
 

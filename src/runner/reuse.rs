@@ -99,6 +99,16 @@ impl Run<'_> {
         Ok(docker)
     }
 
+    /// Removes this run's work folder, unless it took up a kept cluster: that folder is
+    /// the kept run's (its kubeconfig, kind config and synced path), and a run refused or
+    /// failed before it adopted the cluster must leave it for the next one. Seen on the
+    /// test bed: a refused `--reuse-cluster` deleted it.
+    pub(super) fn remove_work_dir_unless_reused(&self) {
+        if self.opts.reuse_cluster.is_none() {
+            let _ = std::fs::remove_dir_all(&self.work_dir);
+        }
+    }
+
     /// What the cluster last synced (`<engine> <path>`), written by each run for the next
     /// one that takes it up.
     fn synced_marker(&self) -> std::path::PathBuf {
