@@ -121,7 +121,7 @@ fn the_seed_replay_shows_the_drift_window_and_the_change_that_broke_the_app(case
 }
 
 /// scenarios/seed-configmap-drift.yaml; run by
-/// `reuse::flux_seed_replay_commits_prunes_and_break_glass_take_turns_on_one_cluster`.
+/// `reuse::flux_seed_replay_commits_prunes_break_glass_cluster_and_node_loss_take_turns_on_one_cluster`.
 pub fn flux_seed_replay_checks(run: &Run) {
     let case = SeedReplayCase {
         scenario: "scenarios/seed-configmap-drift.yaml",
@@ -146,7 +146,7 @@ pub fn flux_seed_replay_checks(run: &Run) {
 
 /// With Argo CD, node churn while the hand edit lives shows it keeping the app alive until
 /// Git overwrites it. scenarios/argocd-seed-configmap-drift.yaml; run by
-/// `reuse::argocd_rollback_seed_replay_break_glass_prune_and_repo_credentials_take_turns_on_one_cluster`.
+/// `reuse::argocd_rollback_seed_replay_break_glass_prune_cluster_loss_and_repo_credentials_take_turns_on_one_cluster`.
 pub fn argocd_seed_replay_checks(run: &Run) {
     let case = SeedReplayCase {
         scenario: "scenarios/argocd-seed-configmap-drift.yaml",

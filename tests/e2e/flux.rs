@@ -118,11 +118,10 @@ fn namespace_loss_recovers_within_budget_twice_at_once() {
     assert_run_left_nothing(&run);
 }
 
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-cluster-loss.yaml", &[], reports.path());
+/// The whole cluster lost and rebuilt from Git, every phase timed. Run on the Flux
+/// cluster of `reuse.rs`: it takes that cluster up, so the one cluster it makes is the
+/// rebuild's (kept, and taken up by the next rehearsal).
+pub fn cluster_loss_rebuilds_from_git_with_every_phase_timed(run: &Run) {
     run.assert_passed();
     let r = &run.report;
     // What it ran with, as the test bed built it (its profile names the versions).
@@ -145,8 +144,8 @@ fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     }
     assert_eq!(
         phases(r, "cluster-create").len(),
-        2,
-        "created, then re-created after the loss"
+        1,
+        "taken up, then re-created after the loss"
     );
     for name in [
         "cluster-create",
@@ -202,7 +201,6 @@ fn cluster_loss_rebuilds_from_git_with_every_phase_timed() {
     );
     assert_eq!(probe["served_at_end"], true, "{probe}");
     assert_eq!(assertion(r, "probe users-api")["passed"], true);
-    assert_run_left_nothing(&run);
 }
 
 /// A worker of three killed and booted again: the pods that ran on it start again after
@@ -256,15 +254,11 @@ fn a_killed_worker_of_three_is_recovered_once_its_pods_run_again_and_only_they_r
 
 /// A node killed and booted again (its API server too, so every watch drops): drill
 /// reconnects, and says "recovered" only once the pods really run again, never on the
-/// statuses the workloads still report from before the kill. The cluster is kept so
-/// the pods' own start times can be held against drill's verdict.
-#[test]
-#[ignore = "needs the offline test bed: ./hack/test runs it"]
-fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
-    let reports = tempfile::tempdir().unwrap();
-    let run = drill_run("scenarios/flux-node-loss.yaml", &["--keep-cluster"], reports.path());
-    let (name, kubeconfig) = kept_cluster(&run);
-    let cleanup = KindClusterGuard(name.clone());
+/// statuses the workloads still report from before the kill. The cluster (`name`, at
+/// `kubeconfig`) is still there, so the pods' own start times can be held against
+/// drill's verdict. Run last on the Flux cluster of `reuse.rs` (a node loss leaves the
+/// cluster standing: nothing in the story needs a cluster of its own).
+pub fn killed_node_is_recovered_only_once_its_pods_run_again(run: &Run, name: &str, kubeconfig: &str) {
     run.assert_passed();
     assert!(
         run.stderr
@@ -290,7 +284,7 @@ fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
     let killed = events_at(&run.dir, "disaster-injected")[1];
     let recovered = events_at(&run.dir, "recovered")[1];
     let mut checked = 0;
-    for (what, _, started) in fleet_containers(&kubeconfig) {
+    for (what, _, started) in fleet_containers(kubeconfig) {
         // The API reports whole seconds.
         assert!(
             started.as_second() >= killed.as_second() - 1,
@@ -303,8 +297,6 @@ fn a_killed_node_is_recovered_only_once_its_pods_run_again() {
         checked += 1;
     }
     assert!(checked >= 6, "the apps' and Flux's containers were checked: {checked}");
-    drop(cleanup);
-    assert_run_left_nothing(&run);
 }
 
 #[test]
@@ -473,7 +465,7 @@ fn a_rebuild_without_damage_is_headed_by_its_rebuild_time_and_a_shared_image_is_
 }
 
 /// scenarios/flux-bad-commit-revert.yaml; run by
-/// `reuse::flux_seed_replay_commits_prunes_and_break_glass_take_turns_on_one_cluster`.
+/// `reuse::flux_seed_replay_commits_prunes_break_glass_cluster_and_node_loss_take_turns_on_one_cluster`.
 pub fn bad_commit_degrades_the_app_and_git_revert_restores_it(run: &Run) {
     run.assert_passed();
     let r = &run.report;
@@ -498,7 +490,7 @@ pub fn bad_commit_degrades_the_app_and_git_revert_restores_it(run: &Run) {
 }
 
 /// `drill gameday --auto --operator alice` of scenarios/flux-break-glass.yaml; run by
-/// `reuse::flux_seed_replay_commits_prunes_and_break_glass_take_turns_on_one_cluster`.
+/// `reuse::flux_seed_replay_commits_prunes_break_glass_cluster_and_node_loss_take_turns_on_one_cluster`.
 pub fn gameday_runs_break_glass_and_writes_the_incident_record(run: &Run) {
     run.assert_passed();
     let actions = step(&run.report, 0)["actions"].as_array().unwrap().clone();

@@ -172,8 +172,9 @@ fn a_flux_bootstrap_repo_is_rebuilt_with_its_own_flux_from_drills_served_copy() 
 
 /// A scenario naming its Flux version, run with no install manifest in the profile:
 /// Flux comes from the release server (a release-shaped tree on loopback holding the test
-/// bed's install and its checksum), once; the second run takes it from the cache and
-/// sends no request at all (the server is gone by then).
+/// bed's install and its checksum), once; the second run (on the first one's cluster,
+/// `--reuse-cluster`) takes it from the cache and sends no request at all (the server is
+/// gone by then).
 #[test]
 #[ignore = "needs the offline test bed: ./hack/test runs it"]
 fn an_engine_version_in_the_scenario_is_installed_from_its_release_then_from_the_cache() {
@@ -216,7 +217,9 @@ fn an_engine_version_in_the_scenario_is_installed_from_its_release_then_from_the
         ("XDG_CACHE_HOME", cache.to_str().unwrap()),
     ];
     let reports = tempfile::tempdir().unwrap();
-    let first = drill_run_env(scenario.to_str().unwrap(), &[], &env, reports.path());
+    let first = drill_run_env(scenario.to_str().unwrap(), &["--keep-cluster"], &env, reports.path());
+    let (cluster, _) = kept_cluster(&first);
+    let guard = KindClusterGuard(cluster.clone());
     first.assert_passed();
     let asked = server.requests();
     assert_eq!(asked.len(), 2, "the manifest and its checksums, once: {asked:?}");
@@ -233,12 +236,28 @@ fn an_engine_version_in_the_scenario_is_installed_from_its_release_then_from_the
     );
 
     drop(server);
-    let second = drill_run_env(scenario.to_str().unwrap(), &[], &env, reports.path());
+    // The second run takes up the first's cluster: installing the engine from the cache
+    // is the subject, not making a cluster again.
+    let second = drill_run_env(
+        scenario.to_str().unwrap(),
+        &["--reuse-cluster", &cluster],
+        &env,
+        reports.path(),
+    );
     second.assert_passed();
+    assert!(
+        second.report["versions"]["reused_cluster"]
+            .as_str()
+            .is_some_and(|c| c.starts_with(&cluster)),
+        "{}",
+        second.report["versions"]
+    );
     assert_eq!(
         second.report["versions"]["engine_from"],
         first.report["versions"]["engine_from"]
     );
+    drop(guard);
+    crate::harness::assert_nothing_left_of(&cluster);
 }
 
 /// The lines between a recipe's `# >>> drill commands` and `# <<< drill commands`

@@ -205,7 +205,7 @@ fn flux_repo_credentials_are_restored_and_never_leak() {
 }
 
 /// Argo CD takes them as its repository secret: the root Application syncs with them.
-/// Run by `reuse::argocd_rollback_seed_replay_break_glass_prune_and_repo_credentials_take_turns_on_one_cluster`.
+/// Run by `reuse::argocd_rollback_seed_replay_break_glass_prune_cluster_loss_and_repo_credentials_take_turns_on_one_cluster`.
 pub fn argocd_repo_credentials_are_restored_and_never_leak(rehearse: impl FnOnce(&[&str], &[(&str, &str)]) -> Run) {
     let case = RepoCredentialsCase {
         token_for: "argocd",
