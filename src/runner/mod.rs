@@ -10,6 +10,7 @@ mod object_updates;
 mod probes;
 mod progress;
 mod reuse;
+mod settle;
 mod setup;
 pub mod signals;
 mod steps;
@@ -343,6 +344,7 @@ impl Run<'_> {
             let span = tracing::info_span!("step", n = step + 1);
             tracing::Instrument::instrument(self.run_step(step, d, engine.as_ref(), &baseline), span).await?;
         }
+        self.settle_before_verdict().await;
 
         if let Some(cluster) = &self.cluster {
             let client = cluster.client().await?;
@@ -564,7 +566,7 @@ impl Run<'_> {
                 for what in left_behind::take().map(|(_, left)| left).unwrap_or_default() {
                     self.note(&format!("  still so: {what}"));
                 }
-                let _ = std::fs::remove_dir_all(&self.work_dir);
+                self.remove_work_dir_unless_reused();
                 return;
             }
             if self.opts.keeps_cluster() {
