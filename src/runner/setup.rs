@@ -65,7 +65,7 @@ impl Run<'_> {
             );
         }
         // Kept clusters stay after an interrupt or a panic too.
-        if !self.opts.keep_cluster {
+        if !self.opts.keeps_cluster() {
             signals::register_cluster(&name, &kubeconfig, &self.work_dir);
         }
         let cluster = self

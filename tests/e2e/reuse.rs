@@ -169,9 +169,24 @@ fn refusals_touch_nothing(cluster: &ReusedCluster) {
         other_path.contains("it last synced flux clusters/demo, and this scenario syncs flux clusters/broken"),
         "{other_path}"
     );
-    // Refused before the kept run's folder changed: its served copy is still there.
-    let served = std::path::Path::new(&cluster.kubeconfig).parent().unwrap().join("git");
+    // Refused before the kept run's folder changed: its served copy, the kind config the
+    // next reuse compares with, and what the cluster last synced are all still there.
+    let folder = std::path::Path::new(&cluster.kubeconfig).parent().unwrap();
+    let served = folder.join("git");
     assert!(served.is_dir(), "a refusal removed {}", served.display());
+    for file in ["kind-config.json", "synced-path", "kubeconfig"] {
+        assert!(
+            folder.join(file).is_file(),
+            "a refusal removed {file} from {}",
+            folder.display()
+        );
+    }
+    let synced = std::fs::read_to_string(folder.join("synced-path")).unwrap();
+    assert_eq!(
+        synced.trim(),
+        "flux clusters/demo",
+        "a refusal rewrote what the cluster synced"
+    );
     crate::harness::assert_node_running(&format!("{}-control-plane", cluster.name), "the refusals");
 }
 
