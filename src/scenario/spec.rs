@@ -396,7 +396,9 @@ pub struct Expect {
     #[serde(default)]
     pub phases: BTreeMap<PhaseName, Duration>,
     /// Every Flux object Ready at its current generation and revision, and every
-    /// Deployment/StatefulSet/DaemonSet available.
+    /// Deployment/StatefulSet/DaemonSet available, at the end. What is not Ready once the
+    /// steps are over (an engine mid-reconcile) is waited for up to `rto`, unless a wait
+    /// already failed or the last step degrades on purpose.
     #[serde(default = "yes")]
     pub all_ready: bool,
     /// Extra checks on live objects after recovery.
