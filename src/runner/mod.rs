@@ -518,15 +518,9 @@ impl Run<'_> {
     /// objects not Ready (bounded to half a minute; an unanswering cluster gives none).
     async fn save_evidence(&mut self, errored: bool) -> Vec<(String, Vec<u8>)> {
         let failing = self.state.not_ready();
-        let timed_out = self.events.iter().any(|e| {
-            matches!(
-                e.kind,
-                EventKind::RecoveryTimedOut { .. }
-                    | EventKind::DegradeTimedOut { .. }
-                    | EventKind::StoppedEarly { .. }
-                    | EventKind::PhaseFinished { ok: false, .. }
-            )
-        });
+        // A failed wait, or a phase that failed (an install, a sync that never came).
+        let timed_out = (self.events.iter())
+            .any(|e| e.kind.is_failed_wait() || matches!(e.kind, EventKind::PhaseFinished { ok: false, .. }));
         let (Some(cluster), Some(engine)) = (self.cluster.clone(), self.engine.clone()) else {
             return Vec::new();
         };
