@@ -317,6 +317,17 @@ pub enum EventKind {
     RunFinished,
 }
 
+impl EventKind {
+    /// A wait that did not end as the scenario meant: a step that did not recover or
+    /// degrade in time, or a run stopped early. Its verdict is already certain.
+    pub fn is_failed_wait(&self) -> bool {
+        matches!(
+            self,
+            EventKind::RecoveryTimedOut { .. } | EventKind::DegradeTimedOut { .. } | EventKind::StoppedEarly { .. }
+        )
+    }
+}
+
 /// A pod that ran on a removed node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostPod {

@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod argocd;
+pub mod available;
 pub mod flux;
 pub mod release;
 
@@ -64,8 +65,9 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// The install manifest the engine is installed from (None: drill installs nothing).
     fn install_manifest(&self) -> Option<&Path>;
 
-    /// Installs the engine and waits until its controllers are available.
-    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<()>>;
+    /// Installs the engine and waits until its controllers are available; returns each
+    /// one's time to ready, in the order they became ready.
+    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<Vec<available::WorkloadReady>>>;
 
     /// The URL the cluster fetches the served repo from.
     fn repo_url(&self, server: SocketAddr, repo_name: &str) -> String;

@@ -11,18 +11,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Run;
-use crate::event::{DrillEvent, EventKind, ObjectRef, StepOutcome};
+use crate::event::{DrillEvent, ObjectRef, StepOutcome};
 
 /// Whether the verdict waits for the fleet: `all objects Ready` is asserted, the last step
 /// is not meant to leave the fleet degraded, and no wait has failed already (its report
 /// would only be delayed).
 fn settles_before_verdict(all_ready_asserted: bool, last_outcome: Option<StepOutcome>, events: &[DrillEvent]) -> bool {
-    let failed = events.iter().any(|e| {
-        matches!(
-            e.kind,
-            EventKind::RecoveryTimedOut { .. } | EventKind::DegradeTimedOut { .. } | EventKind::StoppedEarly { .. }
-        )
-    });
+    let failed = events.iter().any(|e| e.kind.is_failed_wait());
     all_ready_asserted && last_outcome != Some(StepOutcome::Degraded) && !failed
 }
 

@@ -265,7 +265,12 @@ impl Run<'_> {
         };
         let client = cluster.client().await?;
         let (c, e) = (client.clone(), engine.clone());
-        self.phase("engine-install", async move { e.install(&c).await }).await?;
+        let ready = self.phase("engine-install", async move { e.install(&c).await }).await?;
+        // Which controller a slow install waited for (a pull, a crash loop) shows here.
+        self.note(&format!(
+            "engine workloads ready, slowest last: {}",
+            engine::available::summary(&ready)
+        ));
         self.note_versions(&client, engine.as_ref(), true).await;
         let secrets: Vec<serde_json::Value> = self.secrets.iter().map(|(_, m)| m.clone()).collect();
         let auth = self.repo_auth.clone();

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use kube::{Client, discovery};
@@ -24,9 +23,10 @@ use futures::future::BoxFuture;
 
 use super::Engine;
 use super::apply::{apply_all, default_namespace, parse_manifest};
+use super::available::{WorkloadReady, await_workloads};
 use crate::event::ObjectRef;
 use crate::model::{EngineKind, SyncPolicy};
-use crate::observe::readiness::{Observation, workload_ready};
+use crate::observe::readiness::Observation;
 use crate::observe::rules::EngineRules;
 use crate::repo_auth::RepoAuth;
 
@@ -47,43 +47,15 @@ pub fn in_cluster_url(repo_name: &str) -> String {
 }
 
 /// Applies the Argo CD install manifest into `argocd` and waits until every Deployment
-/// and StatefulSet of it is available.
-pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Result<()> {
+/// and StatefulSet of it is available (all within `timeout`); returns each one's time.
+pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Result<Vec<WorkloadReady>> {
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("failed to read the Argo CD install manifest {}", manifest.display()))?;
     let mut docs = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
     docs.extend(parse_manifest(&text).with_context(|| format!("in {}", manifest.display()))?);
     default_namespace(&mut docs, NAMESPACE);
     apply_all(client, &docs, timeout).await?;
-    let names = |kind: &str| -> Vec<String> {
-        docs.iter()
-            .filter(|d| d.get("kind").and_then(Value::as_str) == Some(kind))
-            .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
-            .collect()
-    };
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
-    for name in names("Deployment") {
-        let ready = |d: Option<&Deployment>| {
-            d.and_then(|d| serde_json::to_value(d).ok())
-                .is_some_and(|v| workload_ready("Deployment", &v))
-        };
-        tokio::time::timeout(timeout, await_condition(deployments.clone(), &name, ready))
-            .await
-            .with_context(|| format!("Argo CD's {name} was not available within {timeout:?}"))?
-            .with_context(|| format!("failed to watch Deployment {NAMESPACE}/{name}"))?;
-    }
-    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NAMESPACE);
-    for name in names("StatefulSet") {
-        let ready = |d: Option<&StatefulSet>| {
-            d.and_then(|d| serde_json::to_value(d).ok())
-                .is_some_and(|v| workload_ready("StatefulSet", &v))
-        };
-        tokio::time::timeout(timeout, await_condition(sets.clone(), &name, ready))
-            .await
-            .with_context(|| format!("Argo CD's {name} was not ready within {timeout:?}"))?
-            .with_context(|| format!("failed to watch StatefulSet {NAMESPACE}/{name}"))?;
-    }
-    Ok(())
+    await_workloads(client, NAMESPACE, &docs, timeout).await
 }
 
 /// The Service (no selector) and Endpoints that give drill's Git server its in-cluster name.
@@ -420,7 +392,7 @@ impl Engine for ArgoCd {
         self.install.as_deref()
     }
 
-    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<()>> {
+    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<Vec<WorkloadReady>>> {
         async move {
             let manifest = (self.install.as_deref())
                 .context("no Argo CD install manifest: drill installs Argo CD only into clusters it creates")?;

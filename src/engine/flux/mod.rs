@@ -5,9 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
-use kube::runtime::wait::await_condition;
 use kube::{Client, discovery};
 use serde_json::{Value, json};
 
@@ -22,9 +20,10 @@ use futures::future::BoxFuture;
 
 use super::Engine;
 use super::apply::{apply_all, parse_manifest};
+use super::available::{WorkloadReady, await_workloads};
 use crate::event::ObjectRef;
 use crate::model::EngineKind;
-use crate::observe::readiness::{Observation, workload_ready};
+use crate::observe::readiness::Observation;
 use crate::observe::rules::EngineRules;
 use crate::repo_auth::RepoAuth;
 
@@ -40,29 +39,13 @@ pub fn root_source() -> ObjectRef {
 }
 
 /// Applies the Flux install manifest and waits until every controller Deployment in
-/// flux-system is Available (bounded by `timeout`).
-pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Result<()> {
+/// flux-system is Available (all within `timeout`); returns each one's time to Available.
+pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Result<Vec<WorkloadReady>> {
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("failed to read the Flux install manifest {}", manifest.display()))?;
     let docs = parse_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
     apply_all(client, &docs, timeout).await?;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
-    let names: Vec<String> = docs
-        .iter()
-        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("Deployment"))
-        .filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    for name in &names {
-        let available = |d: Option<&Deployment>| {
-            d.and_then(|d| serde_json::to_value(d).ok())
-                .is_some_and(|v| workload_ready("Deployment", &v))
-        };
-        tokio::time::timeout(timeout, await_condition(deployments.clone(), name, available))
-            .await
-            .with_context(|| format!("Flux controller {name} was not Available within {timeout:?}"))?
-            .with_context(|| format!("failed to watch Deployment {NAMESPACE}/{name}"))?;
-    }
-    Ok(())
+    await_workloads(client, NAMESPACE, &docs, timeout).await
 }
 
 /// The repo credentials Secret, named as `flux bootstrap` names it.
@@ -246,7 +229,7 @@ impl Engine for Flux {
         self.install.as_deref()
     }
 
-    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<()>> {
+    fn install<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<Vec<WorkloadReady>>> {
         async move {
             let manifest = self
                 .install
