@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use super::validate::{PROTECTED_NAMESPACES, ScenarioFacts};
+use super::validate::{PROTECTED_NAMESPACES, ScenarioFacts, Sequence};
 use super::{Step, StepContext, damage};
 use crate::event::{EventKind, StepOutcome};
 use crate::model::ScenarioError;
@@ -28,7 +28,8 @@ pub struct DeletePods {
     #[schemars(with = "BTreeMap<String, String>")]
     pub selector: Spanned<BTreeMap<String, String>>,
     /// What the new pods must end in: `recovered` (Ready again, the default) or
-    /// `degraded` (they cannot start with the config they read now).
+    /// `degraded` (they cannot start with the config they read now); `nothing` waits for
+    /// none of it and leaves the judging to the next step (so it cannot be the last step).
     #[serde(default)]
     pub expect: StepOutcome,
     #[serde(default)]
@@ -89,6 +90,21 @@ impl Step for DeletePods {
                 facts.file,
                 &self.selector.referenced,
                 "delete-pods: the selector needs at least one label, e.g. {app: users-api}",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The verdict can come before the cluster has even marked the workload not Ready (a
+    /// Deployment's status follows the deletion by a moment): a last step that waits for
+    /// nothing would pass on an instant, not on what the new pods end in.
+    fn check_in_sequence(&self, seq: &mut Sequence) -> Result<(), ScenarioError> {
+        if self.expect == StepOutcome::Nothing && seq.index + 1 == seq.steps.len() {
+            return Err(ScenarioError::at(
+                seq.file,
+                &self.namespace.referenced,
+                "delete-pods: `expect: nothing` on the last step leaves the new pods unjudged (no later step waits for them); \
+                 use `recovered` (the default) or `degraded`, or add a step after it",
             ));
         }
         Ok(())

@@ -201,6 +201,22 @@ fn delete_pods_needs_a_selector_and_spares_the_control_plane() {
 }
 
 #[test]
+fn delete_pods_waiting_for_nothing_cannot_be_the_last_step() {
+    let step = "  - delete-pods:\n      namespace: users\n      selector: {app: users-api}\n      expect: nothing\n";
+    let last = VALID.replace("expect:\n  rto", &format!("{step}expect:\n  rto"));
+    let err = error_of(&last);
+    assert!(err.starts_with("scenario.yaml:19:"), "{err}");
+    assert!(
+        err.contains("`expect: nothing` on the last step leaves the new pods unjudged"),
+        "{err}"
+    );
+    // Before a step that waits, it is what `nothing` is for.
+    let (_dir, file) = fixture(&VALID.replace("  - kill-node:\n", &format!("{step}  - kill-node:\n")));
+    let plan = load(&file).unwrap();
+    assert_eq!(plan.scenario.disasters[1].outcome(), StepOutcome::Nothing);
+}
+
+#[test]
 fn delete_crds_names_crds_and_spares_the_engines_own() {
     let with = |crds: &str| {
         VALID.replace(
