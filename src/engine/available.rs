@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::observe::readiness::workload_ready;
 
-/// One of the engine's workloads and how long after the wait began it was ready.
+/// One of the engine's workloads and how long after the install began it was ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadReady {
     /// `Kind/name`, e.g. `Deployment/source-controller`.
@@ -28,16 +28,17 @@ pub struct WorkloadReady {
 }
 
 /// The Deployments and StatefulSets among `docs`, waited for in `namespace` until each is
-/// ready (available, rolled out), all up to one deadline. Returns them in the order they
-/// became ready; an error names each one that was not.
+/// ready (available, rolled out), all up to one deadline `timeout` from now. Returns them in
+/// the order they became ready, each timed from `started` (when the install began, so the
+/// slowest one's time is the install's); an error names each one that was not.
 pub async fn await_workloads(
     client: &Client,
     namespace: &str,
     docs: &[Value],
+    started: Instant,
     timeout: Duration,
 ) -> Result<Vec<WorkloadReady>> {
-    let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = Instant::now() + timeout;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
     let mut waits: Vec<BoxFuture<'_, Result<WorkloadReady, String>>> = Vec::new();

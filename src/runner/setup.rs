@@ -268,7 +268,7 @@ impl Run<'_> {
         let ready = self.phase("engine-install", async move { e.install(&c).await }).await?;
         // Which controller a slow install waited for (a pull, a crash loop) shows here.
         self.note(&format!(
-            "engine workloads ready, slowest last: {}",
+            "engine workloads ready, timed from the install's start, slowest last: {}",
             engine::available::summary(&ready)
         ));
         self.note_versions(&client, engine.as_ref(), true).await;

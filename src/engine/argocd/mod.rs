@@ -49,13 +49,14 @@ pub fn in_cluster_url(repo_name: &str) -> String {
 /// Applies the Argo CD install manifest into `argocd` and waits until every Deployment
 /// and StatefulSet of it is available (all within `timeout`); returns each one's time.
 pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Result<Vec<WorkloadReady>> {
+    let started = tokio::time::Instant::now();
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("failed to read the Argo CD install manifest {}", manifest.display()))?;
     let mut docs = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})];
     docs.extend(parse_manifest(&text).with_context(|| format!("in {}", manifest.display()))?);
     default_namespace(&mut docs, NAMESPACE);
     apply_all(client, &docs, timeout).await?;
-    await_workloads(client, NAMESPACE, &docs, timeout).await
+    await_workloads(client, NAMESPACE, &docs, started, timeout).await
 }
 
 /// The Service (no selector) and Endpoints that give drill's Git server its in-cluster name.

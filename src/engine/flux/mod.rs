@@ -41,11 +41,12 @@ pub fn root_source() -> ObjectRef {
 /// Applies the Flux install manifest and waits until every controller Deployment in
 /// flux-system is Available (all within `timeout`); returns each one's time to Available.
 pub async fn install(client: &Client, manifest: &Path, timeout: Duration) -> Result<Vec<WorkloadReady>> {
+    let started = tokio::time::Instant::now();
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("failed to read the Flux install manifest {}", manifest.display()))?;
     let docs = parse_manifest(&text).with_context(|| format!("in {}", manifest.display()))?;
     apply_all(client, &docs, timeout).await?;
-    await_workloads(client, NAMESPACE, &docs, timeout).await
+    await_workloads(client, NAMESPACE, &docs, started, timeout).await
 }
 
 /// The repo credentials Secret, named as `flux bootstrap` names it.
