@@ -22,8 +22,9 @@ use crate::observe::readiness::workload_ready;
 /// One of the engine's workloads and how long after the install began it was ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadReady {
-    /// `Kind/name`, e.g. `Deployment/source-controller`.
-    pub workload: String,
+    /// `Deployment` or `StatefulSet`.
+    pub kind: &'static str,
+    pub name: String,
     pub after: Duration,
 }
 
@@ -89,7 +90,8 @@ where
     };
     match tokio::time::timeout_at(deadline, await_condition(api, &name, ready)).await {
         Ok(Ok(_)) => Ok(WorkloadReady {
-            workload: format!("{kind}/{name}"),
+            kind,
+            name,
             after: started.elapsed(),
         }),
         Ok(Err(e)) => Err(format!("{kind}/{name} (its watch failed: {e})")),
@@ -99,12 +101,8 @@ where
 
 /// What the install note says: the workloads, slowest last, as `name 12s`.
 pub fn summary(ready: &[WorkloadReady]) -> String {
-    let parts: Vec<String> = ready
-        .iter()
-        .map(|w| {
-            let name = w.workload.split_once('/').map_or(w.workload.as_str(), |(_, n)| n);
-            format!("{name} {}", crate::human::ms(w.after.as_millis() as u64))
-        })
+    let parts: Vec<String> = (ready.iter())
+        .map(|w| format!("{} {}", w.name, crate::human::ms(w.after.as_millis() as u64)))
         .collect();
     parts.join(", ")
 }
@@ -130,11 +128,13 @@ mod tests {
     fn the_summary_lists_each_workload_with_its_time_in_order() {
         let ready = vec![
             WorkloadReady {
-                workload: "Deployment/source-controller".into(),
+                kind: "Deployment",
+                name: "source-controller".into(),
                 after: Duration::from_millis(12_400),
             },
             WorkloadReady {
-                workload: "StatefulSet/argocd-application-controller".into(),
+                kind: "StatefulSet",
+                name: "argocd-application-controller".into(),
                 after: Duration::from_secs(95),
             },
         ];
