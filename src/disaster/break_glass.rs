@@ -181,7 +181,8 @@ impl BreakGlass {
         let with = engine.set_paused(client, &app, false).await?;
         // As `flux resume` does, and what one clicks in Argo CD: apply Git now, which
         // now holds the backport, instead of at the next interval.
-        engine.reconcile_now(client).await?;
+        let asked = engine.reconcile_now(client).await?;
+        cx.reconciles_asked(asked);
         let note = pause_note(&with, false);
         paused_with(cx, step, &app, with, false);
         let resume_at = paused_at.elapsed();

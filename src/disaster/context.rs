@@ -51,6 +51,9 @@ pub trait StepContext: StepView {
     fn ready_set(&self) -> BTreeSet<ObjectRef>;
 
     fn emit(&mut self, kind: EventKind);
+    /// Records reconciles asked of the engine (each object with its token): the step's
+    /// recovery counts only once the engine handled every one.
+    fn reconciles_asked(&mut self, asked: Vec<(ObjectRef, String)>);
     fn note(&mut self, message: &str);
 
     /// Game-day mode: waits for the operator's go-ahead (recorded as an action).

@@ -101,9 +101,9 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     /// The kinds to watch, how to judge them, and the engine's own recovery checks.
     fn rules(&self) -> &'static EngineRules;
 
-    /// `flux reconcile` / `argocd app get --refresh` for everything; returns how many
-    /// objects were asked.
-    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<usize>>;
+    /// `flux reconcile` / `argocd app get --refresh` for everything; returns each object
+    /// asked, with its token for [`Engine::handled`].
+    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<Vec<(ObjectRef, String)>>>;
 
     /// An app named in a scenario: a Flux Kustomization or an Argo CD Application.
     fn app_ref(&self, app: &str) -> ObjectRef;

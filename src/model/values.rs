@@ -306,7 +306,10 @@ impl SecretName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OperatorAction {
-    /// Annotate every Flux source and Kustomization with a reconcile request.
+    /// Ask the engine to reconcile everything now: every Flux source, Kustomization and
+    /// HelmRelease gets a reconcile request; every Argo CD Application a refresh. The
+    /// step's recovery counts only once the engine handled each request (Flux:
+    /// lastHandledReconcileAt; Argo CD: reconciledAt) and the object is Ready.
     ReconcileNow,
 }
 

@@ -76,6 +76,10 @@ impl StepContext for Run<'_> {
         async move { self.operator_go_ahead(step, &what).await }.boxed_local()
     }
 
+    fn reconciles_asked(&mut self, asked: Vec<(ObjectRef, String)>) {
+        self.asked_reconciles.extend(asked);
+    }
+
     fn wait_until<'a>(
         &'a mut self,
         deadline: Instant,

@@ -103,6 +103,8 @@ struct Run<'a> {
     /// The Docker connection the steps use (kind clusters only).
     docker: Option<Docker>,
     current_step: usize,
+    /// Reconciles asked of the engine in this step: its recovery counts once each is handled.
+    asked_reconciles: Vec<(crate::event::ObjectRef, String)>,
     engine: Option<std::sync::Arc<dyn Engine>>,
     /// Secret manifests restored in secret-bootstrap (key material: never printed).
     secrets: Vec<(crate::scenario::SecretName, serde_json::Value)>,
@@ -170,6 +172,7 @@ pub async fn run(plan: &Plan, opts: &RunOptions, run_id: &str) -> RunResult {
         docker: None,
         observed_at: None,
         current_step: 0,
+        asked_reconciles: Vec::new(),
         engine: None,
         secrets: Vec::new(),
         repo_auth: None,
@@ -428,6 +431,7 @@ impl Run<'_> {
     ) -> Result<()> {
         let plan = self.plan;
         self.current_step = step;
+        self.asked_reconciles.clear();
         self.window_started_at = jiff::Timestamp::now();
         let what = d.describe(&plan.scenario.disasters, plan.reverts.get(&step).copied());
         self.emit(EventKind::DisasterStarted {
@@ -441,11 +445,12 @@ impl Run<'_> {
             .await?;
         let client = d.as_step().inject(self, step).await?;
         if d.operator_action() == Some(OperatorAction::ReconcileNow) {
-            let n = engine.reconcile_now(&client).await?;
+            let asked = engine.reconcile_now(&client).await?;
             self.emit(EventKind::OperatorAction {
                 step,
-                action: format!("reconcile-now ({n} objects annotated)"),
+                action: format!("reconcile-now ({} objects annotated)", asked.len()),
             });
+            self.asked_reconciles.extend(asked);
         }
         let budget = d.within().unwrap_or(plan.scenario.expect.rto).0;
         // After a change to Git, the desired state is what Git now holds (its
@@ -456,22 +461,7 @@ impl Run<'_> {
             baseline.clone()
         };
         match d.outcome() {
-            StepOutcome::Recovered => {
-                // Keep watching past the budget, so an over-budget recovery is still measured.
-                let deadline = Instant::now() + budget + budget.min(Duration::from_secs(600));
-                let (done, _) = self.wait_recovered(&baseline, deadline).await;
-                self.emit(if done {
-                    EventKind::Recovered { step }
-                } else {
-                    EventKind::RecoveryTimedOut { step }
-                });
-                if done {
-                    // Users are served again when every probe is: the next damage, or
-                    // the run's end, waits for that (its downtime is measured in full).
-                    self.wait_served(deadline).await;
-                    d.as_step().after_recovery(self, step).await;
-                }
-            }
+            StepOutcome::Recovered => self.wait_step_recovered(step, d, &baseline, budget).await,
             StepOutcome::Degraded => {
                 if !self.wait_degraded(step, Instant::now() + budget).await {
                     self.emit(EventKind::DegradeTimedOut { step });

@@ -89,7 +89,7 @@ impl Run<'_> {
         // Its apps are Ready at an earlier commit and would look again only on their
         // interval: ask now, so the initial sync times the new commit, not the interval.
         let engine = self.engine.clone().context("no engine")?;
-        let asked = engine.reconcile_now(&client).await?;
+        let asked = engine.reconcile_now(&client).await?.len();
         self.note(&format!(
             "  asked {asked} object(s) to reconcile the new served commit now"
         ));

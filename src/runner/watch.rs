@@ -7,8 +7,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Run;
+use crate::disaster::Disaster;
+use crate::engine::Engine;
 use crate::event::{EventKind, ObjectRef};
 use crate::observe::kubelet::PullFact;
+use crate::observe::readiness::Observation;
 use crate::observe::{Received, Update};
 
 /// How often, at most, a wait asks whether its outcome is settled: the question reads the
@@ -28,6 +31,57 @@ impl Run<'_> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect()
+    }
+
+    /// A step that must end recovered: waits for it (and past its budget, so an
+    /// over-budget recovery is still measured), then for users to be served again.
+    pub(super) async fn wait_step_recovered(
+        &mut self,
+        step: usize,
+        d: &Disaster,
+        baseline: &BTreeSet<ObjectRef>,
+        budget: Duration,
+    ) {
+        let deadline = Instant::now() + budget + budget.min(Duration::from_secs(600));
+        let (mut done, _) = self.wait_recovered(baseline, deadline).await;
+        if done {
+            done = self.wait_reconciles_handled(deadline).await;
+        }
+        self.emit(if done {
+            EventKind::Recovered { step }
+        } else {
+            EventKind::RecoveryTimedOut { step }
+        });
+        if done {
+            // Users are served again when every probe is: the next damage, or the run's
+            // end, waits for that (its downtime is measured in full).
+            self.wait_served(deadline).await;
+            d.as_step().after_recovery(self, step).await;
+        }
+    }
+
+    /// Waits until the engine handled every reconcile asked in this step (an operator's
+    /// reconcile-now, a resume): each object asked, while it exists and is not paused,
+    /// took the request and is Ready. Without this, recovery could be judged from before
+    /// the asked reconcile, and the engine would still act on it after the run, against
+    /// a served repo already gone (seen: Argo CD's root left at the bare branch name, its
+    /// comparison failed).
+    async fn wait_reconciles_handled(&mut self, deadline: Instant) -> bool {
+        let Some(engine) = self.engine.clone() else {
+            return false;
+        };
+        let asked = std::mem::take(&mut self.asked_reconciles);
+        let done = |run: &Self| unhandled(engine.as_ref(), &asked, |o| run.state.get(o)).is_empty();
+        if self.wait_until(deadline, done).await {
+            return true;
+        }
+        let left = unhandled(engine.as_ref(), &asked, |o| self.state.get(o));
+        let names: Vec<String> = left.iter().map(ToString::to_string).collect();
+        self.note(&format!(
+            "  a reconcile asked in this step was not handled and Ready by the deadline: {}",
+            names.join(", ")
+        ));
+        false
     }
 
     /// Waits, driven by watch updates, until the cluster has recovered or `deadline`
@@ -191,5 +245,65 @@ impl Run<'_> {
                 ));
             }
         }
+    }
+}
+
+/// The asked objects that have not yet handled their request and been Ready. An object
+/// drill does not watch, one deleted, or one paused (Flux ignores requests while
+/// suspended) is not waited for.
+fn unhandled<'a>(
+    engine: &dyn Engine,
+    asked: &'a [(ObjectRef, String)],
+    observed: impl Fn(&ObjectRef) -> Option<&'a Observation>,
+) -> Vec<&'a ObjectRef> {
+    asked
+        .iter()
+        .filter(|(object, token)| {
+            observed(object).is_some_and(|o| o.present && !o.suspended && !(engine.handled(o, token) && o.ready))
+        })
+        .map(|(object, _)| object)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::flux::Flux;
+
+    fn seen(name: &str, ready: bool, handled: Option<&str>) -> Observation {
+        let mut o = Observation::deleted(ObjectRef::new("Kustomization", "flux-system", name));
+        o.present = true;
+        o.ready = ready;
+        o.last_handled = handled.map(str::to_string);
+        o
+    }
+
+    #[test]
+    fn an_asked_object_counts_once_it_handled_the_request_and_is_ready() {
+        let flux = Flux::new(None, "clusters/x".into(), Duration::from_secs(60), false);
+        let token = "2026-12-06T09:00:00Z".to_string();
+        let mut paused = seen("paused", false, None);
+        paused.suspended = true;
+        let observed = [
+            seen("done", true, Some(&token)),
+            seen("earlier-request", true, Some("2026-12-06T08:00:00Z")),
+            seen("handled-not-ready", false, Some(&token)),
+            paused,
+            Observation::deleted(ObjectRef::new("Kustomization", "flux-system", "gone")),
+        ];
+        let asked: Vec<(ObjectRef, String)> = [
+            "done",
+            "earlier-request",
+            "handled-not-ready",
+            "paused",
+            "gone",
+            "unwatched",
+        ]
+        .iter()
+        .map(|n| (ObjectRef::new("Kustomization", "flux-system", n), token.clone()))
+        .collect();
+        let find = |o: &ObjectRef| observed.iter().find(|s| &s.object == o);
+        let left: Vec<&str> = unhandled(&flux, &asked, find).iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(left, ["earlier-request", "handled-not-ready"]);
     }
 }

@@ -112,21 +112,27 @@ impl ReusedCluster {
         }
         let last = last_commit(&run.stderr);
         let jsonpath = format!("jsonpath={path}");
-        let read = || crate::harness::kubectl(&self.kubeconfig, &["-n", namespace, "get", kind, name, "-o", &jsonpath]);
-        // Argo CD may show the branch unresolved for a moment while it refreshes the root
-        // (seen once after a prune: "main"): another commit fails at once, the branch name
-        // is read again for up to 30 s.
-        let mut revision = read();
-        for _ in 0..15 {
-            if revision.contains(&last) || revision.len() >= 12 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_secs(2));
-            revision = read();
-        }
+        // Read once, after drill is gone: a reconcile drill asked for and left pending
+        // would be handled against a served repo no longer there, and Argo CD would show
+        // the bare branch ("main") with its comparison failed (seen twice after a prune's
+        // reconcile-now, before drill waited for its requests to be handled).
+        let revision =
+            crate::harness::kubectl(&self.kubeconfig, &["-n", namespace, "get", kind, name, "-o", &jsonpath]);
+        let conditions = crate::harness::kubectl(
+            &self.kubeconfig,
+            &[
+                "-n",
+                namespace,
+                "get",
+                kind,
+                name,
+                "-o",
+                "jsonpath={.status.conditions}",
+            ],
+        );
         assert!(
             revision.contains(&last),
-            "{scenario}: the engine's root is at {revision:?}, not this run's last commit {last}"
+            "{scenario}: the engine's root is at {revision:?}, not this run's last commit {last}; conditions: {conditions}"
         );
     }
 

@@ -135,21 +135,20 @@ async fn applications(client: &Client) -> Result<(Api<DynamicObject>, kube::api:
     Ok((Api::namespaced_with(client.clone(), NAMESPACE, &ar), ar))
 }
 
-/// Asks Argo CD to refresh every Application now (`argocd app get --refresh`).
-pub async fn refresh_all(client: &Client) -> Result<usize> {
+/// Asks Argo CD to refresh every Application now (`argocd app get --refresh`); returns
+/// each one asked, with its token.
+pub async fn refresh_all(client: &Client) -> Result<Vec<(ObjectRef, String)>> {
     let (api, _) = applications(client).await?;
     let list = api
         .list(&ListParams::default())
         .await
         .context("failed to list Applications")?;
-    let patch = json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
-    for app in &list {
-        let name = app.metadata.name.clone().unwrap_or_default();
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .with_context(|| format!("failed to refresh Application {name}"))?;
-    }
-    Ok(list.items.len())
+    let apps: Vec<ObjectRef> = (list.iter())
+        .filter_map(|app| app.metadata.name.as_deref())
+        .map(|name| ObjectRef::new("Application", NAMESPACE, name))
+        .collect();
+    let token = request_refreshes(client, &apps).await?;
+    Ok(apps.into_iter().map(|app| (app, token.clone())).collect())
 }
 
 /// Requests a refresh of Applications; each is handled once its `status.reconciledAt` is
@@ -444,7 +443,7 @@ impl Engine for ArgoCd {
         &readiness::RULES
     }
 
-    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<usize>> {
+    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<Vec<(ObjectRef, String)>>> {
         refresh_all(client).boxed()
     }
 

@@ -140,11 +140,12 @@ pub async fn request_reconcile(client: &Client, app: &ObjectRef) -> Result<Strin
 }
 
 /// Asks every Flux source, Kustomization and HelmRelease to reconcile now (what
-/// `flux reconcile` does): a new `reconcile.fluxcd.io/requestedAt` token.
-pub async fn reconcile_now(client: &Client) -> Result<usize> {
+/// `flux reconcile` does): a new `reconcile.fluxcd.io/requestedAt` token. Returns each
+/// object asked, with the token.
+pub async fn reconcile_now(client: &Client) -> Result<Vec<(ObjectRef, String)>> {
     let token = jiff::Timestamp::now().to_string();
     let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
-    let mut count = 0;
+    let mut asked = Vec::new();
     for (group, kind) in [
         ("source.toolkit.fluxcd.io", "GitRepository"),
         ("kustomize.toolkit.fluxcd.io", "Kustomization"),
@@ -168,10 +169,10 @@ pub async fn reconcile_now(client: &Client) -> Result<usize> {
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .with_context(|| format!("failed to request a reconcile of {kind} {ns}/{name}"))?;
-            count += 1;
+            asked.push((ObjectRef::new(kind, &ns, &name), token.clone()));
         }
     }
-    Ok(count)
+    Ok(asked)
 }
 
 /// Flux, as a run drives it.
@@ -283,7 +284,7 @@ impl Engine for Flux {
         &readiness::RULES
     }
 
-    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<usize>> {
+    fn reconcile_now<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<Vec<(ObjectRef, String)>>> {
         reconcile_now(client).boxed()
     }
 
