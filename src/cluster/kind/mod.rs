@@ -1,6 +1,7 @@
 //! kind clusters through the kind CLI (create/delete) and Docker (node containers).
 //! [`provider::KindProvider`] is a cluster drill created, behind [`super::ClusterProvider`].
 
+mod failure;
 pub mod kept;
 pub mod provider;
 
@@ -79,15 +80,7 @@ pub(super) async fn kind(args: &[&str]) -> Result<String> {
     );
     tracing::debug!(?args, status = %output.status, took = ?started.elapsed(), "kind finished");
     if !output.status.success() {
-        let tail: Vec<&str> = text
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        bail!("kind {} failed:\n{}", args.join(" "), tail.join("\n"));
+        bail!("kind {} failed:\n{}", args.join(" "), failure::summary(&text));
     }
     Ok(text)
 }

@@ -38,6 +38,11 @@ impl KindProvider {
             "0s",
         ])
         .await
+        .map_err(|err| match super::failure::inotify_hint() {
+            // After kind's own words, so the hint reads as the last line.
+            Some(hint) => anyhow::anyhow!("{err:#}\n{hint}"),
+            None => err,
+        })
         .with_context(|| format!("failed to create kind cluster {name}"))?;
         Ok(KindProvider {
             name: name.to_string(),
