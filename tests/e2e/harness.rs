@@ -416,6 +416,29 @@ pub fn assert_node_running(node: &str, after: &str) {
     );
 }
 
+/// `kind delete cluster`, tried three times 5 s apart: a test's own cleanup of what it
+/// left on purpose. Docker can refuse once under load (seen: "tried to kill container,
+/// but did not receive an exit event" for a node an interrupted `kind delete` was already
+/// removing). Returns the last attempt's output.
+pub fn kind_delete(cluster: &str) -> std::process::Output {
+    let delete = || {
+        Command::new("kind")
+            .args(["delete", "cluster", "--name", cluster])
+            .env("PATH", kind_bin_path())
+            .output()
+            .unwrap()
+    };
+    let mut out = delete();
+    for _ in 0..2 {
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        out = delete();
+    }
+    out
+}
+
 pub struct KindClusterGuard(pub String);
 
 impl Drop for KindClusterGuard {

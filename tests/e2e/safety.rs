@@ -131,11 +131,7 @@ fn a_third_signal_skips_the_cleanup_and_says_how_to_finish_it() {
     );
     // What the skipped cleanup left is the test's to remove (not `drill clean`: other
     // rehearsals run beside this one).
-    let out = Command::new("kind")
-        .args(["delete", "cluster", "--name", &cluster])
-        .env("PATH", kind_bin_path())
-        .output()
-        .unwrap();
+    let out = crate::harness::kind_delete(&cluster);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_nothing_left_of(&cluster);
 }
