@@ -15,12 +15,17 @@ sysctl_save() {
 }
 
 sysctl_restore() {
-  [ -f "$SYSCTL_SAVED" ] || return 0
+  restore_saved "$SYSCTL_SAVED"
+}
+
+# restore_saved FILE: writes back each `key=value` line of FILE, if there is one.
+restore_saved() {
+  [ -f "$1" ] || return 0
   local line
   while IFS= read -r line; do
     local k=${line%%=*} v=${line#*=}
     echo "$v" >"/proc/sys/${k//.//}" 2>/dev/null || log "could not restore $k=$v"
-  done <"$SYSCTL_SAVED"
+  done <"$1"
 }
 
 # kind's known issue "too many open files": each node's kubelet and containerd take
@@ -48,11 +53,6 @@ inotify_raise() {
 }
 
 inotify_restore() {
-  [ -f "$INOTIFY_SAVED" ] || return 0
-  local line
-  while IFS= read -r line; do
-    local k=${line%%=*} v=${line#*=}
-    echo "$v" >"/proc/sys/${k//.//}" 2>/dev/null || log "could not restore $k=$v"
-  done <"$INOTIFY_SAVED"
+  restore_saved "$INOTIFY_SAVED"
   rm -f "$INOTIFY_SAVED"
 }
